@@ -1,0 +1,48 @@
+# One command per job (CONTRIBUTING.md). `make run` and `make test` set everything up themselves.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: run test test-fast lint format bench bench-gate services chromium clean
+
+$(STAMP): pyproject.toml package.json package-lock.json
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/homeroom run
+
+test: $(STAMP) services chromium lint
+	$(PYTEST) -q
+
+test-fast: $(STAMP)
+	$(PYTEST) -q -m "not slow" -p no:randomly
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+services:
+	@scripts/ensure-services
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || scripts/apt-install chromium
+
+bench: bench-gate
+
+bench-gate: $(STAMP) services
+	@command -v nginx >/dev/null 2>&1 || scripts/apt-install nginx-light
+	@command -v wrk >/dev/null 2>&1 || scripts/apt-install wrk
+	$(PY) bench/gate_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,457 @@
+"""`make bench-gate`: the gate's figures of issue #2, one JSON object per line.
+
+Everything runs on loopback, bounded in time; the load generator is another process (wrk for the
+state, bench/loadgen.py for the rest), pinned to the other core. Peers are measured in the same
+run: nginx serving the same state bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from tests.gate_process import GateProcess, wait_http  # noqa: E402
+from tests.redis_servers import RedisClusterProcesses, RedisServer, free_port  # noqa: E402
+
+from homeroom.core.lanes import Lane  # noqa: E402
+from homeroom.core.tokens import KeyRing, Kind, Token, binding_of, gate_tag  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+SERVER_CPU, CLIENT_CPU = "0", "1"
+KEY = secrets.token_bytes(32)
+KEYS_ENV = "1:" + base64.urlsafe_b64encode(KEY).decode().rstrip("=")
+QUICK = os.environ.get("BENCH_QUICK") == "1"  # shorter runs while developing the bench
+
+
+def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
+    print(
+        json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True
+    )
+
+
+def Gate(port: int, env: dict[str, str], cpu: str = SERVER_CPU) -> GateProcess:
+    """One `homeroom run` process, pinned to `cpu`, started."""
+    return GateProcess(env, port=port, cpu=cpu).start()
+
+
+def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(spec, handle)
+    out = subprocess.run(
+        ["taskset", "-c", CLIENT_CPU, PY, str(ROOT / "bench" / "loadgen.py"), handle.name],
+        capture_output=True,
+        text=True,
+        timeout=spec.get("duration_s", 10) + 120,
+        check=True,
+    )
+    os.unlink(handle.name)
+    return json.loads(out.stdout)
+
+
+def post(path: str, host_port: int, cookie: str = "", body: str = "") -> str:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{host_port}",
+        "Accept: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    if body:
+        lines.append("Content-Type: application/json")
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+def wrk(url: str, seconds: int, connections: int = 64) -> float:
+    out = subprocess.run(
+        ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    if bad and int(bad.group(1)) > total * 0.001:
+        raise RuntimeError(f"{url}: {bad.group(1)} non-2xx responses of {total}")
+    return rps
+
+
+def gate_env(backend: str, **extra: str) -> dict[str, str]:
+    return {
+        "HOMEROOM_BACKEND_URL": backend,
+        "HOMEROOM_SECRET_KEYS": KEYS_ENV,
+        "HOMEROOM_MODE": "queue",
+        "HOMEROOM_TICKET_LIMIT": "100000000/minute",
+        "HOMEROOM_POW_ABOVE": "100000000/minute",
+        "HOMEROOM_CAPACITY": "100000000",
+        "HOMEROOM_RATE_PER_MIN": "100000000",
+        **extra,
+    }
+
+
+# -- 1. state vs nginx --------------------------------------------------------------------
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+master_process off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    location = /gate/national/state {{
+      root {dir}/www;
+      default_type application/json;
+      add_header Cache-Control "public, max-age=1";
+      try_files /state.json =404;
+    }}
+  }}
+}}
+"""
+
+
+def bench_state() -> None:
+    port = free_port()
+    gate = Gate(port, gate_env("memory://"))
+    seconds = 4 if QUICK else 8
+    try:
+        url = f"http://127.0.0.1:{port}/gate/national/state"
+        with urllib.request.urlopen(url) as response:
+            body = response.read()
+        wrk(url, 2)  # warm-up
+        gate_rps = wrk(url, seconds)
+    finally:
+        gate.stop()
+    work = Path(tempfile.mkdtemp())
+    (work / "www").mkdir()
+    (work / "www" / "state.json").write_bytes(body)
+    nport = free_port()
+    (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, port=nport))
+    nginx = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(work / "nginx.conf"), "-p", str(work)],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        nurl = f"http://127.0.0.1:{nport}/gate/national/state"
+        wait_http(nurl)
+        with urllib.request.urlopen(nurl) as response:
+            assert response.read() == body
+        wrk(nurl, 2)
+        nginx_rps = wrk(nurl, seconds)
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+    emit("gate_state_rps", gate_rps, "req/s", connections=64, body_bytes=len(body))
+    emit("nginx_state_rps", nginx_rps, "req/s", connections=64, body_bytes=len(body))
+    emit("gate_state_vs_nginx", gate_rps / nginx_rps, "ratio", goal=">= 0.25")
+
+
+# -- 2. ticket and redeem on Redis --------------------------------------------------------
+
+
+def forged_requests(
+    port: int, numbers: range, lane: Lane = Lane.PUPILS, gate: str = "national"
+) -> list[str]:
+    """Redeem requests for tickets 1..n, sealed with the gate's key as the gate itself would."""
+    ring = KeyRing({1: KEY}, 1)
+    now = int(time.time())
+    out = []
+    for n in numbers:
+        bid = secrets.token_urlsafe(16)
+        ticket = ring.seal(
+            Token(Kind.TICKET, gate_tag(gate), lane, n, now, now + 3600, binding_of(bid))
+        )
+        out.append(post(f"/gate/{gate}/redeem", port, cookie=f"hr_bid={bid}; hr_t_{gate}={ticket}"))
+    return out
+
+
+def wait_admitted(gate: GateProcess, issued: int, name: str = "national") -> None:
+    deadline = time.monotonic() + 30
+    while gate.admin("GET", "status", gate=name)["lanes"]["pupils"]["horizon"] < issued:
+        if time.monotonic() > deadline:
+            raise TimeoutError("horizon did not reach the issued tickets")
+        time.sleep(0.2)
+
+
+def bench_ticket_redeem() -> None:
+    seconds = 5 if QUICK else 10
+    with RedisServer() as redis:
+        port = free_port()
+        gate = Gate(port, gate_env(redis.url))
+        try:
+            ticket_req = post("/gate/national/ticket", port)
+            loadgen(
+                {
+                    "targets": [{"host": "127.0.0.1", "port": port}],
+                    "requests": [ticket_req],
+                    "repeat": 2000,
+                    "connections": 64,
+                    "duration_s": 5,
+                }
+            )  # warm-up
+            result = loadgen(
+                {
+                    "targets": [{"host": "127.0.0.1", "port": port}],
+                    "requests": [ticket_req],
+                    "repeat": 400_000,
+                    "connections": 64,
+                    "duration_s": seconds,
+                }
+            )
+            ok = result["statuses"].get("201", 0)
+            emit(
+                "gate_ticket_rps",
+                ok / result["elapsed_s"],
+                "req/s",
+                backend="redis",
+                statuses=result["statuses"],
+                goal=">= 5000",
+            )
+            issued = gate.admin("GET", "status")["lanes"]["pupils"]["issued"]
+            wait_admitted(gate, issued)
+            requests = forged_requests(port, range(1, issued + 1))
+            result = loadgen(
+                {
+                    "targets": [{"host": "127.0.0.1", "port": port}],
+                    "requests": requests,
+                    "connections": 64,
+                    "duration_s": seconds,
+                }
+            )
+            ok = result["statuses"].get("200", 0)
+            emit(
+                "gate_redeem_rps",
+                ok / result["elapsed_s"],
+                "req/s",
+                backend="redis",
+                statuses=result["statuses"],
+                tickets=issued,
+                goal=">= 5000",
+            )
+        finally:
+            gate.stop()
+
+
+# -- 3. memory per waiting person at 1,000,000 issued tickets -----------------------------
+
+
+def redis_used_memory(redis: RedisServer) -> int:
+    from tests.redis_servers import command
+
+    info = command(redis.port, "INFO", "memory") or ""
+    return int(re.search(r"used_memory:(\d+)", info).group(1))  # type: ignore[union-attr]
+
+
+def bench_bytes_per_waiting() -> None:
+    target = 200_000 if QUICK else 1_000_000
+    with RedisServer() as redis:
+        port = free_port()
+        gate = Gate(port, gate_env(redis.url, HOMEROOM_MODE="paused"))  # nobody admitted: all wait
+        try:
+            req = post("/gate/national/ticket", port)
+            loadgen(
+                {
+                    "targets": [{"host": "127.0.0.1", "port": port}],
+                    "requests": [req],
+                    "repeat": 20_000,
+                    "connections": 64,
+                    "duration_s": 30,
+                }
+            )  # warm-up
+            time.sleep(1.5)
+            rss0, redis0 = gate.rss_bytes(), redis_used_memory(redis)
+            start_issued = gate.admin("GET", "status")["lanes"]["pupils"]["issued"]
+            started = time.monotonic()
+            while True:
+                issued = gate.admin("GET", "status")["lanes"]["pupils"]["issued"] - start_issued
+                left = target - issued
+                if left <= 0 or time.monotonic() - started > 420:
+                    break
+                loadgen(
+                    {
+                        "targets": [{"host": "127.0.0.1", "port": port}],
+                        "requests": [req],
+                        "repeat": left,
+                        "connections": 64,
+                        "duration_s": 60,
+                    }
+                )
+            time.sleep(1.5)
+            issued = gate.admin("GET", "status")["lanes"]["pupils"]["issued"] - start_issued
+            rss1, redis1 = gate.rss_bytes(), redis_used_memory(redis)
+        finally:
+            gate.stop()
+    waiting = max(1, issued)
+    emit(
+        "gate_process_bytes_per_waiting",
+        max(0, rss1 - rss0) / waiting,
+        "bytes",
+        waiting=issued,
+        rss_before=rss0,
+        rss_after=rss1,
+        goal="<= 1",
+    )
+    emit(
+        "gate_redis_bytes_per_waiting",
+        max(0, redis1 - redis0) / waiting,
+        "bytes",
+        waiting=issued,
+        used_memory_before=redis0,
+        used_memory_after=redis1,
+        goal="<= 2",
+    )
+
+
+# -- 4. over-admission: 4 processes on a Redis Cluster ------------------------------------
+
+
+def bench_overadmit_and_fifo() -> None:
+    capacity, burst = 10_000, (30_000 if QUICK else 100_000)
+    with RedisClusterProcesses() as cluster:
+        ports = [free_port() for _ in range(4)]
+        env = gate_env(
+            cluster.url,
+            HOMEROOM_CAPACITY=str(capacity),
+            HOMEROOM_RATE_PER_MIN="6000000",
+            HOMEROOM_GATES="national,fifo",
+            HOMEROOM_PROTECT="/class=national",
+        )
+        gates = [Gate(p, env, cpu="0,1") for p in ports]
+        try:
+            targets = [{"host": "127.0.0.1", "port": p} for p in ports]
+            tickets = [post("/gate/national/ticket", ports[i % 4]) for i in range(4)]
+            # The burst: 100,000 ticket requests over the four processes, while everyone redeems
+            # as soon as they can (forged = the same tickets the gates hand out, numbers 1..burst),
+            # each number tried twice, at two different processes, to race the redeem.
+            burst_result = loadgen(
+                {
+                    "targets": targets,
+                    "requests": tickets,
+                    "repeat": burst // 4,
+                    "connections": 128,
+                    "duration_s": 120,
+                }
+            )
+            redeems: list[str] = []
+            for n in range(1, burst + 1, 5000):
+                chunk = range(n, min(n + 5000, burst + 1))
+                a = forged_requests(ports[0], chunk)
+                redeems += a + a  # same cookies again: a duplicate on another connection
+            time.sleep(3)  # a few controller ticks
+            redeem_result = loadgen(
+                {"targets": targets, "requests": redeems, "connections": 128, "duration_s": 120}
+            )
+            time.sleep(2)
+            status = gates[0].admin("GET", "status")
+            active = status["active"]
+            ok = redeem_result["statuses"].get("200", 0)
+            over = max(0, max(ok, active) - capacity) / capacity * 100
+            emit(
+                "gate_overadmit_pct",
+                over,
+                "%",
+                capacity=capacity,
+                burst=burst,
+                issued=burst_result["statuses"].get("201", 0),
+                redeemed_ok=ok,
+                active=active,
+                redeem_statuses=redeem_result["statuses"],
+                goal="<= 1",
+            )
+            bench_fifo(gates, ports)
+        finally:
+            for g in gates:
+                g.stop()
+
+
+def bench_fifo(gates: list[GateProcess], ports: list[int]) -> None:
+    """Pre-queue, opening, then sequential arrivals over four processes: tau(arrival, number)."""
+    import http.client
+
+    opening = int(time.time()) + 4
+    gates[0].admin("PATCH", "policy", {"opening_at": opening, "prequeue_s": 600}, gate="fifo")
+    time.sleep(1.2)
+
+    def take(port: int) -> dict[str, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request(
+            "POST",
+            "/gate/fifo/ticket",
+            headers={"accept": "application/json", "content-length": "0"},
+        )
+        data = json.loads(conn.getresponse().read())
+        conn.close()
+        return data
+
+    pre = [take(ports[i % 4]) for i in range(200)]
+    assert all(t["prequeue"] for t in pre), "pre-queue tickets expected"
+    while time.time() < opening + 2.5:
+        time.sleep(0.1)
+    arrivals = [take(ports[i % 4]) for i in range(2000 if not QUICK else 500)]
+    numbers = [t["number"] for t in arrivals]
+    assert not any(t["prequeue"] for t in arrivals)
+    emit(
+        "gate_fifo_kendall_tau",
+        kendall_tau(numbers),
+        "tau",
+        arrivals=len(numbers),
+        prequeue=len(pre),
+        first_number=numbers[0],
+        goal="1.0",
+    )
+
+
+def kendall_tau(values: list[int]) -> float:
+    """Kendall's tau between arrival order (0..n-1) and `values`."""
+    n = len(values)
+    concordant = discordant = 0
+    for i in range(n):
+        vi = values[i]
+        for j in range(i + 1, n):
+            if values[j] > vi:
+                concordant += 1
+            elif values[j] < vi:
+                discordant += 1
+    return (concordant - discordant) / (n * (n - 1) / 2)
+
+
+def main() -> None:
+    for tool in ("taskset", "wrk", "nginx", "redis-server"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench-gate needs {tool}")
+    only = set(sys.argv[1:])
+    steps = {
+        "state": bench_state,
+        "ticket": bench_ticket_redeem,
+        "memory": bench_bytes_per_waiting,
+        "cluster": bench_overadmit_and_fifo,
+    }
+    for name, step in steps.items():
+        if not only or name in only:
+            step()
+
+
+if __name__ == "__main__":
+    main()

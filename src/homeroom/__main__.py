@@ -1,0 +1,3 @@
+from homeroom.cli import main
+
+raise SystemExit(main())

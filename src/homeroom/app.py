@@ -1,0 +1,175 @@
+"""Composition of the embedded default: the gate, its protection and the demo services it guards.
+
+`create_app(settings)` is the ASGI application `homeroom run` serves (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+import homeroom
+from homeroom.backends.factory import open_gate_store
+from homeroom.config import Settings
+from homeroom.errors import HomeroomError, NotFound
+from homeroom.gate import metrics, openapi
+from homeroom.gate.abuse import Abuse
+from homeroom.gate.admin import AdminEndpoints
+from homeroom.gate.assets import vendor_files
+from homeroom.gate.fastpath import BodyLimit, StateFastPath
+from homeroom.gate.http import GateEndpoints, error_response, lang_of
+from homeroom.gate.pages import render_page
+from homeroom.gate.protect import Protect
+from homeroom.gate.service import Gatekeeper
+
+log = logging.getLogger("homeroom")
+REPO_ROOT = Path(homeroom.__file__).resolve().parents[2]
+TOKEN_FILE = Path(".homeroom") / "operator-token"
+
+
+def limits_url(settings: Settings) -> str:
+    if settings.ratelimit_url:
+        return settings.ratelimit_url
+    url = settings.backend_url
+    if url.startswith("redis+cluster://"):
+        return "async+redis+cluster://" + url.removeprefix("redis+cluster://")
+    if url.startswith("redis://"):
+        return "async+" + url
+    return "async+memory://"
+
+
+def operator_token(settings: Settings) -> str:
+    """The configured token, or one made for this run and written where `homeroom gate` reads it."""
+    if settings.operator_token is not None:
+        return settings.operator_token.get_secret_value()
+    token = secrets.token_urlsafe(24)
+    with contextlib.suppress(OSError):
+        TOKEN_FILE.parent.mkdir(exist_ok=True)
+        TOKEN_FILE.write_text(token)
+        os.chmod(TOKEN_FILE, 0o600)
+    return token
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store_url: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ASGIApp:
+    keys = settings.keyring()
+    store = open_gate_store(store_url or settings.backend_url)
+    abuse = Abuse(
+        limits_url(settings),
+        settings.ticket_limit,
+        settings.pow_above,
+        keys.keys[keys.current],
+        settings.pow_max_number,
+    )
+    keeper = Gatekeeper(settings, store, keys, abuse, clock)
+    token = operator_token(settings)
+    registry = metrics.registry_for(keeper.gates)
+    spec = openapi.document(homeroom.__version__)
+    vendor = vendor_files(REPO_ROOT)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await keeper.start()
+        try:
+            yield
+        finally:
+            await keeper.stop()
+
+    async def home(request: Request) -> Response:
+        return HTMLResponse(render_page("demo.html", lang_of(request), area="home", path="/"))
+
+    async def demo_area(request: Request) -> Response:
+        area = request.url.path.strip("/").split("/")[0]
+        return HTMLResponse(
+            render_page("demo.html", lang_of(request), area=area, path=request.url.path)
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse(
+            {"ok": True, "degraded": [g for g, rt in keeper.gates.items() if rt.degraded]}
+        )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(registry), media_type="text/plain; version=0.0.4")
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return JSONResponse(spec)
+
+    async def vendor_file(request: Request) -> Response:
+        path = vendor.get(request.path_params["name"])
+        if path is None or not path.exists():
+            raise NotFound("no_asset", "Fichier introuvable.", "No such file.")
+        return FileResponse(path, headers={"cache-control": "public, max-age=86400"})
+
+    async def homeroom_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HomeroomError)
+        return error_response(request, exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        word = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        err = HomeroomError(
+            word,
+            "Page introuvable." if exc.status_code == 404 else "Requête refusée.",
+            str(exc.detail),
+        )
+        response = error_response(request, err)
+        response.status_code = exc.status_code
+        return response
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        err = HomeroomError(
+            "internal", "Erreur interne ; réessayez.", "Internal error; please retry."
+        )
+        return error_response(request, err)
+
+    routes = [
+        Route("/", home),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics_endpoint),
+        Route("/openapi.json", openapi_endpoint),
+        Route("/static/vendor/{name}", vendor_file),
+        Mount("/static", StaticFiles(packages=[("homeroom", "static")])),
+        *GateEndpoints(keeper).routes(),
+        *AdminEndpoints(keeper, token).routes(),
+        Route("/class/{rest:path}", demo_area),
+        Route("/class", demo_area),
+        Route("/workspace/{rest:path}", demo_area),
+        Route("/workspace", demo_area),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HomeroomError: homeroom_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+    )
+    app.state.keeper = keeper
+    app.state.operator_token = token
+    protected = Protect(app, keeper, settings.protected_prefixes())
+    fast = StateFastPath(
+        protected, lambda gate: keeper.gates[gate].state if gate in keeper.gates else None
+    )
+    outer = BodyLimit(fast, settings.max_body_bytes)
+    outer.keeper = keeper  # type: ignore[attr-defined]
+    return outer

@@ -1,0 +1,130 @@
+"""The gate's shared state: a few counters per lane, never a record per waiting person.
+
+`GateStore` is what the gate's I/O layer needs from a backend. Every implementation passes the
+same contract suite (tests/contract/test_gate_store.py); the memory store is the reference.
+Guarantees that every implementation must keep are stated on each method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from homeroom.core.adaptive import Health
+from homeroom.core.history import History
+from homeroom.core.lanes import Lane
+from homeroom.core.policy import GatePolicy
+
+BITMAP_CHUNK_BITS = 1 << 23  # one Redis string per 1 MiB of redeemed-number bits
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot be reached; callers fall back to the documented degraded mode."""
+
+
+class RedeemOutcome(StrEnum):
+    OK = "ok"
+    NOT_YET = "not_yet"  # number above the horizon
+    DUPLICATE = "duplicate"  # number already redeemed
+    LAPSED = "lapsed"  # admitted longer ago than the claim window: its place was given back
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    first: int  # numbers first..last were taken, in this order
+    last: int
+    prequeue: bool  # numbers are pre-queue numbers, ranked at opening
+    horizon: int  # lane horizon after the issue (≥ last if admitted at once)
+
+
+@dataclass(frozen=True, slots=True)
+class PrequeueFreeze:
+    base: int  # main-counter value before the pre-queue's ranks were appended
+    count: int  # pre-queue numbers 1..count were ranked
+
+
+@dataclass(frozen=True, slots=True)
+class LaneCounters:
+    issued: int = 0
+    horizon: int = 0
+    ceiling: int = 0
+    redeemed: int = 0  # numbers redeemed so far
+    active: int = 0  # passes whose expiry minute is after `now_minute`
+    prequeue: int = 0  # pre-queue numbers taken
+    frozen: PrequeueFreeze | None = None
+    history: History = field(default_factory=History)
+
+
+class GateStore(Protocol):
+    """Shared state of any number of gates. All methods may raise BackendUnavailable."""
+
+    async def get_policy(self, gate: str) -> GatePolicy | None:
+        """The operator's policy, or None if none was ever saved."""
+
+    async def set_policy(self, gate: str, policy: GatePolicy) -> None:
+        """Replace the policy; every process sees it at its next refresh."""
+
+    async def issue(self, gate: str, lane: Lane, count: int, prequeue: bool) -> Issued:
+        """Atomically take `count` consecutive numbers in `lane`.
+
+        With `prequeue` and the lane's pre-queue not yet frozen, the numbers come from the
+        pre-queue counter. Otherwise from the main counter; then, if nobody waits ahead
+        (horizon ≥ first − 1), the horizon is raised to min(last, ceiling): those arrivals are
+        admitted at once. Numbers are never reused, whatever the number of processes.
+        """
+
+    async def redeem(self, gate: str, lane: Lane, number: int, expiry_minute: int) -> RedeemOutcome:
+        """Atomically: if released < number ≤ horizon and it was never redeemed, mark it redeemed
+        and count one active pass in the bucket of `expiry_minute`. At most one call per number
+        returns OK; a number at or below the lane's released horizon is LAPSED."""
+
+    async def renew(
+        self, gate: str, lane: Lane, number: int, old_minute: int, new_minute: int
+    ) -> bool:
+        """Move one active pass from one expiry bucket to another; False if it has left."""
+
+    async def leave(self, gate: str, lane: Lane, number: int, minute: int) -> bool:
+        """The pass holder left: uncount their pass once. True only on the first call."""
+
+    async def counters(self, gate: str, now_minute: int) -> dict[Lane, LaneCounters]:
+        """Every lane's counters; `active` sums the buckets of minutes after `now_minute`."""
+
+    async def redeemed_between(self, gate: str, lane: Lane, low: int, high: int) -> int:
+        """How many numbers in (low, high] were redeemed."""
+
+    async def advance(
+        self,
+        gate: str,
+        horizons: dict[Lane, int],
+        ceilings: dict[Lane, int],
+        at: int,
+        keep_s: int,
+        now_minute: int,
+        released: dict[Lane, int] | None = None,
+    ) -> None:
+        """Raise horizons (never lower them), set ceilings, raise each lane's released horizon
+        (numbers at or below it lapsed: their places were given back), record a history step
+        where the horizon moved (kept for `keep_s`), and drop expired active buckets."""
+
+    async def freeze_prequeue(self, gate: str, lane: Lane) -> PrequeueFreeze:
+        """Close the lane's pre-queue and append its numbers to the main counter. Idempotent:
+        later calls return the first freeze. Pre-queue issues after it take main numbers."""
+
+    async def reset_prequeue(self, gate: str) -> None:
+        """Start a new pre-queue in every lane (a new scheduled opening)."""
+
+    async def acquire_lease(self, gate: str, holder: str, ttl_s: float) -> bool:
+        """Take or extend the controller lease; True if `holder` holds it. One holder at a time."""
+
+    async def report_health(self, gate: str, holder: str, health: Health, ttl_s: int) -> None:
+        """Record one process's view of the protected app's health, forgotten after `ttl_s`."""
+
+    async def health(self, gate: str) -> list[Health]:
+        """Every live report."""
+
+    async def ping(self) -> None:
+        """Raise BackendUnavailable unless the backend answers."""
+
+    async def aclose(self) -> None:
+        """Release connections."""

@@ -1,0 +1,223 @@
+"""The in-process gate store: the embedded default, the reference semantics and the test fake.
+
+Every method runs to completion without awaiting anything else, so within one event loop each
+is atomic, as the Redis scripts are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from homeroom.backends.gate import (
+    Issued,
+    LaneCounters,
+    PrequeueFreeze,
+    RedeemOutcome,
+)
+from homeroom.core.adaptive import Health
+from homeroom.core.history import History
+from homeroom.core.lanes import LANES, Lane
+from homeroom.core.policy import GatePolicy
+
+
+class Bitmap:
+    """A growable bit set of numbers, 1 bit each, like a Redis string with SETBIT."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+
+    def set(self, n: int) -> bool:
+        """Set bit n; return its previous value."""
+        byte, bit = divmod(n, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + 4096))
+        mask = 0x80 >> bit
+        old = bool(self._bits[byte] & mask)
+        self._bits[byte] |= mask
+        return old
+
+    def get(self, n: int) -> bool:
+        byte, bit = divmod(n, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (0x80 >> bit))
+
+    def count(self, low: int, high: int) -> int:
+        """Set bits in [low, high]."""
+        if high < low:
+            return 0
+        return (
+            sum(1 for n in range(low, high + 1) if self.get(n))
+            if high - low < 64
+            else (self._count_bytes(low, high))
+        )
+
+    def _count_bytes(self, low: int, high: int) -> int:
+        first, last = low // 8 + 1, high // 8  # whole bytes strictly inside
+        total = sum(1 for n in range(low, first * 8) if self.get(n))
+        total += sum(1 for n in range(last * 8, high + 1) if self.get(n))
+        chunk = bytes(self._bits[first:last])
+        return total + int.from_bytes(chunk, "big").bit_count()
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._bits)
+
+
+@dataclass
+class _Lane:
+    issued: int = 0
+    horizon: int = 0
+    ceiling: int = 0
+    released: int = 0
+    redeemed_count: int = 0
+    prequeue: int = 0
+    frozen: PrequeueFreeze | None = None
+    redeemed: Bitmap = field(default_factory=Bitmap)
+    left: Bitmap = field(default_factory=Bitmap)
+    buckets: dict[int, int] = field(default_factory=dict)
+    history: History = field(default_factory=History)
+
+
+@dataclass
+class _Gate:
+    policy: GatePolicy | None = None
+    lanes: dict[Lane, _Lane] = field(default_factory=lambda: {lane: _Lane() for lane in LANES})
+    lease: tuple[str, float] | None = None
+    health: dict[str, tuple[Health, float]] = field(default_factory=dict)
+
+
+class MemoryGateStore:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._gates: dict[str, _Gate] = {}
+        self._clock = clock
+        self.closed = False
+
+    def _gate(self, gate: str) -> _Gate:
+        found = self._gates.get(gate)
+        if found is None:
+            found = self._gates[gate] = _Gate()
+        return found
+
+    async def get_policy(self, gate: str) -> GatePolicy | None:
+        return self._gate(gate).policy
+
+    async def set_policy(self, gate: str, policy: GatePolicy) -> None:
+        self._gate(gate).policy = policy
+
+    async def issue(self, gate: str, lane: Lane, count: int, prequeue: bool) -> Issued:
+        state = self._gate(gate).lanes[lane]
+        if prequeue and state.frozen is None:
+            first = state.prequeue + 1
+            state.prequeue += count
+            return Issued(first, state.prequeue, True, state.horizon)
+        first = state.issued + 1
+        state.issued += count
+        if state.horizon >= first - 1:
+            state.horizon = max(state.horizon, min(state.issued, state.ceiling))
+        return Issued(first, state.issued, False, state.horizon)
+
+    async def redeem(self, gate: str, lane: Lane, number: int, expiry_minute: int) -> RedeemOutcome:
+        state = self._gate(gate).lanes[lane]
+        if number < 1 or number > state.horizon:
+            return RedeemOutcome.NOT_YET
+        if number <= state.released:
+            return RedeemOutcome.LAPSED
+        if state.redeemed.set(number):
+            return RedeemOutcome.DUPLICATE
+        state.redeemed_count += 1
+        state.buckets[expiry_minute] = state.buckets.get(expiry_minute, 0) + 1
+        return RedeemOutcome.OK
+
+    async def renew(
+        self, gate: str, lane: Lane, number: int, old_minute: int, new_minute: int
+    ) -> bool:
+        state = self._gate(gate).lanes[lane]
+        if state.left.get(number):
+            return False
+        state.buckets[old_minute] = state.buckets.get(old_minute, 0) - 1
+        state.buckets[new_minute] = state.buckets.get(new_minute, 0) + 1
+        return True
+
+    async def leave(self, gate: str, lane: Lane, number: int, minute: int) -> bool:
+        state = self._gate(gate).lanes[lane]
+        if state.left.set(number):
+            return False
+        state.buckets[minute] = state.buckets.get(minute, 0) - 1
+        return True
+
+    async def counters(self, gate: str, now_minute: int) -> dict[Lane, LaneCounters]:
+        out: dict[Lane, LaneCounters] = {}
+        for lane, s in self._gate(gate).lanes.items():
+            active = sum(c for m, c in s.buckets.items() if m > now_minute)
+            out[lane] = LaneCounters(
+                issued=s.issued,
+                horizon=s.horizon,
+                ceiling=s.ceiling,
+                redeemed=s.redeemed_count,
+                active=max(0, active),
+                prequeue=s.prequeue,
+                frozen=s.frozen,
+                history=s.history,
+            )
+        return out
+
+    async def redeemed_between(self, gate: str, lane: Lane, low: int, high: int) -> int:
+        return self._gate(gate).lanes[lane].redeemed.count(max(low + 1, 0), high)
+
+    async def advance(
+        self,
+        gate: str,
+        horizons: dict[Lane, int],
+        ceilings: dict[Lane, int],
+        at: int,
+        keep_s: int,
+        now_minute: int,
+        released: dict[Lane, int] | None = None,
+    ) -> None:
+        for lane, s in self._gate(gate).lanes.items():
+            s.horizon = max(s.horizon, horizons.get(lane, s.horizon))
+            s.released = max(s.released, (released or {}).get(lane, 0))
+            s.ceiling = max(s.horizon, ceilings.get(lane, s.horizon))
+            s.history = s.history.record(at, s.horizon, keep_s)
+            for minute in [m for m in s.buckets if m <= now_minute]:
+                del s.buckets[minute]
+
+    async def freeze_prequeue(self, gate: str, lane: Lane) -> PrequeueFreeze:
+        s = self._gate(gate).lanes[lane]
+        if s.frozen is None:
+            s.frozen = PrequeueFreeze(base=s.issued, count=s.prequeue)
+            s.issued += s.prequeue
+        return s.frozen
+
+    async def reset_prequeue(self, gate: str) -> None:
+        for s in self._gate(gate).lanes.values():
+            s.prequeue = 0
+            s.frozen = None
+
+    async def acquire_lease(self, gate: str, holder: str, ttl_s: float) -> bool:
+        g = self._gate(gate)
+        now = self._clock()
+        if g.lease is None or g.lease[0] == holder or g.lease[1] <= now:
+            g.lease = (holder, now + ttl_s)
+            return True
+        return False
+
+    async def report_health(self, gate: str, holder: str, health: Health, ttl_s: int) -> None:
+        self._gate(gate).health[holder] = (health, self._clock() + ttl_s)
+
+    async def health(self, gate: str) -> list[Health]:
+        now = self._clock()
+        return [h for h, until in self._gate(gate).health.values() if until > now]
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    def footprint_bytes(self, gate: str) -> int:
+        """Bytes of bitmaps held for `gate` (for the benchmark's memory figure)."""
+        return sum(s.redeemed.nbytes + s.left.nbytes for s in self._gate(gate).lanes.values())

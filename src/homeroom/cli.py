@@ -1,0 +1,155 @@
+"""The `homeroom` command line: run the platform, print its configuration, steer a gate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from homeroom.config import ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"homeroom: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from homeroom.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    host, port = args.host or settings.host, args.port if args.port is not None else settings.port
+    print(f"homeroom: http://{host}:{port}/  (backend {settings.backend_url})", flush=True)
+    if settings.operator_token is None:
+        print("homeroom: operator token written to .homeroom/operator-token", flush=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+        backlog=4096,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(json.dumps(_settings().public_view(), indent=2, default=str))
+    return 0
+
+
+def _operator_token() -> str:
+    token = os.environ.get("HOMEROOM_OPERATOR_TOKEN")
+    if token:
+        return token
+    path = Path(".homeroom") / "operator-token"
+    if path.exists():
+        return path.read_text().strip()
+    print(
+        "homeroom: set HOMEROOM_OPERATOR_TOKEN (or run from the folder of `homeroom run`)",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
+
+
+def _parse_time(text: str) -> int:
+    """Unix seconds from an ISO time (2026-09-01T08:00+02:00), HH:MM today (local), or 0."""
+    if text in ("0", "none", "off"):
+        return 0
+    if len(text) == 5 and text[2] == ":":
+        now = datetime.now().astimezone()
+        return int(
+            now.replace(
+                hour=int(text[:2]), minute=int(text[3:]), second=0, microsecond=0
+            ).timestamp()
+        )
+    return int(datetime.fromisoformat(text).astimezone().timestamp())
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    base = args.url.rstrip("/")
+    headers = {"authorization": f"Bearer {_operator_token()}", "accept": "application/json"}
+    change: dict[str, Any] | None = None
+    if args.action == "mode":
+        change = {"mode": args.value}
+    elif args.action == "capacity":
+        change = {"capacity": int(args.value)}
+    elif args.action == "adaptive":
+        change = {"adaptive": args.value in ("on", "true", "1")}
+    elif args.action == "rate":
+        change = {"rate_per_min": int(args.value)}
+    elif args.action == "shares":
+        change = {"shares": {k: float(v) for k, v in (p.split("=") for p in args.value.split(","))}}
+    elif args.action == "schedule":
+        change = {"opening_at": _parse_time(args.value)}
+        if args.prequeue_minutes is not None:
+            change["prequeue_s"] = args.prequeue_minutes * 60
+    try:
+        with httpx.Client(timeout=5) as client:
+            if change is None:
+                response = client.get(f"{base}/gate/{args.gate}/admin/status", headers=headers)
+            else:
+                response = client.patch(
+                    f"{base}/gate/{args.gate}/admin/policy", headers=headers, json=change
+                )
+    except httpx.HTTPError as exc:
+        print(f"homeroom: cannot reach {base}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {"status": response.status_code, "body": response.text[:500]}
+    print(json.dumps(payload, indent=2))
+    return 0 if response.is_success else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="homeroom", description="homeroom: distance learning at national scale"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the embedded default (everything in one process)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(func=cmd_run)
+    conf = sub.add_parser("config", help="print the effective configuration")
+    conf.set_defaults(func=cmd_config)
+    gate = sub.add_parser("gate", help="show or steer a gate of a running instance")
+    gate.add_argument(
+        "action", choices=["show", "mode", "capacity", "adaptive", "rate", "shares", "schedule"]
+    )
+    gate.add_argument(
+        "value",
+        nargs="?",
+        help="mode name | number | on/off | staff=0.2,... | HH:MM or ISO time or off",
+    )
+    gate.add_argument("--gate", default="national")
+    gate.add_argument("--url", default=os.environ.get("HOMEROOM_URL", "http://127.0.0.1:8000"))
+    gate.add_argument("--prequeue-minutes", type=int)
+    gate.set_defaults(func=cmd_gate)
+    args = parser.parse_args(argv)
+    if args.command == "gate" and args.action != "show" and args.value is None:
+        parser.error(f"gate {args.action} needs a value")
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""The one typed configuration of homeroom, read from HOMEROOM_* variables (docs/configuration.md).
+
+Validated at start-up: a bad value stops the program with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from homeroom.core.lanes import Lane
+from homeroom.core.policy import Mode
+from homeroom.core.tokens import KeyRing
+
+BACKEND_SCHEMES = ("memory://", "redis://", "redis+cluster://")
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names the HOMEROOM_* variable."""
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOMEROOM_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_origin: str = ""  # e.g. https://classe.example.fr; empty = same origin as requested
+    secure_cookies: bool = False  # set on behind TLS
+    log_level: str = "info"
+
+    backend_url: str = "memory://"
+    ratelimit_url: str = ""  # limits storage URL; empty = memory:// or the Redis of backend_url
+    gates: Annotated[list[str], NoDecode] = ["national"]
+    protect: Annotated[list[str], NoDecode] = ["/class=national", "/workspace=national"]
+    secret_keys: SecretStr | None = None  # "ID:base64key,ID:base64key", first signs
+    operator_token: SecretStr | None = None
+
+    # Initial policy of each gate (the operator changes it at run time).
+    mode: Mode = Mode.SAFETY_NET
+    capacity: int = Field(10_000, ge=0)
+    rate_per_min: int = Field(6_000, ge=0)
+    claim_window_s: int = Field(600, ge=10)
+    safety_threshold: float = Field(0.8, gt=0, le=1)
+
+    tick_s: float = Field(1.0, gt=0.05, le=10)
+    ticket_ttl_s: int = Field(36 * 3600, ge=60)
+    pass_ttl_s: int = Field(1200, ge=60)
+    pass_renew_after_s: int = Field(300, ge=10)
+    anonymous_lane: Lane = Lane.PUPILS
+    degraded_admit_per_min: int = Field(0, ge=0)  # per process, while the backend is away
+
+    ticket_limit: str = "3000/minute"  # per IPv4 /24 or IPv6 /64: hard limit
+    pow_above: str = "300/minute"  # per address block: above this, proof of work is asked
+    pow_max_number: int = Field(50_000, ge=1_000)  # ALTCHA difficulty
+    max_body_bytes: int = Field(8192, ge=512)
+    waiting_content_file: str = ""  # operator HTML shown while waiting
+
+    @field_validator("gates", "protect", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _csv(value)
+
+    @field_validator("backend_url")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        if not value.startswith(BACKEND_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(BACKEND_SCHEMES)}")
+        return value
+
+    @field_validator("gates")
+    @classmethod
+    def _gate_names(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one gate")
+        for name in value:
+            if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 40:
+                raise ValueError(f"gate name {name!r}: letters, digits, - and _ only")
+        return value
+
+    @field_validator("protect")
+    @classmethod
+    def _protect(cls, value: list[str]) -> list[str]:
+        for item in value:
+            prefix, _, gate = item.partition("=")
+            if not prefix.startswith("/") or not gate:
+                raise ValueError(f"{item!r}: expected /path=gate")
+        return value
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        gates = set(self.gates)
+        for item in self.protect:
+            gate = item.partition("=")[2]
+            if gate not in gates:
+                raise ValueError(f"protect: gate {gate!r} is not one of HOMEROOM_GATES")
+        shared = not self.backend_url.startswith("memory://")
+        if shared and self.secret_keys is None:
+            raise ValueError(
+                "secret_keys: required with a shared backend, so every process signs alike"
+            )
+        return self
+
+    def keyring(self, fallback: bytes | None = None) -> KeyRing:
+        if self.secret_keys is None:
+            return KeyRing({0: fallback or secrets.token_bytes(32)}, 0)
+        keys = parse_keys(self.secret_keys.get_secret_value())
+        return KeyRing(dict(keys), keys[0][0])
+
+    def protected_prefixes(self) -> list[tuple[str, str]]:
+        pairs = [tuple(item.split("=", 1)) for item in self.protect]
+        return sorted(((p, g) for p, g in pairs), key=lambda pg: -len(pg[0]))
+
+    def public_view(self) -> dict[str, Any]:
+        """The effective configuration, secrets masked (for `homeroom config`)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********"
+            elif hasattr(value, "value"):
+                value = value.value
+            out[f"HOMEROOM_{name.upper()}"] = value
+        return out
+
+
+def parse_keys(text: str) -> list[tuple[int, bytes]]:
+    keys: list[tuple[int, bytes]] = []
+    for part in _csv(text):
+        kid_text, sep, b64 = part.partition(":")
+        if not sep or not kid_text.isdigit():
+            raise ValueError("expected ID:base64key[,ID:base64key...]")
+        try:
+            key = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"key {kid_text} is not base64") from exc
+        if len(key) < 16 or not 0 <= int(kid_text) <= 255:
+            raise ValueError(f"key {kid_text}: id 0..255 and at least 16 bytes")
+        keys.append((int(kid_text), key))
+    if not keys:
+        raise ValueError("no key")
+    return keys
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; raise ConfigError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(part) for part in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if not loc:  # a check across fields names its field first: "field: why"
+                loc, _, msg = msg.partition(": ")
+            lines.append(f"HOMEROOM_{loc.upper()}: {msg}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,31 @@
+"""The browser files that come from npm (package.json at the repository root), for /static/vendor/.
+
+`npm ci` installs them under node_modules at build time; nothing of them is committed. The server
+serves each file of `vendor_files` under /static/vendor/<name>:
+
+- altcha.js: the ALTCHA widget, one ES module with its styles and proof-of-work workers inlined
+  (the workers start from data: URLs, so a Content-Security-Policy needs `worker-src data:`);
+- altcha-fr.js: the widget's French strings, an ES module loaded before altcha.js on French pages;
+- axe.min.js: axe-core, for the accessibility checks of the browser tests only.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+_FILES: dict[str, tuple[str, ...]] = {
+    "altcha.js": ("altcha", "dist", "main", "altcha.min.js"),
+    "altcha-fr.js": ("altcha", "dist", "i18n", "fr-fr.js"),
+    "axe.min.js": ("axe-core", "axe.min.js"),
+}
+
+
+def vendor_files(root: pathlib.Path) -> dict[str, pathlib.Path]:
+    """URL name → file under `root`/node_modules, for every vendor file (present or not)."""
+    modules = root / "node_modules"
+    return {name: modules.joinpath(*parts) for name, parts in _FILES.items()}
+
+
+def missing(root: pathlib.Path) -> list[str]:
+    """The vendor files not installed under `root`: run `npm ci` there to get them."""
+    return [name for name, path in vendor_files(root).items() if not path.is_file()]

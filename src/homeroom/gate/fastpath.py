@@ -1,0 +1,87 @@
+"""Raw ASGI layers in front of the router: the public state and the body size limit.
+
+The state is polled by every waiting person, so it is answered here from pre-encoded bytes,
+below any routing (ARCHITECTURE.md: a routed endpoint cannot be the polling path).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from homeroom.core.state import Encoded
+
+STATE_MAX_AGE_S = 1
+_JSON = b"application/json"
+
+
+class StateFastPath:
+    """Answers GET/HEAD /gate/{gate}/state from `lookup(gate)`; everything else goes on."""
+
+    def __init__(self, app: ASGIApp, lookup: Callable[[str], Encoded | None]) -> None:
+        self.app = app
+        self.lookup = lookup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/gate/") and path.endswith("/state"):
+            gate = path[6:-6]
+            encoded = self.lookup(gate) if "/" not in gate else None
+            if encoded is not None and scope["method"] in ("GET", "HEAD"):
+                await self._answer(scope, send, encoded)
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, send: Send, encoded: Encoded) -> None:
+        etag = encoded.etag.encode()
+        headers = [
+            (b"cache-control", b"public, max-age=%d" % STATE_MAX_AGE_S),
+            (b"etag", etag),
+            (b"vary", b"accept-encoding"),
+        ]
+        for name, value in scope["headers"]:
+            if name == b"if-none-match" and etag in value:
+                await send({"type": "http.response.start", "status": 304, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        body = encoded.body
+        headers += [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+
+class BodyLimit:
+    """Refuses a request whose announced body is above `limit` bytes with 413 before reading it.
+
+    A body sent without Content-Length (chunked) is bounded where it is read (http.read_body).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                    await _too_large(send, self.limit)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {"error": "too_large", "message": f"request body above {limit} bytes"}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,451 @@
+"""The gate's HTTP endpoints and waiting page (docs/api.md).
+
+Endpoints parse, call the flows of gate/service.py and set cookies; errors are HomeroomErrors,
+rendered as JSON or HTML by the Accept header in one handler.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from homeroom.core.history import Claim
+from homeroom.core.lanes import Lane
+from homeroom.core.policy import PolicyError
+from homeroom.core.tokens import Kind, Token, TokenError
+from homeroom.errors import (
+    BadRequest,
+    Forbidden,
+    HomeroomError,
+    ProofOfWorkRequired,
+    TooEarly,
+    TooLarge,
+    Unavailable,
+)
+from homeroom.gate import i18n
+from homeroom.gate.pages import render_page
+from homeroom.gate.runtime import GateRuntime
+from homeroom.gate.service import (
+    BROWSER_COOKIE,
+    BROWSER_COOKIE_MAX_AGE,
+    Admission,
+    Arrival,
+    Gatekeeper,
+    pass_cookie,
+    ticket_cookie,
+    token_error,
+)
+
+
+def lang_of(request: Request) -> str:
+    chosen = request.query_params.get("lang")
+    if chosen in ("fr", "en"):
+        return chosen
+    return i18n.negotiate(request.headers.get("accept-language"))
+
+
+def wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept.split(",")[0]
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+async def read_body(request: Request, limit: int) -> dict[str, Any]:
+    """The JSON object or form of a request, bounded in size; {} when empty."""
+    if request.headers.get("content-length") == "0":
+        return {}
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise TooLarge("too_large", "Requête trop volumineuse.", "Request body too large.")
+    if not chunks:
+        return {}
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
+    try:
+        data = json.loads(chunks)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("malformed_json", "Corps JSON illisible.", "Malformed JSON body.") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(
+            "malformed_json", "Un objet JSON est attendu.", "A JSON object is expected."
+        )
+    return data
+
+
+def field(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 4096:
+        raise BadRequest("bad_field", f"Champ « {name} » invalide.", f"Invalid field {name!r}.")
+    return value
+
+
+def error_response(request: Request, exc: HomeroomError) -> Response:
+    lang = lang_of(request)
+    headers = {"cache-control": "no-store"}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
+    if wants_html(request):
+        html = render_page(
+            "error.html", lang, status=exc.status, reason=exc.reason, message=exc.message(lang)
+        )
+        return HTMLResponse(html, exc.status, headers=headers)
+    return JSONResponse(exc.body(lang), exc.status, headers=headers)
+
+
+class Cookies:
+    """Set-Cookie headers of the gate's three cookies: browser id, ticket, pass."""
+
+    def __init__(self, secure: bool) -> None:
+        self.secure = secure
+
+    def header(self, name: str, value: str, max_age: int) -> tuple[bytes, bytes]:
+        """Names are ours and values are base64url, so no quoting is needed."""
+        text = f"{name}={value}; Max-Age={max(0, max_age)}; Path=/; HttpOnly; SameSite=Lax"
+        if self.secure:
+            text += "; Secure"
+        return b"set-cookie", text.encode("latin-1")
+
+    def browser(self, response: Response, bid: str) -> None:
+        response.raw_headers.append(self.header(BROWSER_COOKIE, bid, BROWSER_COOKIE_MAX_AGE))
+
+    def ticket(self, response: Response, gate: str, arrival: Arrival, now: float) -> None:
+        age = int(arrival.token.expires - now)
+        response.raw_headers.append(self.header(ticket_cookie(gate), arrival.text, age))
+
+    def pass_header(self, gate: str, text: str, token: Token, now: float) -> tuple[bytes, bytes]:
+        return self.header(pass_cookie(gate), text, int(token.expires - now))
+
+    def pass_(self, response: Response, gate: str, admission: Admission, now: float) -> None:
+        response.raw_headers.append(self.pass_header(gate, admission.text, admission.token, now))
+
+    def forget(self, response: Response, gate: str) -> None:
+        response.raw_headers.append(self.header(ticket_cookie(gate), "", 0))
+        response.raw_headers.append(self.header(pass_cookie(gate), "", 0))
+
+
+def ticket_json(rt: GateRuntime, arrival: Arrival, now: float) -> dict[str, Any]:
+    token = arrival.token
+    prequeue = bool(token.flags & 1)
+    position = None if prequeue else max(0, rt.position(token))
+    return {
+        "gate": rt.gate_id,
+        "ticket": arrival.text,
+        "lane": token.lane.value,
+        "number": token.number,
+        "prequeue": prequeue,
+        "opening_at": rt.policy.opening_at or None,
+        "position": position,
+        "wait_s": None if prequeue else rt.wait_s(token, now),
+        "expires": token.expires,
+        "state_url": f"/gate/{rt.gate_id}/state",
+        "redeem_url": f"/gate/{rt.gate_id}/redeem",
+    }
+
+
+class GateEndpoints:
+    def __init__(self, keeper: Gatekeeper) -> None:
+        self.keeper = keeper
+        self.cookies = Cookies(keeper.settings.secure_cookies)
+        self.limit = keeper.settings.max_body_bytes
+        self.waiting_content = _load_waiting_content(keeper.settings.waiting_content_file)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/gate/{gate}/state", self.state, methods=["GET"]),
+            Route("/gate/{gate}/ticket", self.ticket, methods=["POST"]),
+            Route("/gate/{gate}/redeem", self.redeem, methods=["POST"]),
+            Route("/gate/{gate}/pass", self.check_pass, methods=["GET"]),
+            Route("/gate/{gate}/leave", self.leave, methods=["POST"]),
+            Route("/gate/{gate}/challenge", self.challenge, methods=["GET"]),
+            Route("/gate/{gate}/wait", self.wait_page, methods=["GET", "POST"]),
+        ]
+
+    async def state(self, request: Request) -> Response:
+        rt = self.keeper.runtime(request.path_params["gate"])  # only when the fast path is off
+        return Response(
+            rt.state.body, media_type="application/json", headers={"etag": rt.state.etag}
+        )
+
+    async def ticket(self, request: Request) -> Response:
+        rt = self.keeper.runtime(request.path_params["gate"])
+        body = await read_body(request, self.limit)
+        bid, new_bid = self.keeper.browser_id(request)
+        arrival = await self.keeper.arrive(
+            rt,
+            request,
+            bid,
+            grant=field(body, "grant"),
+            altcha=field(body, "altcha"),
+            rejoin=body.get("rejoin") is True,
+        )
+        now = rt.clock()
+        data = ticket_json(rt, arrival, now)
+        admission: Admission | None = None
+        if (
+            arrival.fresh
+            and arrival.horizon is not None
+            and arrival.horizon >= arrival.token.number
+        ):
+            try:  # admitted at once: spare the client a round trip
+                admission = await self.keeper.admit(rt, arrival, bid, now)
+            except (TooEarly, Unavailable):
+                admission = None
+        data["admitted"] = admission is not None
+        response = JSONResponse(
+            data, 201 if arrival.fresh else 200, headers={"cache-control": "no-store"}
+        )
+        if new_bid:
+            self.cookies.browser(response, bid)
+        self.cookies.ticket(response, rt.gate_id, arrival, now)
+        if admission is not None:
+            self.cookies.pass_(response, rt.gate_id, admission, now)
+            data["pass_expires"] = admission.token.expires
+        return response
+
+    def _arrival_from(
+        self, request: Request, rt: GateRuntime, body: dict[str, Any], bid: str
+    ) -> Arrival:
+        text = field(body, "ticket") or request.cookies.get(ticket_cookie(rt.gate_id))
+        if not text:
+            raise BadRequest("no_ticket", "Aucun ticket.", "No ticket.")
+        try:
+            token = rt.open(text, Kind.TICKET)
+        except TokenError as exc:
+            rt.stats.refuse(f"ticket_{exc.reason}")
+            raise token_error(exc, "ticket") from exc
+        return Arrival(text, token, fresh=False)
+
+    async def redeem(self, request: Request) -> Response:
+        rt = self.keeper.runtime(request.path_params["gate"])
+        body = await read_body(request, self.limit)
+        bid = request.cookies.get(BROWSER_COOKIE, "")
+        arrival = self._arrival_from(request, rt, body, bid)
+        now = rt.clock()
+        admission = await self.keeper.admit(rt, arrival, bid, now)
+        next_url = safe_next(field(body, "next"))
+        response = JSONResponse(
+            {
+                "admitted": True,
+                "lane": admission.token.lane.value,
+                "expires": admission.token.expires,
+                "next": next_url,
+            },
+            headers={"cache-control": "no-store"},
+        )
+        self.cookies.pass_(response, rt.gate_id, admission, now)
+        if admission.ticket is not None:
+            self.cookies.ticket(response, rt.gate_id, admission.ticket, now)
+        return response
+
+    async def check_pass(self, request: Request) -> Response:
+        rt = self.keeper.runtime(request.path_params["gate"])
+        now = rt.clock()
+        token = self.keeper.check_pass(
+            rt,
+            request.cookies.get(pass_cookie(rt.gate_id)) or _bearer(request),
+            request.cookies.get(BROWSER_COOKIE),
+            now,
+        )
+        return JSONResponse(
+            {"valid": True, "gate": rt.gate_id, "lane": token.lane.value, "expires": token.expires},
+            headers={"cache-control": "no-store"},
+        )
+
+    async def leave(self, request: Request) -> Response:
+        rt = self.keeper.runtime(request.path_params["gate"])
+        now = rt.clock()
+        text = request.cookies.get(pass_cookie(rt.gate_id))
+        left = False
+        if text:
+            try:
+                token = self.keeper.check_pass(rt, text, request.cookies.get(BROWSER_COOKIE), now)
+                left = await rt.leave(token)
+            except HomeroomError:
+                left = False
+        response = JSONResponse({"left": left}, headers={"cache-control": "no-store"})
+        self.cookies.forget(response, rt.gate_id)
+        return response
+
+    async def challenge(self, request: Request) -> Response:
+        self.keeper.runtime(request.path_params["gate"])
+        return JSONResponse(self.keeper.abuse.challenge(), headers={"cache-control": "no-store"})
+
+    async def wait_page(self, request: Request) -> Response:
+        """The waiting page; works without JavaScript (the server does what the script would)."""
+        rt = self.keeper.runtime(request.path_params["gate"])
+        lang = lang_of(request)
+        next_url = safe_next(request.query_params.get("next"))
+        page_url = f"/gate/{rt.gate_id}/wait?next={quote(next_url, safe='/')}"
+        if lang != i18n.negotiate(request.headers.get("accept-language")):
+            page_url += f"&lang={lang}"
+        if request.query_params.get("refresh") == "off":  # the person stopped auto-reload
+            page_url += "&refresh=off"
+        body = await read_body(request, self.limit) if request.method == "POST" else {}
+        bid, new_bid = self.keeper.browser_id(request)
+        now = rt.clock()
+        ctx: dict[str, Any] = {
+            "gate_id": rt.gate_id,
+            "lane": rt.settings.anonymous_lane.value,
+            "number": None,
+            "status": "waiting",
+            "position": None,
+            "wait_text": None,
+            "opening_text": None,
+            "opening_at": rt.policy.opening_at or None,
+            "poll_s": 5,
+            "refresh_s": 10,
+            "state_url": f"/gate/{rt.gate_id}/state",
+            "redeem_url": f"/gate/{rt.gate_id}/redeem",
+            "next_url": next_url,
+            "page_url": page_url,
+            "altcha": None,
+            "waiting_content": self.waiting_content,
+            "message": None,
+        }
+        if rt.policy.opening_at:
+            ctx["opening_text"] = i18n.format_time(lang, rt.policy.opening_at)
+        status_code = 200
+        arrival: Arrival | None = None
+        try:
+            arrival = await self.keeper.arrive(
+                rt,
+                request,
+                bid,
+                altcha=field(body, "altcha"),
+                rejoin=request.query_params.get("rejoin") == "1",
+            )
+        except ProofOfWorkRequired as exc:
+            ctx.update(status="proof_of_work", altcha={"challenge_url": exc.extra["challenge_url"]})
+            status_code = 200 if request.method == "GET" else 403
+        except Unavailable as exc:
+            if exc.reason == "closed":
+                html = render_page("maintenance.html", lang, message=exc.message(lang))
+                return HTMLResponse(html, 503, headers={"retry-after": str(exc.retry_after or 300)})
+            ctx.update(
+                status="not_open" if exc.reason == "not_open" else "degraded",
+                message=exc.message(lang),
+            )
+            ctx["refresh_s"] = int(min(exc.retry_after or 10, 60))
+            status_code = 503
+        response: Response
+        if arrival is not None:
+            outcome = await self._advance_waiter(rt, arrival, bid, now, ctx, lang)
+            if isinstance(outcome, Admission):
+                response = RedirectResponse(next_url, 303)
+                self.cookies.pass_(response, rt.gate_id, outcome, now)
+                self.cookies.ticket(response, rt.gate_id, outcome.ticket or arrival, now)
+                if new_bid:
+                    self.cookies.browser(response, bid)
+                return response
+        html = render_page("wait.html", lang, **ctx)
+        headers = {"cache-control": "no-store"}
+        if status_code == 503:
+            headers["retry-after"] = str(ctx["refresh_s"])
+        response = HTMLResponse(html, status_code, headers=headers)
+        if new_bid:
+            self.cookies.browser(response, bid)
+        if arrival is not None:
+            self.cookies.ticket(response, rt.gate_id, ctx.pop("_arrival", arrival), now)
+        return response
+
+    async def _advance_waiter(
+        self,
+        rt: GateRuntime,
+        arrival: Arrival,
+        bid: str,
+        now: float,
+        ctx: dict[str, Any],
+        lang: str,
+    ) -> Admission | None:
+        """Admit the waiter if their turn has come, else fill the page's context."""
+        token = arrival.token
+        ctx.update(lane=token.lane.value, number=token.number)
+        try:
+            return await self.keeper.admit(rt, arrival, bid, now)
+        except TooEarly as exc:
+            if exc.reason == "prequeue":
+                ctx.update(status="prequeue", refresh_s=int(min(exc.retry_after or 30, 30)))
+                return None
+        except HomeroomError as exc:
+            if exc.reason == "claim_lapsed":
+                ctx.update(status="lapsed", message=exc.message(lang), refresh_s=60)
+                return None
+            if exc.reason == "degraded":
+                ctx.update(status="degraded", message=exc.message(lang), refresh_s=10)
+                return None
+            raise
+        claim = rt.claim(token, now)
+        position = max(0, rt.position(token))
+        wait = rt.wait_s(token, now)
+        status = "paused" if not rt.policy.rules.admits else "waiting"
+        ctx.update(
+            status=status if claim is Claim.NOT_YET else "waiting",
+            position=position,
+            wait_text=i18n.format_wait(lang, wait) if wait is not None else None,
+            poll_s=json.loads(rt.state.body).get("poll_s", 5) if rt.state.body else 5,
+        )
+        ctx["refresh_s"] = _refresh_for(ctx["poll_s"], wait, position)
+        return None
+
+
+def _refresh_for(poll_s: int, wait: int | None, position: int) -> int:
+    """Without JavaScript, reload sooner when the turn is near."""
+    if wait is None:  # no admission rate yet (paused, or just opened)
+        return 5 if position <= NEAR_FRONT else max(10, poll_s * 2)
+    return int(min(max(3, math.ceil(wait / 4)), 60, max(poll_s * 3, 10)))
+
+
+NEAR_FRONT = 20
+
+
+NEAR_FRONT = 20
+
+
+def _bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return auth[7:] if auth.lower().startswith("bearer ") else None
+
+
+def _load_waiting_content(path: str) -> str | None:
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def lane_of(value: str) -> Lane:
+    try:
+        return Lane(value)
+    except ValueError as exc:
+        raise BadRequest("bad_lane", "File inconnue.", f"Unknown lane {value!r}.") from exc
+
+
+def operator_guard(request: Request, token: str | None) -> None:
+    given = _bearer(request) or ""
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise Forbidden("operator_only", "Réservé aux opérateurs.", "Operators only.")
+
+
+def policy_error(exc: PolicyError) -> BadRequest:
+    return BadRequest("bad_policy", str(exc), str(exc))

@@ -1,0 +1,368 @@
+"""The OpenAPI document of the gate's HTTP API, served at /openapi.json (docs/api.md).
+
+Written by hand, next to the endpoints it describes; tests/service/test_openapi.py checks that
+every route is in it and that the answers match it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_GATE = {
+    "name": "gate",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
+}
+_OPERATOR: list[dict[str, list[str]]] = [{"operator": []}]
+
+
+def _err(*codes: int) -> dict[str, Any]:
+    return {
+        str(c): {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+        for c in codes
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+LANE = {"type": "string", "enum": ["staff", "priority", "pupils", "guests"]}
+MODE = {"type": "string", "enum": ["safety_net", "queue", "paused", "closed", "under_attack"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "stable reason word"},
+            "message": {"type": "string"},
+            "retry_after": {"type": "integer"},
+        },
+    },
+    "LaneState": {
+        "type": "object",
+        "required": ["issued", "horizon", "rate"],
+        "properties": {
+            "issued": {"type": "integer"},
+            "horizon": {"type": "integer"},
+            "rate": {"type": "number"},
+        },
+    },
+    "State": {
+        "type": "object",
+        "required": ["v", "gate", "at", "mode", "lanes", "poll_s"],
+        "properties": {
+            "v": {"type": "integer"},
+            "gate": {"type": "string"},
+            "at": {"type": "integer"},
+            "mode": MODE,
+            "degraded": {"type": "boolean"},
+            "capacity": {"type": "integer"},
+            "opening_at": {"type": ["integer", "null"]},
+            "prequeue": {"type": "boolean"},
+            "poll_s": {"type": "integer"},
+            "lanes": {
+                "type": "object",
+                "additionalProperties": {"$ref": "#/components/schemas/LaneState"},
+            },
+        },
+    },
+    "TicketRequest": {
+        "type": "object",
+        "properties": {
+            "grant": {"type": "string", "description": "lane grant token (staff, priority)"},
+            "altcha": {"type": "string", "description": "ALTCHA solution payload when asked"},
+            "rejoin": {"type": "boolean", "description": "drop a lapsed ticket and take a new one"},
+        },
+    },
+    "Ticket": {
+        "type": "object",
+        "required": ["gate", "ticket", "lane", "number", "prequeue", "admitted"],
+        "properties": {
+            "gate": {"type": "string"},
+            "ticket": {"type": "string"},
+            "lane": LANE,
+            "number": {"type": "integer"},
+            "prequeue": {"type": "boolean"},
+            "opening_at": {"type": ["integer", "null"]},
+            "position": {"type": ["integer", "null"]},
+            "wait_s": {"type": ["integer", "null"]},
+            "expires": {"type": "integer"},
+            "admitted": {"type": "boolean"},
+            "pass_expires": {"type": "integer"},
+            "state_url": {"type": "string"},
+            "redeem_url": {"type": "string"},
+        },
+    },
+    "RedeemRequest": {
+        "type": "object",
+        "properties": {"ticket": {"type": ["string", "null"]}, "next": {"type": "string"}},
+    },
+    "Admitted": {
+        "type": "object",
+        "required": ["admitted", "lane", "expires"],
+        "properties": {
+            "admitted": {"const": True},
+            "lane": LANE,
+            "expires": {"type": "integer"},
+            "next": {"type": "string"},
+        },
+    },
+    "Policy": {
+        "type": "object",
+        "properties": {
+            "mode": MODE,
+            "capacity": {"type": "integer", "minimum": 0},
+            "rate_per_min": {"type": "integer", "minimum": 0},
+            "shares": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "safety_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "claim_window_s": {"type": "integer", "minimum": 10},
+            "opening_at": {"type": "integer", "minimum": 0},
+            "prequeue_s": {"type": "integer", "minimum": 0},
+            "adaptive": {"type": "boolean"},
+            "capacity_min": {"type": "integer", "minimum": 0},
+            "capacity_max": {"type": "integer", "minimum": 0},
+            "target_p95_ms": {"type": "number"},
+            "target_error_rate": {"type": "number"},
+        },
+        "additionalProperties": False,
+    },
+}
+
+
+def document(version: str) -> dict[str, Any]:
+    gate = [_GATE]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "homeroom gate",
+            "version": version,
+            "description": "The national waiting room. See docs/api.md.",
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"operator": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/gate/{gate}/state": {
+                "get": {
+                    "summary": "Public state, the same for everyone (cacheable)",
+                    "parameters": gate,
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/State"}),
+                        "304": {"description": "not modified"},
+                        **_err(404),
+                    },
+                }
+            },
+            "/gate/{gate}/ticket": {
+                "post": {
+                    "summary": "Take a ticket (or get back the one this browser holds)",
+                    "parameters": gate,
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/TicketRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/Ticket"}, "the ticket already held"
+                        ),
+                        "201": _json({"$ref": "#/components/schemas/Ticket"}, "a new ticket"),
+                        **_err(400, 403, 404, 410, 413, 429, 503),
+                    },
+                }
+            },
+            "/gate/{gate}/redeem": {
+                "post": {
+                    "summary": "Exchange an admitted ticket for a pass",
+                    "parameters": gate,
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/RedeemRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Admitted"}),
+                        **_err(400, 403, 404, 409, 410, 413, 425, 503),
+                    },
+                }
+            },
+            "/gate/{gate}/pass": {
+                "get": {
+                    "summary": "Check a pass (cookie or bearer)",
+                    "parameters": gate,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["valid"],
+                                "properties": {
+                                    "valid": {"const": True},
+                                    "gate": {"type": "string"},
+                                    "lane": LANE,
+                                    "expires": {"type": "integer"},
+                                },
+                            }
+                        ),
+                        **_err(400, 403, 404, 410, 503),
+                    },
+                }
+            },
+            "/gate/{gate}/leave": {
+                "post": {
+                    "summary": "Give the pass back (logout)",
+                    "parameters": gate,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["left"],
+                                "properties": {"left": {"type": "boolean"}},
+                            }
+                        ),
+                        **_err(404),
+                    },
+                }
+            },
+            "/gate/{gate}/challenge": {
+                "get": {
+                    "summary": "An ALTCHA proof-of-work challenge",
+                    "parameters": gate,
+                    "responses": {"200": _json({"type": "object"}), **_err(404)},
+                }
+            },
+            "/gate/{gate}/wait": {
+                "get": {
+                    "summary": "The waiting page (HTML)",
+                    "parameters": [
+                        *gate,
+                        {"name": "next", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {"description": "waiting page", "content": {"text/html": {}}},
+                        "303": {"description": "admitted: to next"},
+                        "503": {
+                            "description": "closed or not open yet",
+                            "content": {"text/html": {}},
+                        },
+                        **_err(404),
+                    },
+                }
+            },
+            "/gate/{gate}/admin/status": {
+                "get": {
+                    "summary": "Counters and policy",
+                    "security": _OPERATOR,
+                    "parameters": gate,
+                    "responses": {"200": _json({"type": "object"}), **_err(403, 404)},
+                }
+            },
+            "/gate/{gate}/admin/policy": {
+                "get": {
+                    "summary": "The policy",
+                    "security": _OPERATOR,
+                    "parameters": gate,
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Policy"}),
+                        **_err(403, 404),
+                    },
+                },
+                "patch": {
+                    "summary": "Change mode, capacity, rate, shares or schedule",
+                    "security": _OPERATOR,
+                    "parameters": gate,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Policy"}}
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Policy"}),
+                        **_err(400, 403, 404, 413, 503),
+                    },
+                },
+            },
+            "/gate/{gate}/admin/health": {
+                "post": {
+                    "summary": "The protected app reports its health",
+                    "security": _OPERATOR,
+                    "parameters": gate,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["p95_ms", "error_rate"],
+                                    "properties": {
+                                        "p95_ms": {"type": "number"},
+                                        "error_rate": {"type": "number"},
+                                        "samples": {"type": "integer"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        **_err(400, 403, 404, 413, 503),
+                    },
+                }
+            },
+            "/gate/{gate}/admin/grant": {
+                "post": {
+                    "summary": "A lane grant for staff or priority people",
+                    "security": _OPERATOR,
+                    "parameters": gate,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["lane"],
+                                    "properties": {"lane": LANE, "ttl_s": {"type": "integer"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["grant"],
+                                "properties": {
+                                    "grant": {"type": "string"},
+                                    "lane": LANE,
+                                    "expires": {"type": "integer"},
+                                },
+                            }
+                        ),
+                        **_err(400, 403, 404, 413),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {"description": "text exposition", "content": {"text/plain": {}}}
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"})}}
+            },
+        },
+    }

@@ -1,0 +1,385 @@
+"""One gate's live view and loops: refresh, controller, batched issue, redeem (docs/gate.md).
+
+Every gate process keeps the gate's counters and policy as of the last refresh (about a second
+old) and the public state encoded once from them. One process at a time, the lease holder, also
+runs the controller. Nothing here holds a record per waiting person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from homeroom.backends.coalesce import Coalescer
+from homeroom.backends.gate import (
+    BackendUnavailable,
+    GateStore,
+    Issued,
+    LaneCounters,
+    RedeemOutcome,
+)
+from homeroom.config import Settings
+from homeroom.core import adaptive, prequeue, state
+from homeroom.core.adaptive import Health
+from homeroom.core.controller import LaneView, plan_tick
+from homeroom.core.history import Claim, estimated_wait_s
+from homeroom.core.lanes import LANES, Lane
+from homeroom.core.policy import GatePolicy
+from homeroom.core.tokens import Flag, KeyRing, Kind, Token, gate_tag
+from homeroom.errors import Conflict, Gone, TooEarly, Unavailable
+
+log = logging.getLogger("homeroom.gate")
+
+HISTORY_MARGIN_S = 120  # history kept beyond the claim window
+
+
+@dataclass
+class Stats:
+    """What /metrics reports, counted by this process."""
+
+    issued: dict[Lane, int] = field(default_factory=lambda: dict.fromkeys(LANES, 0))
+    redeemed: dict[Lane, int] = field(default_factory=lambda: dict.fromkeys(LANES, 0))
+    refused: dict[str, int] = field(default_factory=dict)
+    admitted_per_s: float = 0.0
+    ticks: int = 0
+    controller: bool = False
+
+    def refuse(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+
+class GateRuntime:
+    def __init__(
+        self,
+        gate_id: str,
+        store: GateStore,
+        keys: KeyRing,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.gate_id = gate_id
+        self.store = store
+        self.keys = keys
+        self.settings = settings
+        self.clock = clock
+        self.tag = gate_tag(gate_id)
+        self.holder = secrets.token_hex(8)
+        self.initial_policy = GatePolicy(
+            mode=settings.mode,
+            capacity=settings.capacity,
+            rate_per_min=settings.rate_per_min,
+            claim_window_s=settings.claim_window_s,
+            safety_threshold=settings.safety_threshold,
+        )
+        self.policy = self.initial_policy
+        self.counters: dict[Lane, LaneCounters] = {lane: LaneCounters() for lane in LANES}
+        self.capacity = self.policy.capacity
+        self.degraded = False
+        self.stats = Stats()
+        self.state = state.encode({})
+        self._carry = 0.0
+        self._credit: dict[Lane, float] = {}
+        self._last_tick: float | None = None
+        self._prev_issued: dict[Lane, int] = {}
+        self._latencies: list[float] = []
+        self._errors = 0
+        self._degraded_allowance = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._numbers: Coalescer[tuple[Lane, bool], None, tuple[Issued, int]] = Coalescer(
+            self._take_numbers
+        )
+        self._prequeue_key = prequeue.event_key(keys.keys[keys.current], gate_id, 0)
+        self._rebuild_state(int(clock()))
+
+    # -- loops ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.step()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"gate:{self.gate_id}"
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_s)
+            await self.step()
+
+    async def step(self) -> None:
+        """One tick: run the controller if this process holds the lease, then refresh."""
+        now = self.clock()
+        try:
+            held = await self.store.acquire_lease(
+                self.gate_id, self.holder, 3 * self.settings.tick_s
+            )
+            self.stats.controller = held
+            if held:
+                await self._control(now)
+            await self._report_health()
+            await self.refresh(now)
+            if self.degraded:
+                log.warning("gate %s: backend is back", self.gate_id)
+            self.degraded = False
+        except BackendUnavailable as exc:
+            if not self.degraded:
+                log.warning("gate %s: backend unavailable, degraded mode: %s", self.gate_id, exc)
+            self.degraded = True
+            self._rebuild_state(int(now))
+        except Exception:  # the loop must outlive any bug; the next tick tries again
+            log.exception("gate %s: tick failed", self.gate_id)
+        self.stats.ticks += 1
+
+    async def refresh(self, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
+        policy = await self.store.get_policy(self.gate_id)
+        if policy is None:
+            policy = self.initial_policy
+            await self.store.set_policy(self.gate_id, policy)
+        if policy.opening_at != self.policy.opening_at:
+            self._prequeue_key = prequeue.event_key(
+                self.keys.keys[self.keys.current], self.gate_id, policy.opening_at
+            )
+        self.policy = policy
+        self.counters = await self.store.counters(self.gate_id, int(now // 60))
+        self._rebuild_state(int(now))
+
+    def _rebuild_state(self, now: int) -> None:
+        lanes = {
+            lane: state.LaneState(c.issued, c.horizon, c.history.rate(now))
+            for lane, c in self.counters.items()
+        }
+        doc = state.document(self.gate_id, self.policy, lanes, now, self.capacity, self.degraded)
+        self.state = state.encode(doc)
+
+    async def _control(self, now: float) -> None:
+        policy = await self.store.get_policy(self.gate_id) or self.initial_policy
+        minute = int(now // 60)
+        if policy.opening_at and now >= policy.opening_at:
+            for lane, c in self.counters.items():
+                if c.frozen is None and c.prequeue > 0:
+                    await self.store.freeze_prequeue(self.gate_id, lane)
+        counters = await self.store.counters(self.gate_id, minute)
+        views: dict[Lane, LaneView] = {}
+        released: dict[Lane, int] = {}
+        for lane, c in counters.items():
+            since = c.history.horizon_at(now - policy.claim_window_s) if c.history.steps else 0
+            released[lane] = since
+            unredeemed = (c.horizon - since) - await self.store.redeemed_between(
+                self.gate_id, lane, since, c.horizon
+            )
+            arrived = c.issued - self._prev_issued.get(lane, c.issued)
+            views[lane] = LaneView(c.issued, c.horizon, c.active, max(0, unredeemed), arrived)
+        self._prev_issued = {lane: c.issued for lane, c in counters.items()}
+        dt = self.settings.tick_s if self._last_tick is None else now - self._last_tick
+        dt = min(dt, 2 * self.settings.tick_s)
+        self._last_tick = now
+        self.capacity = adaptive.next_capacity(
+            policy, self.capacity if policy.adaptive else policy.capacity, await self._health()
+        )
+        plan = plan_tick(policy, views, dt, self.capacity, self._carry, self._credit)
+        self._carry, self._credit = plan.carry, plan.credit
+        await self.store.advance(
+            self.gate_id,
+            plan.horizons,
+            plan.ceilings,
+            int(now),
+            policy.claim_window_s + HISTORY_MARGIN_S,
+            minute,
+            released,
+        )
+        self.stats.admitted_per_s = sum(plan.admitted.values()) / dt if dt > 0 else 0.0
+
+    # -- health --------------------------------------------------------------------------
+
+    def record(self, seconds: float, error: bool) -> None:
+        """One response of a protected route, for adaptive capacity."""
+        if len(self._latencies) < 10_000:
+            self._latencies.append(seconds)
+        self._errors += int(error)
+
+    async def _report_health(self) -> None:
+        if not self._latencies:
+            return
+        ordered = sorted(self._latencies)
+        p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)] * 1000
+        health = Health(p95, self._errors / len(ordered), len(ordered))
+        self._latencies, self._errors = [], 0
+        await self.store.report_health(self.gate_id, self.holder, health, 10)
+
+    async def _health(self) -> Health | None:
+        reports = await self.store.health(self.gate_id)
+        if not reports:
+            return None
+        return Health(
+            max(h.p95_ms for h in reports),
+            max(h.error_rate for h in reports),
+            sum(h.samples for h in reports),
+        )
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def seal(
+        self,
+        kind: Kind,
+        lane: Lane,
+        number: int,
+        binding: bytes,
+        ttl_s: int,
+        flags: Flag = Flag.NONE,
+        now: float | None = None,
+    ) -> tuple[str, Token]:
+        now_i = int(self.clock() if now is None else now)
+        token = Token(kind, self.tag, lane, number, now_i, now_i + ttl_s, binding, flags)
+        return self.keys.seal(token), token
+
+    def open(self, text: str, kind: Kind, now: float | None = None) -> Token:
+        """Verify a token of this gate; raises a core.tokens.TokenError."""
+        return self.keys.open(
+            text, kind=kind, gate=self.tag, now=self.clock() if now is None else now
+        )
+
+    # -- issue and redeem ----------------------------------------------------------------
+
+    async def take_number(self, lane: Lane, prequeue_wanted: bool) -> tuple[Issued, int]:
+        """A number in `lane`; concurrent arrivals share one backend call, in arrival order."""
+        return await self._numbers.call((lane, prequeue_wanted), None)
+
+    async def _take_numbers(
+        self, key: tuple[Lane, bool], waiters: list[None]
+    ) -> list[tuple[Issued, int]]:
+        issued = await self.store.issue(self.gate_id, key[0], len(waiters), key[1])
+        return [(issued, issued.first + i) for i in range(len(waiters))]
+
+    def position(self, token: Token) -> int:
+        return token.number - self.counters[token.lane].horizon
+
+    def wait_s(self, token: Token, now: float) -> int | None:
+        rate = self.counters[token.lane].history.rate(now)
+        return estimated_wait_s(self.position(token), rate)
+
+    def exchange_prequeue(self, token: Token) -> int | None:
+        """The main number of a pre-queue ticket once its lane's pre-queue is frozen."""
+        frozen = self.counters[token.lane].frozen
+        if frozen is None or token.number > frozen.count:
+            return None
+        return frozen.base + prequeue.rank(self._prequeue_key, token.number, frozen.count)
+
+    def claim(self, token: Token, now: float, fresh_horizon: int | None = None) -> Claim:
+        c = self.counters[token.lane]
+        horizon = max(c.horizon, fresh_horizon or 0)
+        return c.history.claim(token.number, horizon, now, self.policy.claim_window_s)
+
+    async def redeem(self, token: Token, now: float, fresh_horizon: int | None = None) -> None:
+        """Turn an admitted ticket into a counted pass, or raise why not.
+
+        `fresh_horizon` is a horizon just read from the backend (by the issue that took the
+        number), newer than this process's last refresh.
+        """
+        claim = self.claim(token, now, fresh_horizon)
+        if claim is Claim.LAPSED:
+            raise self.lapsed()
+        if claim is Claim.NOT_YET and not self.policy.rules.instant:
+            raise self.too_early(token, now)
+        expiry = int(now) + self.settings.pass_ttl_s
+        try:
+            outcome = await self.store.redeem(
+                self.gate_id, token.lane, token.number, _minute_of(expiry)
+            )
+        except BackendUnavailable as exc:
+            self.stats.refuse("backend_unavailable")
+            raise Unavailable(
+                "degraded",
+                "La salle d'attente est momentanément indisponible ; votre place est gardée.",
+                "The waiting room is briefly unavailable; your place is kept.",
+                retry_after=5,
+            ) from exc
+        if outcome is RedeemOutcome.NOT_YET:
+            raise self.too_early(token, now)
+        if outcome is RedeemOutcome.LAPSED:
+            raise self.lapsed()
+        if outcome is RedeemOutcome.DUPLICATE:
+            self.stats.refuse("duplicate")
+            raise Conflict(
+                "duplicate",
+                "Ce ticket a déjà servi : votre accès est ouvert dans le navigateur qui l'a utilisé.",
+                "This ticket was already used: access is open in the browser that used it.",
+            )
+        self.stats.redeemed[token.lane] += 1
+
+    def lapsed(self) -> Gone:
+        self.stats.refuse("claim_lapsed")
+        return Gone(
+            "claim_lapsed",
+            "Votre tour est passé sans que vous vous présentiez ; reprenez une place.",
+            "Your turn came and went; please take a new place in the queue.",
+        )
+
+    def too_early(self, token: Token, now: float) -> TooEarly:
+        wait = self.wait_s(token, now)
+        return TooEarly(
+            "not_yet",
+            "Ce n'est pas encore votre tour.",
+            "It is not your turn yet.",
+            retry_after=int(max(2, min(wait or self.settings.tick_s * 5, 60))),
+            extra={"position": max(0, self.position(token))},
+        )
+
+    def degraded_admission(self, now: float) -> bool:
+        """While the backend is away: may this process admit one more person on its own?"""
+        per_s = self.settings.degraded_admit_per_min / 60.0
+        if per_s <= 0:
+            return False
+        self._degraded_allowance = min(
+            per_s * 10, self._degraded_allowance + per_s * self.settings.tick_s
+        )
+        if self._degraded_allowance >= 1:
+            self._degraded_allowance -= 1
+            return True
+        return False
+
+    async def renew(self, token: Token, now: float) -> tuple[str, Token] | None:
+        """A fresh pass for an active holder, moving their count; None if it cannot be renewed."""
+        new_text, new = self.seal(
+            Kind.PASS, token.lane, token.number, token.binding, self.settings.pass_ttl_s, now=now
+        )
+        if token.number > 0:
+            ok = await self.store.renew(
+                self.gate_id,
+                token.lane,
+                token.number,
+                _minute_of(token.expires),
+                _minute_of(new.expires),
+            )
+            if not ok:
+                return None
+        return new_text, new
+
+    async def leave(self, token: Token) -> bool:
+        if token.number <= 0:
+            return False
+        return await self.store.leave(
+            self.gate_id, token.lane, token.number, _minute_of(token.expires)
+        )
+
+    @property
+    def active(self) -> int:
+        return sum(c.active for c in self.counters.values())
+
+
+def _minute_of(expiry: int) -> int:
+    """The bucket of a pass expiring at `expiry`: ceil(expiry / 60), so that a pass is counted
+    until the end of the minute in which it expires (rounding down would under-count)."""
+    return -(-expiry // 60)

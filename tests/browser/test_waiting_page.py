@@ -1,0 +1,85 @@
+"""A person in Chromium meets the waiting room: French, position, admitted, lands where they asked."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import axe_violations
+from tests.gate_process import GateProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+PHONE = {"width": 360, "height": 740}
+
+
+def someone_ahead(gate: GateProcess) -> None:
+    with httpx.Client(base_url=gate.base) as other:
+        assert (
+            other.post("/gate/national/ticket", headers={"accept": "application/json"}).status_code
+            == 201
+        )
+
+
+def test_with_javascript_waits_in_french_then_lands_on_the_page_asked(
+    browser: Browser, gate: GateProcess
+) -> None:
+    someone_ahead(gate)
+    context = browser.new_context(
+        locale="fr-FR", viewport=PHONE, extra_http_headers={"accept-language": "fr-FR,fr;q=0.9"}
+    )
+    page = context.new_page()
+    page.goto(f"{gate.base}/class/maths-6e")
+    expect(page).to_have_url(re.compile(r"/gate/national/wait\?next=/class/maths-6e"))
+    assert page.locator("html").get_attribute("lang") == "fr"
+    expect(page.locator("#hr-position")).to_have_text("2")
+    expect(page.locator("h1")).to_contain_text(re.compile("attente", re.I))
+    assert axe_violations(page) == []
+    gate.admin("PATCH", "policy", {"capacity": 100})
+    page.wait_for_url(f"{gate.base}/class/maths-6e", timeout=20_000)
+    assert page.locator("main").inner_text()  # the protected page itself
+    context.close()
+
+
+def test_without_javascript_the_page_refreshes_itself_until_admitted(
+    browser: Browser, gate: GateProcess
+) -> None:
+    someone_ahead(gate)
+    context = browser.new_context(
+        java_script_enabled=False,
+        locale="fr-FR",
+        viewport=PHONE,
+        extra_http_headers={"accept-language": "fr-FR"},
+    )
+    page = context.new_page()
+    page.goto(f"{gate.base}/workspace/devoirs")
+    expect(page).to_have_url(re.compile(r"/gate/national/wait"))
+    assert page.locator('meta[http-equiv="refresh"]').count() == 1
+    expect(page.locator("#hr-position")).to_have_text("2")
+    gate.admin("PATCH", "policy", {"capacity": 100})
+    page.wait_for_url(f"{gate.base}/workspace/devoirs", timeout=30_000)
+    context.close()
+
+
+def test_english_and_error_and_maintenance_pages_have_no_axe_violation(
+    browser: Browser, gate: GateProcess
+) -> None:
+    context = browser.new_context(
+        locale="en-GB", viewport=PHONE, extra_http_headers={"accept-language": "en-GB,en"}
+    )
+    page = context.new_page()
+    page.goto(f"{gate.base}/class/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert axe_violations(page) == []
+    page.goto(f"{gate.base}/no/such/page")
+    assert axe_violations(page) == []
+    gate.admin("PATCH", "policy", {"mode": "closed"})
+    response = page.goto(f"{gate.base}/class/")
+    assert response is not None and response.status == 503
+    assert axe_violations(page) == []
+    gate.admin("PATCH", "policy", {"mode": "queue"})
+    page.goto(f"{gate.base}/")
+    assert axe_violations(page) == []
+    context.close()

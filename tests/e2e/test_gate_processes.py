@@ -1,0 +1,147 @@
+"""Real gate processes on a real Redis: shared capacity, and a Redis outage survived."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.gate_process import GateProcess
+from tests.redis_servers import RedisServer
+
+pytestmark = pytest.mark.slow
+JSON = {"accept": "application/json"}
+KEYS = "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def env(url: str, **extra: str) -> dict[str, str]:
+    return {
+        "HOMEROOM_BACKEND_URL": url,
+        "HOMEROOM_SECRET_KEYS": KEYS,
+        "HOMEROOM_MODE": "queue",
+        "HOMEROOM_TICK_S": "0.2",
+        **extra,
+    }
+
+
+def eventually(check: Callable[[], bool], timeout_s: float = 15, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    # Persistence on, as a production Redis has: a restart keeps the counters.
+    server = RedisServer(args=("--appendonly", "yes", "--appendfsync", "always")).start()
+    yield server
+    server.stop()
+
+
+def test_two_processes_on_one_redis_share_capacity(redis: RedisServer) -> None:
+    extra = {"HOMEROOM_CAPACITY": "5", "HOMEROOM_RATE_PER_MIN": "60000"}
+    with GateProcess(env(redis.url, **extra)) as a, GateProcess(env(redis.url, **extra)) as b:
+        people = [httpx.Client(base_url=(a if i % 2 else b).base) for i in range(12)]
+        try:
+            numbers = [
+                p.post("/gate/national/ticket", headers=JSON).json()["number"] for p in people
+            ]
+            assert sorted(numbers) == list(range(1, 13))  # no number given twice
+            eventually(
+                lambda: a.admin("GET", "status")["lanes"]["pupils"]["horizon"] >= 5,
+                what="admission",
+            )
+            time.sleep(1.0)  # several more ticks: the horizon must stay at capacity
+            outcomes = [p.post("/gate/national/redeem", headers=JSON).status_code for p in people]
+            assert outcomes.count(200) == 5
+            assert outcomes.count(425) == 7
+            eventually(lambda: b.admin("GET", "status")["active"] == 5, what="active count")
+            # one leaves: exactly one more gets in, whichever process they use
+            assert people[numbers.index(1)].post("/gate/national/leave").json()["left"] is True
+
+            def one_more() -> bool:
+                results = [
+                    p.post("/gate/national/redeem", headers=JSON).status_code for p in people
+                ]
+                return results.count(200) == 1
+
+            eventually(one_more, what="the freed place to be given to the next number")
+        finally:
+            for p in people:
+                p.close()
+
+
+def test_redis_outage_keeps_passes_and_resumes(redis: RedisServer) -> None:
+    with GateProcess(env(redis.url)) as gate:
+        inside = httpx.Client(base_url=gate.base)
+        waiting = httpx.Client(base_url=gate.base)
+        late = httpx.Client(base_url=gate.base)
+        try:
+            inside.post("/gate/national/ticket", headers=JSON)
+            eventually(
+                lambda: inside.post("/gate/national/redeem", headers=JSON).status_code == 200,
+                what="pass",
+            )
+            held = waiting.post("/gate/national/ticket", headers=JSON).json()
+            gate.admin("PATCH", "policy", {"mode": "paused"})  # `waiting` keeps waiting
+            redis.stop()
+            eventually(
+                lambda: httpx.get(f"{gate.base}/gate/national/state").json()["degraded"],
+                what="degraded",
+            )
+            assert inside.get("/class/", headers=JSON).status_code == 200  # stateless pass check
+            refused = late.post("/gate/national/ticket", headers=JSON)
+            assert refused.status_code == 503
+            assert refused.json()["error"] == "degraded"
+            assert int(refused.headers["retry-after"]) >= 1
+            again = waiting.post("/gate/national/ticket", headers=JSON)  # held ticket: same place
+            assert again.status_code == 200 and again.json()["number"] == held["number"]
+            assert httpx.get(f"{gate.base}/healthz").status_code == 200
+            redis.start()
+            eventually(
+                lambda: not httpx.get(f"{gate.base}/gate/national/state").json()["degraded"],
+                what="resume",
+            )
+            gate.admin("PATCH", "policy", {"mode": "queue"})
+            fresh = late.post("/gate/national/ticket", headers=JSON)
+            assert fresh.status_code == 201
+            assert fresh.json()["number"] == held["number"] + 1  # counters survived the restart
+            eventually(
+                lambda: waiting.post("/gate/national/redeem", headers=JSON).status_code == 200,
+                what="resumed admission",
+            )
+        finally:
+            for c in (inside, waiting, late):
+                c.close()
+
+
+def test_bad_configuration_stops_start_up_naming_the_variable() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    homeroom = str(Path(sys.executable).with_name("homeroom"))
+    out = subprocess.run(
+        [homeroom, "config"],
+        env={"PATH": "/usr/bin:/bin", "HOMEROOM_CAPACITY": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert "HOMEROOM_CAPACITY" in out.stderr
+    out = subprocess.run(
+        [homeroom, "config"],
+        env={"PATH": "/usr/bin:/bin", "HOMEROOM_BACKEND_URL": "redis://127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert "HOMEROOM_SECRET_KEYS" in out.stderr
