@@ -145,3 +145,46 @@ def test_bad_configuration_stops_start_up_naming_the_variable() -> None:
     )
     assert out.returncode == 2
     assert "HOMEROOM_SECRET_KEYS" in out.stderr
+
+
+def test_operator_command_line_steers_a_running_gate() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.gate_process import OPERATOR
+
+    homeroom = str(Path(sys.executable).with_name("homeroom"))
+    with GateProcess({"HOMEROOM_MODE": "safety_net"}) as gate:
+        environ = {**os.environ, "HOMEROOM_OPERATOR_TOKEN": OPERATOR, "HOMEROOM_URL": gate.base}
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [homeroom, "gate", *args], env=environ, capture_output=True, text=True, timeout=30
+            )
+
+        shown = cli("show")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["policy"]["mode"] == "safety_net"
+        assert json.loads(cli("mode", "under_attack").stdout)["mode"] == "under_attack"
+        assert json.loads(cli("capacity", "2500").stdout)["capacity"] == 2500
+        assert json.loads(cli("rate", "900").stdout)["rate_per_min"] == 900
+        shares = json.loads(cli("shares", "staff=0.5,pupils=0.5").stdout)["shares"]
+        assert shares["staff"] == 0.5 and shares["guests"] == 0.0
+        scheduled = json.loads(
+            cli("schedule", "2030-09-01T08:00+02:00", "--prequeue-minutes", "20").stdout
+        )
+        assert scheduled["opening_at"] == 1914472800 and scheduled["prequeue_s"] == 1200
+        refused = cli("mode", "party")
+        assert refused.returncode == 1
+        assert "bad_policy" in refused.stdout
+        wrong = subprocess.run(
+            [homeroom, "gate", "show"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**environ, "HOMEROOM_OPERATOR_TOKEN": "nope"},
+        )
+        assert wrong.returncode == 1 and "operator_only" in wrong.stdout

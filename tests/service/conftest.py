@@ -41,6 +41,14 @@ class Gate:
     def rt(self) -> GateRuntime:
         return self.keeper.gates["national"]
 
+    def keeper_app_routes(self) -> list[Any]:
+        """The Starlette routes under the protecting middleware."""
+        app = self.app
+        while not hasattr(app, "routes"):
+            app = app.app
+        routes: list[Any] = app.routes
+        return routes
+
     async def tick(self, seconds: float = 1.0) -> None:
         self.clock.advance(seconds)
         await self.rt.step()

@@ -344,3 +344,65 @@ async def test_metrics_and_openapi(gate: Gate) -> None:
             "/gate/{gate}/admin/policy",
         ):
             assert path in spec["paths"]
+
+
+async def test_activity_renews_the_pass_and_keeps_one_active_count(gate: Gate) -> None:
+    async with gate.make_client() as client:
+        await client.post("/gate/national/ticket", headers=JSON)
+        await gate.tick()
+        first = await client.post("/gate/national/redeem", headers=JSON)
+        expires = first.json()["expires"]
+        gate.clock.advance(gate.keeper.settings.pass_renew_after_s + 5)
+        page = await client.get("/class/", headers=JSON)
+        assert page.status_code == 200
+        assert "hr_p_national=" in page.headers.get("set-cookie", "")
+        renewed = (await client.get("/gate/national/pass")).json()["expires"]
+        assert renewed > expires
+        await gate.tick()
+        assert gate.rt.active == 1  # moved from one expiry bucket to another, not doubled
+        gate.clock.advance(gate.keeper.settings.pass_ttl_s + 61)
+        expired = await client.get("/gate/national/pass", headers=JSON)
+        assert expired.status_code == 410
+        assert expired.json()["error"] == "pass_expired"
+
+
+async def test_adaptive_capacity_follows_reported_health(gate: Gate) -> None:
+    await gate.set_policy(adaptive=True, capacity_min=10, capacity_max=20_000)
+    start = gate.rt.capacity
+    auth = {"authorization": f"Bearer {gate.token}"}
+    async with gate.make_client() as client:
+        bad = {"p95_ms": 5_000, "error_rate": 0.2, "samples": 500}
+        assert (
+            await client.post("/gate/national/admin/health", json=bad, headers=auth)
+        ).status_code == 200
+        await gate.tick()
+        assert gate.rt.capacity < start
+        lowered = gate.rt.capacity
+        good = {"p95_ms": 50, "error_rate": 0.0, "samples": 500}
+        await client.post("/gate/national/admin/health", json=good, headers=auth)
+        await gate.tick()
+        assert gate.rt.capacity > lowered
+        malformed = await client.post(
+            "/gate/national/admin/health", json={"p95_ms": "x"}, headers=auth
+        )
+        assert malformed.status_code == 400
+    await gate.set_policy(capacity=1234)  # a capacity set by hand switches adaptation off
+    await gate.tick()
+    assert gate.rt.policy.adaptive is False
+    assert gate.rt.capacity == 1234
+
+
+async def test_every_route_is_in_the_openapi_document(gate: Gate) -> None:
+    from starlette.routing import Route
+
+    async with gate.make_client() as client:
+        spec = (await client.get("/openapi.json")).json()
+    routes = [r for r in gate.keeper_app_routes() if isinstance(r, Route)]
+    documented = {(path, method.lower()) for path, ops in spec["paths"].items() for method in ops}
+    for route in routes:
+        if not route.path.startswith(("/gate/", "/metrics", "/healthz")):
+            continue  # pages of the demo services and static files
+        for method in route.methods or ():
+            if method in ("HEAD",):
+                continue
+            assert (route.path, method.lower()) in documented, (route.path, method)

@@ -134,6 +134,24 @@ SCHEMAS: dict[str, Any] = {
 
 
 def document(version: str) -> dict[str, Any]:
+    doc = _document(version)
+    wait = doc["paths"]["/gate/{gate}/wait"]
+    wait["post"] = {
+        **wait["get"],
+        "summary": "The waiting page, posting a solved ALTCHA challenge (form field `altcha`)",
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": {"altcha": {"type": "string"}}}
+                }
+            },
+        },
+    }
+    return doc
+
+
+def _document(version: str) -> dict[str, Any]:
     gate = [_GATE]
     return {
         "openapi": "3.1.0",
