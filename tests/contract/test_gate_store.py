@@ -469,3 +469,19 @@ async def test_cluster_outage_fails_fast_and_the_store_recovers(tmp_path: Path) 
     finally:
         await store.aclose()
         cluster.stop()
+
+
+async def test_claim_window_reads_horizon_active_and_redeemed_together(store: GateStore) -> None:
+    base = BITMAP_CHUNK_BITS - 3  # the window crosses a bitmap chunk
+    await set_horizon(store, P, base + 6)
+    for n in (base - 1, base + 1, base + 3, base + 5):
+        assert await store.redeem(G, P, n, 20) == OK
+    seen = await store.window(G, P, base, base + 100, now_minute=10)
+    assert (seen.horizon, seen.active, seen.redeemed) == (base + 6, 4, 3)
+    assert (
+        await store.window(G, P, base, base + 2, now_minute=10)
+    ).redeemed == 1  # bounded by high
+    assert (await store.window(G, P, base, base + 100, now_minute=20)).active == 0  # expired bucket
+    assert (await store.window(G, P, base + 6, base + 100, now_minute=0)).redeemed == 0
+    empty = await store.window(G, Lane.GUESTS, 0, 0, now_minute=0)
+    assert (empty.horizon, empty.active, empty.redeemed) == (0, 0, 0)

@@ -56,6 +56,15 @@ class LaneCounters:
     history: History = field(default_factory=History)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimWindow:
+    """One lane read in one atomic step, so that no redeem falls between two of its figures."""
+
+    horizon: int
+    active: int  # passes whose expiry minute is after `now_minute`
+    redeemed: int  # numbers in (low, horizon] redeemed
+
+
 class GateStore(Protocol):
     """Shared state of any number of gates. All methods may raise BackendUnavailable."""
 
@@ -92,6 +101,14 @@ class GateStore(Protocol):
 
     async def redeemed_between(self, gate: str, lane: Lane, low: int, high: int) -> int:
         """How many numbers in (low, high] were redeemed."""
+
+    async def window(
+        self, gate: str, lane: Lane, low: int, high: int, now_minute: int
+    ) -> ClaimWindow:
+        """Atomically: the lane's horizon, its active passes, and how many numbers in
+        (low, min(high, horizon)] were redeemed. `high` bounds where the horizon can be (the
+        ceiling read before); a redeem moves a place from pending to active, never out of both.
+        """
 
     async def advance(
         self,

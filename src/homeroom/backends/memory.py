@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from homeroom.backends.gate import (
+    ClaimWindow,
     Issued,
     LaneCounters,
     PrequeueFreeze,
@@ -166,6 +167,14 @@ class MemoryGateStore:
 
     async def redeemed_between(self, gate: str, lane: Lane, low: int, high: int) -> int:
         return self._gate(gate).lanes[lane].redeemed.count(max(low + 1, 0), high)
+
+    async def window(
+        self, gate: str, lane: Lane, low: int, high: int, now_minute: int
+    ) -> ClaimWindow:
+        s = self._gate(gate).lanes[lane]
+        active = sum(c for m, c in s.buckets.items() if m > now_minute)
+        redeemed = s.redeemed.count(max(low + 1, 0), min(high, s.horizon))
+        return ClaimWindow(s.horizon, max(0, active), redeemed)
 
     async def advance(
         self,

@@ -44,6 +44,7 @@ from homeroom.backends.coalesce import Coalescer
 from homeroom.backends.gate import (
     BITMAP_CHUNK_BITS,
     BackendUnavailable,
+    ClaimWindow,
     Issued,
     LaneCounters,
     PrequeueFreeze,
@@ -144,6 +145,26 @@ return out
 
 # KEYS: lane hash, active hash, history. ARGV: horizon, ceiling, at, keep_s, now minute.
 # Idempotent for the same arguments, as History.record is.
+WINDOW = """
+-- KEYS: counters, active buckets, then the redeemed chunks; ARGV: now_minute, low,
+-- then per chunk (chunk base number, first bit, last bit). One atomic read of a lane.
+local horizon = tonumber(redis.call('HGET', KEYS[1], 'horizon') or '0')
+local now, active = tonumber(ARGV[1]), 0
+local buckets = redis.call('HGETALL', KEYS[2])
+for i = 1, #buckets, 2 do
+  if tonumber(buckets[i]) > now then active = active + tonumber(buckets[i + 1]) end
+end
+local redeemed = 0
+for k = 3, #KEYS do
+  local j = 3 + (k - 3) * 3
+  local base, first, last = tonumber(ARGV[j]), tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
+  last = math.min(last, horizon - base)  -- nothing above the horizon can be redeemed
+  if last >= first then
+    redeemed = redeemed + redis.call('BITCOUNT', KEYS[k], first, last, 'BIT')
+  end
+end
+return {horizon, active, redeemed}
+"""
 ADVANCE = """
 local n, h = KEYS[1], KEYS[3]
 local horizon = math.max(tonumber(redis.call('HGET', n, 'horizon') or '0'), tonumber(ARGV[1]))
@@ -285,6 +306,7 @@ class RedisGateStore:
         self._renew, self._leave = register(RENEW), register(LEAVE)
         self._counters, self._advance = register(COUNTERS), register(ADVANCE)
         self._freeze, self._lease = register(FREEZE), register(LEASE)
+        self._window = register(WINDOW)
         self._report_health, self._health = register(REPORT_HEALTH), register(HEALTH)
         self._redeems: Coalescer[tuple[str, Lane, int], tuple[int, int, int], RedeemOutcome]
         self._redeems = Coalescer(self._redeem_batch, max_batch=256)
@@ -434,6 +456,21 @@ class RedisGateStore:
                 end = min(high - chunk * BITMAP_CHUNK_BITS, BITMAP_CHUNK_BITS - 1)
                 pipe.bitcount(self.keys.redeemed(gate, lane, chunk), start, end, mode="BIT")
             return sum(int(n) for n in await pipe.execute())
+
+    async def window(
+        self, gate: str, lane: Lane, low: int, high: int, now_minute: int
+    ) -> ClaimWindow:
+        keys = [self.keys.counters(gate, lane), self.keys.active(gate, lane)]
+        args: list[int] = [now_minute, low]
+        first_number = max(low + 1, 1)
+        if high >= first_number:
+            for chunk in range(first_number // BITMAP_CHUNK_BITS, high // BITMAP_CHUNK_BITS + 1):
+                base = chunk * BITMAP_CHUNK_BITS
+                keys.append(self.keys.redeemed(gate, lane, chunk))
+                args += (base, max(first_number - base, 0), min(high - base, BITMAP_CHUNK_BITS - 1))
+        async with self._io("claim window"):
+            horizon, active, redeemed = await self._window(keys, args)
+        return ClaimWindow(int(horizon), max(0, int(active)), int(redeemed))
 
     async def advance(
         self,

@@ -403,7 +403,7 @@ class GateEndpoints:
             status=status if claim is Claim.NOT_YET else "waiting",
             position=position,
             wait_text=i18n.format_wait(lang, wait) if wait is not None else None,
-            poll_s=json.loads(rt.state.body).get("poll_s", 5) if rt.state.body else 5,
+            poll_s=rt.poll_s,
         )
         ctx["refresh_s"] = _refresh_for(ctx["poll_s"], wait, position)
         return None

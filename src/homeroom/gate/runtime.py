@@ -84,6 +84,7 @@ class GateRuntime:
         self.degraded = False
         self.stats = Stats()
         self.state = state.encode({})
+        self.poll_s = 5
         self._carry = 0.0
         self._credit: dict[Lane, float] = {}
         self._last_tick: float | None = None
@@ -162,6 +163,7 @@ class GateRuntime:
             for lane, c in self.counters.items()
         }
         doc = state.document(self.gate_id, self.policy, lanes, now, self.capacity, self.degraded)
+        self.poll_s = int(doc["poll_s"])  # type: ignore[call-overload]
         self.state = state.encode(doc)
 
     async def _control(self, now: float) -> None:
@@ -177,11 +179,14 @@ class GateRuntime:
         for lane, c in counters.items():
             since = c.history.horizon_at(now - policy.claim_window_s) if c.history.steps else 0
             released[lane] = since
-            unredeemed = (c.horizon - since) - await self.store.redeemed_between(
-                self.gate_id, lane, since, c.horizon
+            # Active passes and redeemed claims read together: a redeem in between would be
+            # counted in neither, and its place given twice.
+            seen = await self.store.window(
+                self.gate_id, lane, since, max(c.ceiling, c.horizon, c.issued), minute
             )
+            unredeemed = (seen.horizon - since) - seen.redeemed
             arrived = c.issued - self._prev_issued.get(lane, c.issued)
-            views[lane] = LaneView(c.issued, c.horizon, c.active, max(0, unredeemed), arrived)
+            views[lane] = LaneView(c.issued, seen.horizon, seen.active, max(0, unredeemed), arrived)
         self._prev_issued = {lane: c.issued for lane, c in counters.items()}
         dt = self.settings.tick_s if self._last_tick is None else now - self._last_tick
         dt = min(dt, 2 * self.settings.tick_s)
