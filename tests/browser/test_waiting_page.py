@@ -83,3 +83,23 @@ def test_english_and_error_and_maintenance_pages_have_no_axe_violation(
     page.goto(f"{gate.base}/")
     assert axe_violations(page) == []
     context.close()
+
+
+def test_under_attack_the_browser_solves_the_altcha_challenge_and_takes_its_place(
+    browser: Browser, gate: GateProcess
+) -> None:
+    gate.admin("PATCH", "policy", {"mode": "under_attack"})
+    context = browser.new_context(
+        locale="fr-FR", viewport=PHONE, extra_http_headers={"accept-language": "fr-FR"}
+    )
+    page = context.new_page()
+    page.goto(f"{gate.base}/class/sciences")
+    assert page.locator("#hr-gate").get_attribute("data-status") == "proof_of_work"
+    assert page.locator("altcha-widget").count() == 1
+    assert axe_violations(page) == []
+    # The widget solves the challenge by itself and the page sends it: a ticket, a place.
+    expect(page.locator("#hr-position")).to_have_text("1", timeout=30_000)
+    assert page.locator("#hr-gate").get_attribute("data-status") == "waiting"
+    gate.admin("PATCH", "policy", {"capacity": 100})
+    page.wait_for_url(f"{gate.base}/class/sciences", timeout=20_000)
+    context.close()

@@ -7,6 +7,7 @@ import base64
 import altcha
 import pytest
 
+from homeroom.core.lanes import Lane
 from tests.service.conftest import Gate
 
 JSON = {"accept": "application/json"}
@@ -406,3 +407,71 @@ async def test_every_route_is_in_the_openapi_document(gate: Gate) -> None:
             if method in ("HEAD",):
                 continue
             assert (route.path, method.lower()) in documented, (route.path, method)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "gates": "national,reunion",
+            "protect": "/class=national,/workspace=national,/reunion=reunion",
+        }
+    ],
+)
+async def test_one_pass_opens_every_service_of_its_gate_and_gates_are_independent(
+    gate: Gate,
+) -> None:
+    reunion = gate.keeper.gates["reunion"]
+    await gate.set_policy(capacity=1)
+    async with gate.make_client() as client:
+        await client.post("/gate/national/ticket", headers=JSON)
+        await gate.tick()
+        assert (await client.post("/gate/national/redeem", headers=JSON)).status_code == 200
+        assert (await client.get("/class/", headers=JSON)).status_code == 200
+        assert (await client.get("/workspace/", headers=JSON)).status_code == 200
+        assert (await client.get("/reunion/", headers=JSON)).status_code == 503  # another gate
+        national_ticket = client.cookies["hr_t_national"]
+        foreign = await client.post(
+            "/gate/reunion/redeem", headers=JSON, json={"ticket": national_ticket}
+        )
+        assert foreign.status_code == 403
+        assert foreign.json()["error"] == "ticket_foreign"
+        own = await client.post("/gate/reunion/ticket", headers=JSON)
+        assert own.json()["number"] == 1  # its own counters
+    assert reunion.policy.capacity == gate.keeper.settings.capacity  # its own capacity
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"mode": "safety_net", "capacity": 10, "safety_threshold": 0.5}]
+)
+async def test_safety_net_starts_queueing_by_itself_near_capacity(gate: Gate) -> None:
+    outcomes = []
+    for _ in range(8):
+        await gate.tick()
+        async with gate.make_client() as client:
+            ticket = (await client.post("/gate/national/ticket", headers=JSON)).json()
+            outcomes.append(ticket["admitted"])
+    assert outcomes[:5] == [True] * 5  # below half of capacity: straight in, no waiting page
+    assert not any(outcomes[5:])  # then a queue forms by itself
+    assert gate.rt.active == 5
+
+
+async def test_position_and_estimated_wait_follow_the_admission_rate(gate: Gate) -> None:
+    await gate.set_policy(rate_per_min=120, capacity=1000)  # two admissions a second
+    clients = [gate.make_client() for _ in range(30)]
+    try:
+        for client in clients:
+            await client.post("/gate/national/ticket", headers=JSON)
+        for _ in range(5):
+            await gate.tick()
+        last = (await clients[-1].post("/gate/national/ticket", headers=JSON)).json()
+        assert last["position"] == 30 - gate.rt.counters[Lane.PUPILS].horizon
+        assert last["wait_s"] is not None
+        assert last["wait_s"] == pytest.approx(
+            last["position"] / gate.rt.counters[Lane.PUPILS].history.rate(gate.clock.now), abs=1
+        )
+        state = (await clients[0].get("/gate/national/state")).json()
+        assert state["lanes"]["pupils"]["rate"] > 0
+    finally:
+        for client in clients:
+            await client.aclose()

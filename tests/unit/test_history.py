@@ -142,9 +142,11 @@ def test_rate_over_the_last_span():
     assert History().rate(T0) == 0.0
 
 
-def test_rate_counts_from_zero_for_a_new_gate():
-    history = build((T0, 60))
-    assert history.rate(T0 + 1, 60) == pytest.approx(1.0)
+def test_a_young_history_gives_the_rate_over_what_it_has_seen():
+    # Five seconds after opening, 10 admitted: 2 a second, not 10 over a full minute.
+    history = build((T0, 0), (T0 + 5, 10))
+    assert history.rate(T0 + 5, 60) == pytest.approx(2.0)
+    assert build((T0, 60)).rate(T0, 60) == 0.0  # one step says nothing about a rate yet
 
 
 @pytest.mark.parametrize(

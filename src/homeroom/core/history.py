@@ -71,8 +71,11 @@ class History:
         """Admissions per second over the last `span_s` seconds."""
         if not self.steps:
             return 0.0
-        moved = self.steps[-1].horizon - self.horizon_at(now - span_s)
-        return max(0.0, moved / span_s)
+        span = min(float(span_s), now - self.steps[0].at)  # a young history: what it has seen
+        if span <= 0:
+            return 0.0
+        moved = self.steps[-1].horizon - self.horizon_at(now - span)
+        return max(0.0, moved / span)
 
 
 def estimated_wait_s(position: int, rate_per_s: float) -> int | None:
