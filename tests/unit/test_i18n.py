@@ -101,11 +101,13 @@ def test_translate_fills_placeholders_and_rejects_unknown_keys() -> None:
 def test_numbers_and_plurals() -> None:
     assert i18n.format_number("fr", 1234567) == "1\u202f234\u202f567"
     assert i18n.format_number("en", 1234567) == "1,234,567"
-    assert i18n.plural("fr", "position", 1) == "1 personne devant vous"
-    assert i18n.plural("fr", "position", 2) == "2 personnes devant vous"
-    assert i18n.plural("en", "position", 1) == "1 person ahead of you"
-    assert i18n.plural("en", "position", 0) == "0 people ahead of you"
-    assert i18n.plural("fr", "position", 0) == "0 personne devant vous"
+    assert i18n.plural("fr", "position", 3) == "Place 3 dans la file"
+    assert i18n.plural("en", "position", 1) == "Place 1 in the queue"
+    assert i18n.plural("fr", "unit_hour", 1) == "1 heure"
+    assert i18n.plural("fr", "unit_hour", 2) == "2 heures"
+    assert i18n.plural("en", "unit_hour", 1) == "1 hour"
+    assert i18n.plural("en", "unit_hour", 0) == "0 hours"
+    assert i18n.plural("fr", "unit_hour", 0) == "0 heure"  # French singular for 0 and 1
 
 
 @pytest.mark.parametrize(
