@@ -485,3 +485,14 @@ async def test_claim_window_reads_horizon_active_and_redeemed_together(store: Ga
     assert (await store.window(G, P, base + 6, base + 100, now_minute=0)).redeemed == 0
     empty = await store.window(G, Lane.GUESTS, 0, 0, now_minute=0)
     assert (empty.horizon, empty.active, empty.redeemed) == (0, 0, 0)
+
+
+async def test_redeeming_again_after_leaving_says_left(store: GateStore) -> None:
+    await set_horizon(store, P, 3)
+    assert await store.redeem(G, P, 2, 10) == OK
+    assert await store.redeem(G, P, 2, 10) == DUPLICATE
+    assert await store.leave(G, P, 2, 10) is True
+    assert await store.redeem(G, P, 2, 10) == RedeemOutcome.LEFT
+    assert await store.redeem(G, P, 3, 10) == OK  # its neighbour in the same chunk is unaffected
+    lane = (await store.counters(G, 0))[P]
+    assert (lane.redeemed, lane.active) == (2, 1)

@@ -28,6 +28,7 @@ class RedeemOutcome(StrEnum):
     NOT_YET = "not_yet"  # number above the horizon
     DUPLICATE = "duplicate"  # number already redeemed
     LAPSED = "lapsed"  # admitted longer ago than the claim window: its place was given back
+    LEFT = "left"  # already redeemed, and its pass was given back (logout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,8 @@ class GateStore(Protocol):
     async def redeem(self, gate: str, lane: Lane, number: int, expiry_minute: int) -> RedeemOutcome:
         """Atomically: if released < number ≤ horizon and it was never redeemed, mark it redeemed
         and count one active pass in the bucket of `expiry_minute`. At most one call per number
-        returns OK; a number at or below the lane's released horizon is LAPSED."""
+        returns OK; a number at or below the lane's released horizon is LAPSED; a number already
+        redeemed is DUPLICATE, or LEFT once its holder gave the pass back."""
 
     async def renew(
         self, gate: str, lane: Lane, number: int, old_minute: int, new_minute: int

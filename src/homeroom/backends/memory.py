@@ -127,7 +127,7 @@ class MemoryGateStore:
         if number <= state.released:
             return RedeemOutcome.LAPSED
         if state.redeemed.set(number):
-            return RedeemOutcome.DUPLICATE
+            return RedeemOutcome.LEFT if state.left.get(number) else RedeemOutcome.DUPLICATE
         state.redeemed_count += 1
         state.buckets[expiry_minute] = state.buckets.get(expiry_minute, 0) + 1
         return RedeemOutcome.OK

@@ -84,7 +84,7 @@ return {first, last, 0, horizon}
 # KEYS: lane hash, redeemed chunk, active hash. ARGV: number, bit, expiry minute, active ttl.
 # Returns 0 ok, 1 not yet, 2 duplicate.
 REDEEM = """
--- KEYS: counters, redeemed bitmap chunk, active buckets; ARGV: ttl, then (number, bit, minute)*
+-- KEYS: counters, redeemed chunk, active buckets, left chunk; ARGV: ttl, (number, bit, minute)*
 -- Many redeems of one lane and chunk in one call; each one is decided on its own.
 local hr = redis.call('HMGET', KEYS[1], 'horizon', 'released')
 local horizon, released = tonumber(hr[1] or '0'), tonumber(hr[2] or '0')
@@ -97,7 +97,7 @@ for i = 2, #ARGV, 3 do
     out[#out + 1] = 3  -- its claim lapsed: the place went back to the pool
   -- SETBIT returns the old bit: whoever sets it first wins, on any number of processes
   elseif redis.call('SETBIT', KEYS[2], ARGV[i + 1], 1) == 1 then
-    out[#out + 1] = 2
+    out[#out + 1] = redis.call('GETBIT', KEYS[4], ARGV[i + 1]) == 1 and 4 or 2
   else
     redis.call('HINCRBY', KEYS[3], ARGV[i + 2], 1)
     done = done + 1
@@ -260,6 +260,7 @@ _OUTCOMES = (
     RedeemOutcome.NOT_YET,
     RedeemOutcome.DUPLICATE,
     RedeemOutcome.LAPSED,
+    RedeemOutcome.LEFT,
 )
 
 
@@ -411,6 +412,7 @@ class RedisGateStore:
             self.keys.counters(gate, lane),
             self.keys.redeemed(gate, lane, chunk),
             self.keys.active(gate, lane),
+            self.keys.left(gate, lane, chunk),
         ]
         args: list[int] = [ACTIVE_TTL_S]
         for number, bit, minute in calls:

@@ -288,7 +288,8 @@ class GateRuntime:
         return c.history.claim(token.number, horizon, now, self.policy.claim_window_s)
 
     async def redeem(self, token: Token, now: float, fresh_horizon: int | None = None) -> None:
-        """Turn an admitted ticket into a counted pass, or raise why not.
+        """Turn an admitted ticket into a counted pass, or raise why not. Idempotent for the
+        ticket's own browser within the claim window; after the pass was given back, 409.
 
         `fresh_horizon` is a horizon just read from the backend (by the issue that took the
         number), newer than this process's last refresh.
@@ -316,11 +317,17 @@ class GateRuntime:
         if outcome is RedeemOutcome.LAPSED:
             raise self.lapsed()
         if outcome is RedeemOutcome.DUPLICATE:
-            self.stats.refuse("duplicate")
+            # Redeemed already, by this browser (the caller checked the binding), within its
+            # claim window: the answer was lost on the way (a bad network) or a second tab
+            # asks. The same access again, counted once.
+            self.stats.refuse("redeemed_again")
+            return
+        if outcome is RedeemOutcome.LEFT:
+            self.stats.refuse("replay_after_leave")
             raise Conflict(
                 "duplicate",
-                "Ce ticket a déjà servi : votre accès est ouvert dans le navigateur qui l'a utilisé.",
-                "This ticket was already used: access is open in the browser that used it.",
+                "Ce ticket a déjà servi et son accès a été rendu : reprenez une place.",
+                "This ticket was already used and its access given back: take a new place.",
             )
         self.stats.redeemed[token.lane] += 1
 
