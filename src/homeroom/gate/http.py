@@ -295,36 +295,10 @@ class GateEndpoints:
         """The waiting page; works without JavaScript (the server does what the script would)."""
         rt = self.keeper.runtime(request.path_params["gate"])
         lang = lang_of(request)
-        next_url = safe_next(request.query_params.get("next"))
-        page_url = f"/gate/{rt.gate_id}/wait?next={quote(next_url, safe='/')}"
-        if lang != i18n.negotiate(request.headers.get("accept-language")):
-            page_url += f"&lang={lang}"
-        if request.query_params.get("refresh") == "off":  # the person stopped auto-reload
-            page_url += "&refresh=off"
+        ctx = self._page_context(rt, request, lang)
         body = await read_body(request, self.limit) if request.method == "POST" else {}
         bid, new_bid = self.keeper.browser_id(request)
         now = rt.clock()
-        ctx: dict[str, Any] = {
-            "gate_id": rt.gate_id,
-            "lane": rt.settings.anonymous_lane.value,
-            "number": None,
-            "status": "waiting",
-            "position": None,
-            "wait_text": None,
-            "opening_text": None,
-            "opening_at": rt.policy.opening_at or None,
-            "poll_s": 5,
-            "refresh_s": 10,
-            "state_url": f"/gate/{rt.gate_id}/state",
-            "redeem_url": f"/gate/{rt.gate_id}/redeem",
-            "next_url": next_url,
-            "page_url": page_url,
-            "altcha": None,
-            "waiting_content": self.waiting_content,
-            "message": None,
-        }
-        if rt.policy.opening_at:
-            ctx["opening_text"] = i18n.format_time(lang, rt.policy.opening_at)
         status_code = 200
         arrival: Arrival | None = None
         try:
@@ -342,32 +316,58 @@ class GateEndpoints:
             if exc.reason == "closed":
                 html = render_page("maintenance.html", lang, message=exc.message(lang))
                 return HTMLResponse(html, 503, headers={"retry-after": str(exc.retry_after or 300)})
-            ctx.update(
-                status="not_open" if exc.reason == "not_open" else "degraded",
-                message=exc.message(lang),
-            )
+            status = "not_open" if exc.reason == "not_open" else "degraded"
+            ctx.update(status=status, message=exc.message(lang))
             ctx["refresh_s"] = int(min(exc.retry_after or 10, 60))
             status_code = 503
         response: Response
+        admission = None
         if arrival is not None:
-            outcome = await self._advance_waiter(rt, arrival, bid, now, ctx, lang)
-            if isinstance(outcome, Admission):
-                response = RedirectResponse(next_url, 303)
-                self.cookies.pass_(response, rt.gate_id, outcome, now)
-                self.cookies.ticket(response, rt.gate_id, outcome.ticket or arrival, now)
-                if new_bid:
-                    self.cookies.browser(response, bid)
-                return response
-        html = render_page("wait.html", lang, **ctx)
-        headers = {"cache-control": "no-store"}
-        if status_code == 503:
-            headers["retry-after"] = str(ctx["refresh_s"])
-        response = HTMLResponse(html, status_code, headers=headers)
+            admission = await self._advance_waiter(rt, arrival, bid, now, ctx, lang)
+        if admission is not None:
+            response = RedirectResponse(ctx["next_url"], 303)
+            self.cookies.pass_(response, rt.gate_id, admission, now)
+            arrival = admission.ticket or arrival
+        else:
+            headers = {"cache-control": "no-store"}
+            if status_code == 503:
+                headers["retry-after"] = str(ctx["refresh_s"])
+            html = render_page("wait.html", lang, **ctx)
+            response = HTMLResponse(html, status_code, headers=headers)
         if new_bid:
             self.cookies.browser(response, bid)
         if arrival is not None:
-            self.cookies.ticket(response, rt.gate_id, ctx.pop("_arrival", arrival), now)
+            self.cookies.ticket(response, rt.gate_id, arrival, now)
         return response
+
+    def _page_context(self, rt: GateRuntime, request: Request, lang: str) -> dict[str, Any]:
+        """What wait.html needs before anything is known about this person."""
+        next_url = safe_next(request.query_params.get("next"))
+        page_url = f"/gate/{rt.gate_id}/wait?next={quote(next_url, safe='/')}"
+        if lang != i18n.negotiate(request.headers.get("accept-language")):
+            page_url += f"&lang={lang}"
+        if request.query_params.get("refresh") == "off":  # the person stopped auto-reload
+            page_url += "&refresh=off"
+        opening = rt.policy.opening_at
+        return {
+            "gate_id": rt.gate_id,
+            "lane": rt.settings.anonymous_lane.value,
+            "number": None,
+            "status": "waiting",
+            "position": None,
+            "wait_text": None,
+            "opening_text": i18n.format_time(lang, opening) if opening else None,
+            "opening_at": opening or None,
+            "poll_s": rt.poll_s,
+            "refresh_s": 10,
+            "state_url": f"/gate/{rt.gate_id}/state",
+            "redeem_url": f"/gate/{rt.gate_id}/redeem",
+            "next_url": next_url,
+            "page_url": page_url,
+            "altcha": None,
+            "waiting_content": self.waiting_content,
+            "message": None,
+        }
 
     async def _advance_waiter(
         self,
@@ -388,7 +388,7 @@ class GateEndpoints:
                 ctx.update(status="prequeue", refresh_s=int(min(exc.retry_after or 30, 30)))
                 return None
         except HomeroomError as exc:
-            if exc.reason == "claim_lapsed":
+            if exc.reason in ("claim_lapsed", "duplicate"):  # the place is gone: offer to rejoin
                 ctx.update(status="lapsed", message=exc.message(lang), refresh_s=60)
                 return None
             if exc.reason == "degraded":
