@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: run test test-fast lint format bench bench-gate services chromium clean
+.PHONY: run test test-fast lint format bench bench-gate bench-school services chromium clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -37,7 +37,10 @@ services:
 chromium:
 	@command -v chromium >/dev/null 2>&1 || scripts/apt-install chromium
 
-bench: bench-gate
+bench: bench-gate bench-school
+
+bench-school: $(STAMP) services
+	$(PY) bench/school_bench.py
 
 bench-gate: $(STAMP) services
 	@command -v nginx >/dev/null 2>&1 || scripts/apt-install nginx-light
