@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import random
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +36,19 @@ sys.path.insert(0, str(ROOT / "src"))
 from homeroom.school import db  # noqa: E402
 from homeroom.school.importer import ImportReport, import_roster  # noqa: E402
 from homeroom.school.models import Academy, School  # noqa: E402
+from homeroom.school.passwords import (  # noqa: E402
+    ARGON2_CFFI_DEFAULT,
+    OWASP_MINIMUM,
+    PasswordParameters,
+    Passwords,
+    VerifyPool,
+)
 from homeroom.school.roster import parse_roster  # noqa: E402
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PY = str(ROOT / ".venv" / "bin" / "python")
+SERVER_CPU = "0"
+QUICK = os.environ.get("BENCH_QUICK") == "1"  # shorter runs while developing the bench
 NOW = dt.datetime(2026, 9, 1, 6, 0, tzinfo=dt.UTC)
 
 STEPS: dict[str, Callable[[], None]] = {}
@@ -224,11 +238,91 @@ def bench_roster() -> None:
         asyncio.run(_roster_on(kind, data, rows))
 
 
+# --- sign-in ---------------------------------------------------------------------------------
+
+SIGNIN_S = float(os.environ.get("BENCH_SIGNIN_S", "1" if QUICK else "3"))
+SIGNIN_PARAMETERS = {"owasp": OWASP_MINIMUM, "default": ARGON2_CFFI_DEFAULT}
+SIGNIN_CHILD = "--signin-child"
+
+
+async def verify_for(params: PasswordParameters, seconds: float) -> dict[str, Any]:
+    """Right-password verifications through a full `VerifyPool` for `seconds`; rate and costs."""
+    password = "un cheval vert dans la prairie"
+    checker = Passwords(params)
+    stored = checker.hash(password)
+    checker.verify(None, password)  # warm: makes the dummy hash, touches the allocator
+    pool = VerifyPool(check=checker.verify)  # one worker per CPU this process may use
+    count = 0
+
+    async def client(deadline: float) -> None:
+        nonlocal count
+        while time.perf_counter() < deadline:
+            assert (await pool.verify(stored, password)).ok
+            count += 1
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    try:  # two clients per worker keep every worker busy, far below max_waiting
+        await asyncio.gather(*(client(wall0 + seconds) for _ in range(2 * pool.workers)))
+    finally:
+        pool.close()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return {
+        "per_s": count / wall,
+        "verifications": count,
+        "seconds": round(wall, 3),
+        "cpu_ms_per_verification": round(1000 * cpu / max(count, 1), 2),
+        "workers": pool.workers,
+        "memory_mib_per_verification": round(params.memory_cost / 1024, 1),
+    }
+
+
+def signin_child(name: str) -> int:
+    print(json.dumps(asyncio.run(verify_for(SIGNIN_PARAMETERS[name], SIGNIN_S))))
+    return 0
+
+
+def measure_signin(name: str) -> dict[str, Any]:
+    """`verify_for` in a fresh process pinned to one core: the figure per core, per process."""
+    command = [PY, __file__, SIGNIN_CHILD, name]
+    pinned = shutil.which("taskset") is not None
+    if pinned:
+        command = ["taskset", "-c", SERVER_CPU, *command]
+    out = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=60 + 4 * SIGNIN_S
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    result["pinned_cpu"] = SERVER_CPU if pinned else None
+    return result
+
+
+@step("signin")
+def bench_signin() -> None:
+    chosen, default = measure_signin("owasp"), measure_signin("default")
+    chosen_rate, default_rate = chosen.pop("per_s"), default.pop("per_s")
+    emit(
+        "signin_per_s",
+        chosen_rate,
+        "per_s",
+        params={"type": "argon2id", **asdict(OWASP_MINIMUM)},
+        **chosen,
+    )
+    emit(
+        "signin_default_per_s",
+        default_rate,
+        "per_s",
+        params={"type": "argon2id", **asdict(ARGON2_CFFI_DEFAULT)},
+        ratio_chosen_to_default=round(chosen_rate / default_rate, 2) if default_rate else None,
+        **default,
+    )
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     names = list(sys.argv[1:] if argv is None else argv) or list(STEPS)
+    if names[:1] == [SIGNIN_CHILD]:  # one measurement, in the process `bench_signin` pinned
+        return signin_child(names[1])
     unknown = [name for name in names if name not in STEPS]
     if unknown:
         print(f"unknown step(s): {', '.join(unknown)}; known: {', '.join(STEPS)}", file=sys.stderr)

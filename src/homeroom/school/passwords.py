@@ -55,10 +55,10 @@ class PasswordParameters:
 
 
 # OWASP's minimum for argon2id (19 MiB, t=2, p=1), not argon2-cffi's default (64 MiB, t=3, p=4,
-# RFC 9106's "low memory" profile). On this machine one core verifies about 36 a second at
-# these parameters against about 5 at the default, and each verification in flight holds
-# 19 MiB instead of 64 MiB (3.4 times less): at 8:00 the number of sign-ins a node can take at
-# once is what runs out first. Measured by `make bench-school` (signin_per_s).
+# RFC 9106's "low memory" profile). On this machine one core verifies about 36-50 a second at
+# these parameters against about 5-6 at the default (`make bench-school`: signin_per_s 49.5,
+# signin_default_per_s 6.1, 8x), and each verification in flight holds 19 MiB instead of
+# 64 MiB (3.4 times less): at 8:00 the sign-ins a node can take at once is what runs out first.
 MEMORY_COST_KIB = 19_456
 TIME_COST = 2
 PARALLELISM = 1
@@ -227,7 +227,7 @@ class VerifyPool:
     cannot grow the queue. A cancelled request frees its place if it has not started yet.
     """
 
-    # Default queue: about one second of work at ~36 verifications a second per worker.
+    # Default queue: under a second of work at 36-50 verifications a second per worker.
     WAITING_PER_WORKER: ClassVar[int] = 32
 
     def __init__(

@@ -59,9 +59,9 @@ class SignIn:
     ) -> SignedIn:
         """Open a session, or raise TooManyRequests, Forbidden, or Busy (503)."""
         verdict = await self.throttle.check(login, block)
-        person = await db.scalar(
-            select(Person).where(func.lower(Person.login) == normalise_login(login))
-        )
+        # Logins are stored as make_login makes them (ASCII, lower case): compare normalised, on
+        # the unique index.
+        person = await db.scalar(select(Person).where(Person.login == normalise_login(login)))
         if verdict.kind is not Kind.OK:
             await self._audit(
                 db,

@@ -15,10 +15,12 @@ a lockout of a pupil on their own school's network:
    moves on. The ceiling is high because a whole school sits behind one NAT on the first
    morning; it stops a single source guessing across many accounts.
 
-`check()` takes one attempt of the pair's five before the password is verified, atomically in
-the storage, so requests in flight together cannot race past the limit; `succeeded()` gives the
-pair its attempts back, `failed()` counts the failure for rules 2 and 3 and locks the pair when
-its attempts are spent. Call `check()` only right before verifying.
+Failures are counted by `failed()`, after the verification; `check()` only reads them. So a
+sign-in refused for another reason (`Busy` when the verification pool is full at 8:00, a request
+abandoned) costs none of the pair's five tries. What `check()` does take, atomically in the
+storage, is one of the pair's 10 attempts a minute (`SLOW` past them): requests sent together
+cannot race past the lock by more than that, and a pupil retrying a busy server waits at most a
+minute.
 
 Logins are normalised (NFKC, stripped, case-folded) and counted whether an account exists or
 not, so the verdicts say nothing about which logins are real. They are stored as keyed BLAKE2b
@@ -57,7 +59,7 @@ __all__ = ["Kind", "Throttle", "ThrottleRules", "Verdict", "address_block", "nor
 class Kind(StrEnum):
     OK = "ok"
     LOCKED = "locked"  # this account from this block, for a while
-    SLOW = "slow"  # this account is under attack: wait `retry_after`, then try again
+    SLOW = "slow"  # wait `retry_after`, then try again: many tries just now, or an attack
     THROTTLED = "throttled"  # this block has failed too often
 
 
@@ -76,6 +78,7 @@ class ThrottleRules:
 
     pair_failures: str = "5 per 15 minutes"
     pair_lock_s: int = 15 * 60
+    pair_attempts: str = "10 per minute"
     account_failures: str = "50 per hour"
     slow_every_s: int = 30
     block_failures: str = "1000 per hour"
@@ -108,6 +111,7 @@ class Throttle:
         self._sliding = SlidingWindowCounterRateLimiter(self._storage)
         self.rules = rules = rules or ThrottleRules()
         self._pair: RateLimitItem = parse(rules.pair_failures)
+        self._attempts: RateLimitItem = parse(rules.pair_attempts)
         self._lock: RateLimitItem = RateLimitItemPerSecond(1, rules.pair_lock_s)
         self._account: RateLimitItem = parse(rules.account_failures)
         self._pace: RateLimitItem = RateLimitItemPerSecond(1, rules.slow_every_s)
@@ -119,7 +123,7 @@ class Throttle:
         return digest.hexdigest()
 
     async def check(self, login: str, block: str) -> Verdict:
-        """Before verifying a password: may this attempt go ahead? Takes one of the pair's tries."""
+        """Before verifying a password: may this attempt go ahead? Takes one attempt of the pair."""
         account = self._id(login)
         unlocked, block_ok, account_ok = await asyncio.gather(
             self._fixed.test(self._lock, "signin-lock", account, block),
@@ -132,28 +136,32 @@ class Throttle:
         if not block_ok:
             stats = await self._sliding.get_window_stats(self._block, "signin-block", block)
             return Verdict(Kind.THROTTLED, _seconds_until(stats.reset_time))
-        # Paced before the pair's tries are taken, so waiting on the slow path costs none.
+        # Paced before the pair's attempts are taken, so waiting on the slow path costs none.
         if not account_ok and not await self._fixed.hit(self._pace, "signin-pace", account, block):
             stats = await self._fixed.get_window_stats(self._pace, "signin-pace", account, block)
             return Verdict(Kind.SLOW, _seconds_until(stats.reset_time))
-        if not await self._moving.hit(self._pair, "signin-pair", account, block):
-            # Every try is taken by attempts still being verified (or abandoned after check).
-            stats = await self._moving.get_window_stats(self._pair, "signin-pair", account, block)
-            return Verdict(Kind.LOCKED, _seconds_until(stats.reset_time))
+        if not await self._moving.hit(self._attempts, "signin-try", account, block):
+            stats = await self._moving.get_window_stats(
+                self._attempts, "signin-try", account, block
+            )
+            return Verdict(Kind.SLOW, _seconds_until(stats.reset_time, held_at_end=True))
         return OK
 
     async def failed(self, login: str, block: str) -> None:
-        """The password was wrong (or the login unknown): count it; lock the pair if spent."""
+        """The password was wrong (or the login unknown): count it; lock the pair at the fifth."""
         account = self._id(login)
-        await asyncio.gather(
+        counted, *_ = await asyncio.gather(
+            self._moving.hit(self._pair, "signin-pair", account, block),
             self._moving.hit(self._account, "signin-account", account),
             self._sliding.hit(self._block, "signin-block", block),
         )
-        stats = await self._moving.get_window_stats(self._pair, "signin-pair", account, block)
-        if stats.remaining <= 0:
-            await self._fixed.hit(self._lock, "signin-lock", account, block)
-            # The lock now holds the pair; its tries start afresh when the lock ends.
-            await self._moving.clear(self._pair, "signin-pair", account, block)
+        if counted:
+            stats = await self._moving.get_window_stats(self._pair, "signin-pair", account, block)
+            if stats.remaining > 0:
+                return
+        # The lock holds the pair from now on; its count starts afresh when the lock ends.
+        await self._fixed.hit(self._lock, "signin-lock", account, block)
+        await self._moving.clear(self._pair, "signin-pair", account, block)
 
     async def succeeded(self, login: str, block: str) -> None:
         """Signed in: the pair's failures are forgiven (the account's and block's are not).
@@ -163,6 +171,7 @@ class Throttle:
         account = self._id(login)
         await asyncio.gather(
             self._moving.clear(self._pair, "signin-pair", account, block),
+            self._moving.clear(self._attempts, "signin-try", account, block),
             self._fixed.clear(self._pace, "signin-pace", account, block),
             self._fixed.clear(self._lock, "signin-lock", account, block),
         )
@@ -175,5 +184,8 @@ class Throttle:
                 await result
 
 
-def _seconds_until(moment: float) -> int:
-    return max(1, math.ceil(moment - time.time()))
+def _seconds_until(moment: float, held_at_end: bool = False) -> int:
+    """Whole seconds after which the attempt goes through, so that an honest client is never
+    refused once more. A moving window still holds its oldest entry at exactly its end."""
+    left = moment - time.time()
+    return max(1, math.floor(left) + 1 if held_at_end else math.ceil(left))
