@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import homeroom
 from homeroom.backends.factory import open_gate_store
@@ -38,6 +38,18 @@ from homeroom.gate.service import Gatekeeper
 log = logging.getLogger("homeroom")
 REPO_ROOT = Path(homeroom.__file__).resolve().parents[2]
 TOKEN_FILE = Path(".homeroom") / "operator-token"
+
+
+class Homeroom:
+    """The ASGI application, with handles on its parts for tests and operators' tools."""
+
+    def __init__(self, asgi: ASGIApp, keeper: Gatekeeper, router: Starlette) -> None:
+        self.asgi = asgi
+        self.keeper = keeper  # the gates' runtimes
+        self.router = router  # the routes under the protecting middleware
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)
 
 
 def limits_url(settings: Settings) -> str:
@@ -68,7 +80,7 @@ def create_app(
     *,
     store_url: str | None = None,
     clock: Callable[[], float] = time.time,
-) -> ASGIApp:
+) -> Homeroom:
     keys = settings.keyring()
     store = open_gate_store(store_url or settings.backend_url)
     abuse = Abuse(
@@ -170,6 +182,4 @@ def create_app(
     fast = StateFastPath(
         protected, lambda gate: keeper.gates[gate].state if gate in keeper.gates else None
     )
-    outer = BodyLimit(fast, settings.max_body_bytes)
-    outer.keeper = keeper  # type: ignore[attr-defined]
-    return outer
+    return Homeroom(BodyLimit(fast, settings.max_body_bytes), keeper, app)

@@ -43,10 +43,7 @@ class Gate:
 
     def keeper_app_routes(self) -> list[Any]:
         """The Starlette routes under the protecting middleware."""
-        app = self.app
-        while not hasattr(app, "routes"):
-            app = app.app
-        routes: list[Any] = app.routes
+        routes: list[Any] = self.app.router.routes
         return routes
 
     async def tick(self, seconds: float = 1.0) -> None:
