@@ -320,7 +320,6 @@ class GateRuntime:
             # Redeemed already, by this browser (the caller checked the binding), within its
             # claim window: the answer was lost on the way (a bad network) or a second tab
             # asks. The same access again, counted once.
-            self.stats.refuse("redeemed_again")
             return
         if outcome is RedeemOutcome.LEFT:
             self.stats.refuse("replay_after_leave")
