@@ -6,7 +6,7 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from tests.browser.conftest import axe_violations
 from tests.gate_process import GateProcess
@@ -93,10 +93,20 @@ def test_under_attack_the_browser_solves_the_altcha_challenge_and_takes_its_plac
         locale="fr-FR", viewport=PHONE, extra_http_headers={"accept-language": "fr-FR"}
     )
     page = context.new_page()
+    held: list[Route] = []  # hold the challenge until axe has read the page: the widget would
+    # solve it and submit the form at once, navigating under axe's feet
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/gate/national/challenge", hold)
     page.goto(f"{gate.base}/class/sciences")
     assert page.locator("#hr-gate").get_attribute("data-status") == "proof_of_work"
     assert page.locator("altcha-widget").count() == 1
     assert axe_violations(page) == []
+    page.wait_for_function("() => true")  # let the held request reach the handler
+    assert held, "the widget asked for no challenge"
+    page.unroute("**/gate/national/challenge")  # lets the held request go on to the server
     # The widget solves the challenge by itself and the page sends it: a ticket, a place.
     expect(page.locator("#hr-position")).to_have_text("1", timeout=30_000)
     assert page.locator("#hr-gate").get_attribute("data-status") == "waiting"
