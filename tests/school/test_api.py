@@ -1,0 +1,215 @@
+"""The school JSON API on SQLite and PostgreSQL: sign in, me, my sessions, sign out, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from homeroom.errors import HomeroomError
+from homeroom.gate.http import error_response
+from homeroom.school import db
+from homeroom.school.api import SchoolDeps, school_routes
+from homeroom.school.models import Person
+from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
+from homeroom.school.sessions import COOKIE, LONG, Sessions
+from homeroom.school.signin import SignIn
+from homeroom.school.throttle import Throttle
+from tests.school.people import NOW, Demo, build
+
+CHEAP = PasswordParameters(1, 64, 1)
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    demo: Demo
+
+
+async def handle(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HomeroomError)
+    return error_response(request, exc)
+
+
+@pytest.fixture
+async def api(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Api]:
+    passwords = Passwords(CHEAP)
+    demo = await build(session)
+    for pid in (demo.pupil, demo.other_pupil, demo.parent, demo.teacher):
+        person = await session.get(Person, pid)
+        assert person is not None
+        person.password_hash = passwords.hash(PASSWORD)
+    await session.commit()
+    pool = VerifyPool(workers=1, check=passwords.verify)
+    throttle = Throttle("memory://")
+
+    def clock() -> float:
+        return NOW.timestamp()
+
+    sessions = Sessions(b"k" * 32, clock=clock)
+    deps = SchoolDeps(
+        sessionmaker=db.sessions(engine),
+        signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
+        sessions=sessions,
+        secure_cookies=False,
+        clock=clock,
+    )
+    app = Starlette(routes=school_routes(deps), exception_handlers={HomeroomError: handle})
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
+            yield Api(client, demo)
+    finally:
+        pool.close()
+        await throttle.aclose()
+
+
+async def sign_in(api: Api, login: str, password: str = PASSWORD) -> str:
+    response = await api.client.post("/api/v1/session", json={"login": login, "password": password})
+    assert response.status_code == 201, response.text
+    api.client.cookies.clear()  # every request below names its cookie itself
+    set_cookie = response.headers["set-cookie"]
+    assert set_cookie.startswith(f"{COOKIE}=")
+    return set_cookie.split(";")[0].split("=", 1)[1]
+
+
+def with_cookie(cookie: str, **extra: str) -> dict[str, str]:
+    return {"cookie": f"{COOKIE}={cookie}", **extra}
+
+
+async def group_ids(api: Api, cookie: str, day: str | None = None) -> list[int]:
+    params = {} if day is None else {"day": day}
+    response = await api.client.get(
+        "/api/v1/me/sessions", params=params, headers=with_cookie(cookie)
+    )
+    assert response.status_code == 200, response.text
+    return [s["group"]["id"] for s in response.json()["sessions"]]
+
+
+async def test_sign_in_me_sessions_sign_out(api: Api) -> None:
+    response = await api.client.post("/api/v1/session", json={"login": "lea", "password": PASSWORD})
+    assert response.status_code == 201
+    assert response.json() == {"person_id": api.demo.pupil, "expires_idle_s": LONG.idle_s}
+    api.client.cookies.clear()
+    set_cookie = response.headers["set-cookie"]
+    for part in ("HttpOnly", "SameSite=Lax", "Path=/", f"Max-Age={LONG.absolute_s}"):
+        assert part in set_cookie
+    cookie = set_cookie.split(";")[0].split("=", 1)[1]
+
+    me = await api.client.get("/api/v1/me", headers=with_cookie(cookie))
+    assert me.status_code == 200
+    body = me.json()
+    assert body["person_id"] == api.demo.pupil
+    assert body["roles"] == ["pupil"]
+    assert body["lane"] == "priority"  # lea has an accommodation
+    csrf = body["csrf"]
+
+    sessions = await api.client.get("/api/v1/me/sessions", headers=with_cookie(cookie))
+    assert sessions.status_code == 200
+    listed = sessions.json()["sessions"]
+    assert len(listed) == 2 * len(api.demo.groups)
+    assert {s["group"]["id"] for s in listed} == set(api.demo.groups)
+    first = listed[0]
+    assert first["teacher"] == "Prof"
+    assert first["starts_at"] == "2026-09-07T07:00:00Z"
+    assert first["ends_at"] == "2026-09-07T07:55:00Z"
+    assert first["title"].startswith("Maths 6e")
+    assert await group_ids(api, cookie, "2026-09-08") == []
+    assert len(await group_ids(api, cookie, "2026-09-07")) == 6
+
+    refused = await api.client.delete("/api/v1/session", headers=with_cookie(cookie))
+    assert refused.status_code == 403
+    wrong = await api.client.delete(
+        "/api/v1/session", headers=with_cookie(cookie, **{"x-csrf-token": "nope"})
+    )
+    assert wrong.status_code == 403
+    out = await api.client.delete(
+        "/api/v1/session", headers=with_cookie(cookie, **{"x-csrf-token": csrf})
+    )
+    assert out.status_code == 204
+    assert out.headers["set-cookie"].startswith(f"{COOKIE}=;")
+    assert "Max-Age=0" in out.headers["set-cookie"]
+
+    gone = await api.client.get("/api/v1/me", headers=with_cookie(cookie))
+    assert gone.status_code == 401
+    assert gone.json()["error"] == "signed_out"
+    gone_sessions = await api.client.get("/api/v1/me/sessions", headers=with_cookie(cookie))
+    assert gone_sessions.status_code == 401
+
+
+async def test_a_parent_sees_the_childs_sessions_and_another_school_none(api: Api) -> None:
+    parent = await sign_in(api, "maman")
+    me = (await api.client.get("/api/v1/me", headers=with_cookie(parent))).json()
+    assert me["roles"] == ["parent"] and me["lane"] == "guests"
+    groups = await group_ids(api, parent)
+    assert len(groups) == 6 and set(groups) == set(api.demo.groups)
+
+    other = await sign_in(api, "tom")
+    assert await group_ids(api, other) == [api.demo.other_group]
+
+    teacher = await sign_in(api, "prof")
+    me = (await api.client.get("/api/v1/me", headers=with_cookie(teacher))).json()
+    assert me["lane"] == "staff"
+    assert set(await group_ids(api, teacher)) == set(api.demo.groups)
+
+
+async def test_wrong_password_and_unknown_login_look_the_same(api: Api) -> None:
+    wrong = await api.client.post("/api/v1/session", json={"login": "lea", "password": "x"})
+    unknown = await api.client.post("/api/v1/session", json={"login": "nobody", "password": "x"})
+    assert wrong.status_code == unknown.status_code == 403
+    assert wrong.json() == unknown.json()
+    assert wrong.json()["error"] == "bad_credentials"
+    assert "set-cookie" not in wrong.headers and "set-cookie" not in unknown.headers
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"login": "lea"}', "application/json"),
+        (b'{"login": 3, "password": "x"}', "application/json"),
+        (b'{"login": "lea", "password": "x", "shared_device": "yes"}', "application/json"),
+    ],
+)
+async def test_a_bad_body_is_400(api: Api, content: bytes, kind: str) -> None:
+    response = await api.client.post(
+        "/api/v1/session", content=content, headers={"content-type": kind}
+    )
+    assert response.status_code == 400, response.text
+
+
+async def test_a_bad_day_is_400_and_no_cookie_is_401(api: Api) -> None:
+    cookie = await sign_in(api, "lea")
+    for day in ("2026-13-01", "tomorrow", "2026-W36-1", "20260907"):
+        response = await api.client.get(
+            "/api/v1/me/sessions", params={"day": day}, headers=with_cookie(cookie)
+        )
+        assert response.status_code == 400, day
+        assert response.json()["error"] == "bad_day"
+    assert (await api.client.get("/api/v1/me")).status_code == 401
+    assert (await api.client.get("/api/v1/me", headers=with_cookie("forged"))).status_code == 401
+    assert (await api.client.delete("/api/v1/session")).status_code == 401
+
+
+async def test_the_cookie_of_a_revoked_session_is_401(api: Api) -> None:
+    kept = await sign_in(api, "lea")
+    revoked = await sign_in(api, "lea")
+    csrf = (await api.client.get("/api/v1/me", headers=with_cookie(revoked))).json()["csrf"]
+    out = await api.client.delete(
+        "/api/v1/session", headers=with_cookie(revoked, **{"x-csrf-token": csrf})
+    )
+    assert out.status_code == 204
+    assert (await api.client.get("/api/v1/me", headers=with_cookie(revoked))).status_code == 401
+    again = await api.client.delete(
+        "/api/v1/session", headers=with_cookie(revoked, **{"x-csrf-token": csrf})
+    )
+    assert again.status_code == 401
+    assert (await api.client.get("/api/v1/me", headers=with_cookie(kept))).status_code == 200
