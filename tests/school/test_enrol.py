@@ -43,8 +43,11 @@ from homeroom.school.models import (
     Teaching,
 )
 from homeroom.school.queries import load_principal
+from homeroom.school.sessions import Sessions
 from tests.school.conftest import TRUNCATE, pg_execute
 from tests.school.people import NOW, Demo, build, person
+
+SESSIONS = Sessions(b"k" * 32)
 
 DAY = dt.timedelta(days=1)
 LATER = NOW + dt.timedelta(hours=1)
@@ -627,16 +630,16 @@ async def test_a_one_time_code_sets_the_password_once(session: AsyncSession) -> 
     (row,) = await sheet(session, demo)
     typed = row.code.lower().replace("-", " ")
     with pytest.raises(BadRequest):
-        await use_code(session, " LEA ", typed, "pw", hasher, LATER, policy)
-    assert await use_code(session, " LEA ", typed, "cheval-vert", hasher, LATER, policy) == (
-        demo.pupil
-    )
+        await use_code(session, SESSIONS, " LEA ", typed, "pw", hasher, LATER, policy)
+    assert await use_code(
+        session, SESSIONS, " LEA ", typed, "cheval-vert", hasher, LATER, policy
+    ) == (demo.pupil)
     await session.commit()
     pupil = await session.get(Person, demo.pupil, populate_existing=True)
     assert pupil is not None and pupil.password_hash == hasher("cheval-vert")
     assert await session.scalar(select(AuthSession.revoked)) is True
     with pytest.raises(Gone) as used:
-        await use_code(session, "lea", row.code, "autre-chose", hasher, LATER)
+        await use_code(session, SESSIONS, "lea", row.code, "autre-chose", hasher, LATER)
     assert used.value.reason == "code_used"
 
 
@@ -652,7 +655,7 @@ async def test_a_wrong_code_says_nothing_about_the_login(session: AsyncSession) 
         ("tom", row.code),
     ):
         with pytest.raises(Forbidden) as refused:
-            await use_code(session, login, code, "cheval-vert", hasher, LATER)
+            await use_code(session, SESSIONS, login, code, "cheval-vert", hasher, LATER)
         refusals.append(refused.value.body("fr"))
     assert all(r == refusals[0] for r in refusals) and refusals[0]["error"] == "bad_code"
     disabled = await session.get(Person, demo.pupil)
@@ -660,7 +663,7 @@ async def test_a_wrong_code_says_nothing_about_the_login(session: AsyncSession) 
     disabled.disabled = True
     await session.commit()
     with pytest.raises(Forbidden):
-        await use_code(session, "lea", row.code, "cheval-vert", hasher, LATER)
+        await use_code(session, SESSIONS, "lea", row.code, "cheval-vert", hasher, LATER)
 
 
 async def test_a_code_expires_and_a_new_sheet_replaces_the_old_codes(
@@ -669,12 +672,15 @@ async def test_a_code_expires_and_a_new_sheet_replaces_the_old_codes(
     demo = await build(session)
     (old,) = await sheet(session, demo, ttl=DAY)
     with pytest.raises(Gone) as expired:
-        await use_code(session, "lea", old.code, "cheval-vert", hasher, NOW + DAY)
+        await use_code(session, SESSIONS, "lea", old.code, "cheval-vert", hasher, NOW + DAY)
     assert expired.value.reason == "code_expired"
     (new,) = await sheet(session, demo)
     with pytest.raises(Forbidden):
-        await use_code(session, "lea", old.code, "cheval-vert", hasher, LATER)
-    assert await use_code(session, "lea", new.code, "cheval-vert", hasher, LATER) == demo.pupil
+        await use_code(session, SESSIONS, "lea", old.code, "cheval-vert", hasher, LATER)
+    assert (
+        await use_code(session, SESSIONS, "lea", new.code, "cheval-vert", hasher, LATER)
+        == demo.pupil
+    )
     assert len((await session.scalars(select(OneTimeCode))).all()) == 1
 
 

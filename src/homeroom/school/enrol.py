@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from homeroom.errors import BadRequest, Forbidden, Gone, HomeroomError, NotFound
 from homeroom.school.access import Place, Principal
 from homeroom.school.models import (
-    AuthSession,
     ClassGroup,
     Enrolment,
     Guardianship,
@@ -43,6 +42,8 @@ from homeroom.school.models import (
 from homeroom.school.passwords import MIN_LENGTH, check_new_password
 from homeroom.school.queries import place_of
 from homeroom.school.roster import MAX_LOGIN, clean, make_login
+from homeroom.school.sessions import Sessions
+from homeroom.school.throttle import normalise_login
 
 # Crockford's base 32 without 0 and 1: no 0/O, 1/I/L or U to confuse, read aloud or handwritten.
 ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -702,6 +703,7 @@ async def reset_codes(
 
 async def use_code(
     db: AsyncSession,
+    sessions: Sessions,
     login: str,
     code: str,
     new_password: str,
@@ -715,7 +717,7 @@ async def use_code(
     same refusal (`bad_code`), after the same single query. A used or expired code: Gone. The
     person's sign-in sessions are revoked (other processes see it within `sessions.CACHE_S`).
     """
-    login = login.strip().lower()
+    login = normalise_login(login)
     _check_password(check, new_password, login)
     normalised = normalise_code(code)
     rows = (
@@ -748,12 +750,7 @@ async def use_code(
         .values(password_hash=password_hash)
         .execution_options(synchronize_session=False)
     )
-    await db.execute(
-        update(AuthSession)
-        .where(AuthSession.person_id == match.id)
-        .values(revoked=True)
-        .execution_options(synchronize_session=False)
-    )
+    await sessions.revoke_person(db, int(match.id))
     return int(match.id)
 
 
