@@ -34,6 +34,9 @@ from homeroom.gate.http import GateEndpoints, error_response, lang_of
 from homeroom.gate.pages import render_page
 from homeroom.gate.protect import Protect
 from homeroom.gate.service import Gatekeeper
+from homeroom.school import openapi as school_openapi
+from homeroom.school.component import School
+from homeroom.school.passwords import OWASP_MINIMUM, PasswordParameters
 
 log = logging.getLogger("homeroom")
 REPO_ROOT = Path(homeroom.__file__).resolve().parents[2]
@@ -43,10 +46,13 @@ TOKEN_FILE = Path(".homeroom") / "operator-token"
 class Homeroom:
     """The ASGI application, with handles on its parts for tests and operators' tools."""
 
-    def __init__(self, asgi: ASGIApp, keeper: Gatekeeper, router: Starlette) -> None:
+    def __init__(
+        self, asgi: ASGIApp, keeper: Gatekeeper, router: Starlette, school: School
+    ) -> None:
         self.asgi = asgi
         self.keeper = keeper  # the gates' runtimes
         self.router = router  # the routes under the protecting middleware
+        self.school = school  # the school's database, sessions and sign-in
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)
@@ -80,6 +86,7 @@ def create_app(
     *,
     store_url: str | None = None,
     clock: Callable[[], float] = time.time,
+    password_parameters: PasswordParameters = OWASP_MINIMUM,
 ) -> Homeroom:
     keys = settings.keyring()
     store = open_gate_store(store_url or settings.backend_url)
@@ -91,18 +98,23 @@ def create_app(
         settings.pow_max_number,
     )
     keeper = Gatekeeper(settings, store, keys, abuse, clock)
+    school = School.from_settings(settings, clock=clock, password_parameters=password_parameters)
     token = operator_token(settings)
     registry = metrics.registry_for(keeper.gates)
     spec = openapi.document(homeroom.__version__)
+    spec["paths"].update(school_openapi.paths())
+    spec["components"]["schemas"] = {**spec["components"]["schemas"], **school_openapi.schemas()}
     vendor = vendor_files(REPO_ROOT)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await school.start()
         await keeper.start()
         try:
             yield
         finally:
             await keeper.stop()
+            await school.stop()
 
     async def home(request: Request) -> Response:
         return HTMLResponse(render_page("demo.html", lang_of(request), area="home", path="/"))
@@ -162,6 +174,7 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("homeroom", "static")])),
         *GateEndpoints(keeper).routes(),
         *AdminEndpoints(keeper, token).routes(),
+        *school.routes(),
         Route("/class/{rest:path}", demo_area),
         Route("/class", demo_area),
         Route("/workspace/{rest:path}", demo_area),
@@ -182,4 +195,4 @@ def create_app(
     fast = StateFastPath(
         protected, lambda gate: keeper.gates[gate].state if gate in keeper.gates else None
     )
-    return Homeroom(BodyLimit(fast, settings.max_body_bytes), keeper, app)
+    return Homeroom(BodyLimit(fast, settings.max_body_bytes), keeper, app, school)

@@ -18,6 +18,7 @@ from homeroom.core.policy import Mode
 from homeroom.core.tokens import KeyRing
 
 BACKEND_SCHEMES = ("memory://", "redis://", "redis+cluster://")
+DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
 class ConfigError(Exception):
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8192, ge=512)
     waiting_content_file: str = ""  # operator HTML shown while waiting
 
+    # The school: its database, sign-in sessions, and what the gate learns from the timetable.
+    database_url: str = "sqlite+aiosqlite:///.homeroom/homeroom.db"
+    session_secret: SecretStr | None = None  # signs hr_sid; empty: derived or kept in .homeroom/
+    appointment_lead_s: int = Field(600, ge=0)  # a class further ahead gives an appointment
+    verify_workers: int = Field(0, ge=0)  # password verifications at once; 0 = usable CPUs
+    demo: bool = False  # seed the demo académie at start-up (make run)
+
     @field_validator("gates", "protect", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -76,6 +84,13 @@ class Settings(BaseSettings):
     def _backend(cls, value: str) -> str:
         if not value.startswith(BACKEND_SCHEMES):
             raise ValueError(f"must start with one of {', '.join(BACKEND_SCHEMES)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.startswith(DATABASE_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(DATABASE_SCHEMES)}")
         return value
 
     @field_validator("gates")

@@ -15,7 +15,8 @@ from starlette.responses import Response
 from homeroom.errors import HomeroomError
 from homeroom.gate.http import error_response
 from homeroom.school import db
-from homeroom.school.api import SchoolDeps, school_routes
+from homeroom.school.api import school_routes
+from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import Person
 from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
 from homeroom.school.sessions import COOKIE, LONG, Sessions

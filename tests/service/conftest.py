@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,9 @@ from homeroom.app import create_app
 from homeroom.config import load_settings
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.service import Gatekeeper
+from homeroom.school.passwords import PasswordParameters
+
+CHEAP = PasswordParameters(1, 64, 1)  # argon2 at its cheapest: tests sign in many times
 
 START = 1_790_000_000.0
 
@@ -68,12 +72,18 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gate(settings_overrides: dict[str, Any]) -> AsyncIterator[Gate]:
-    base: dict[str, Any] = {"mode": "queue", "tick_s": 5.0, "operator_token": "op-secret"}
+async def gate(settings_overrides: dict[str, Any], tmp_path: Path) -> AsyncIterator[Gate]:
+    base: dict[str, Any] = {
+        "mode": "queue",
+        "tick_s": 5.0,
+        "operator_token": "op-secret",
+        "session_secret": "s" * 32,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'homeroom.db'}",
+    }
     base.update(settings_overrides)
     settings = load_settings(**base)
     clock = Clock()
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, password_parameters=CHEAP)
     async with LifespanManager(app) as manager:
         keeper: Gatekeeper = app.keeper
 

@@ -373,6 +373,21 @@ CATALOGUES: Final[dict[Lang, dict[str, str]]] = {
     "en": dict(_EN),
 }
 
+
+def register(french: dict[str, str], english: dict[str, str]) -> None:
+    """Add another part's words (the school's pages) to the catalogues; a key is never reused.
+
+    French and English must hold the same keys, so no page can fall back to a missing word.
+    """
+    if french.keys() != english.keys():
+        raise ValueError(f"keys differ: {sorted(french.keys() ^ english.keys())}")
+    clash = french.keys() & CATALOGUES["fr"].keys()
+    if clash:
+        raise ValueError(f"keys already in the catalogue: {sorted(clash)}")
+    CATALOGUES["fr"].update({key: _typeset_fr(text) for key, text in french.items()})
+    CATALOGUES["en"].update(english)
+
+
 # What static/gate.js reads from the page's <script id="hr-i18n"> block, as raw templates.
 JS_KEYS: Final[tuple[str, ...]] = (
     "position_one",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
 import homeroom
 from homeroom.gate import i18n
@@ -97,7 +97,13 @@ def isotime(at: float) -> str:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("homeroom", "gate/templates"),
+        # the school's pages extend the same base.html (school/templates)
+        loader=ChoiceLoader(
+            [
+                PackageLoader("homeroom", "gate/templates"),
+                PackageLoader("homeroom", "school/templates"),
+            ]
+        ),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,

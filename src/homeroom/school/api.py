@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,9 +20,9 @@ from homeroom.errors import BadRequest, Forbidden, HomeroomError
 from homeroom.gate.abuse import address_block
 from homeroom.gate.http import Cookies, read_body
 from homeroom.school.access import Principal
+from homeroom.school.deps import SchoolDeps
 from homeroom.school.queries import load_principal, sessions_of_groups
 from homeroom.school.sessions import COOKIE, Current, Sessions
-from homeroom.school.signin import SignIn
 
 BODY_LIMIT = 16 * 1024
 ZONE = ZoneInfo("Europe/Paris")
@@ -39,15 +36,6 @@ class Unauthorized(HomeroomError):
 
 def signed_out() -> Unauthorized:
     return Unauthorized("signed_out", "Vous n'êtes pas connecté.", "You are not signed in.")
-
-
-@dataclass
-class SchoolDeps:
-    sessionmaker: async_sessionmaker[AsyncSession]
-    signin: SignIn
-    sessions: Sessions
-    secure_cookies: bool = True
-    clock: Callable[[], float] = field(default=time.time)
 
 
 def _text(body: dict[str, Any], name: str) -> str:

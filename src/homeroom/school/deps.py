@@ -1,0 +1,26 @@
+"""What the school's pages and API need at hand, built once by `School` (school/component.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from homeroom.school.attendance import Attendance, NoAttendance
+from homeroom.school.passwords import Passwords
+from homeroom.school.sessions import Sessions
+from homeroom.school.signin import SignIn
+
+
+@dataclass
+class SchoolDeps:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    signin: SignIn
+    sessions: Sessions
+    passwords: Passwords | None = None  # hashes new passwords (sign-up, one-time codes)
+    secure_cookies: bool = True
+    clock: Callable[[], float] = field(default=time.time)
+    appointment_lead_s: int = 600
+    attendance: Attendance = field(default_factory=NoAttendance)
