@@ -58,17 +58,6 @@ class Homeroom:
         await self.asgi(scope, receive, send)
 
 
-def limits_url(settings: Settings) -> str:
-    if settings.ratelimit_url:
-        return settings.ratelimit_url
-    url = settings.backend_url
-    if url.startswith("redis+cluster://"):
-        return "async+redis+cluster://" + url.removeprefix("redis+cluster://")
-    if url.startswith("redis://"):
-        return "async+" + url
-    return "async+memory://"
-
-
 def operator_token(settings: Settings) -> str:
     """The configured token, or one made for this run and written where `homeroom gate` reads it."""
     if settings.operator_token is not None:
@@ -91,7 +80,7 @@ def create_app(
     keys = settings.keyring()
     store = open_gate_store(store_url or settings.backend_url)
     abuse = Abuse(
-        limits_url(settings),
+        settings.limits_url(),
         settings.ticket_limit,
         settings.pow_above,
         keys.keys[keys.current],

@@ -139,6 +139,17 @@ class Settings(BaseSettings):
         keys = parse_keys(self.secret_keys.get_secret_value())
         return KeyRing(dict(keys), keys[0][0])
 
+    def limits_url(self) -> str:
+        """Where rate limits count (gate and sign-in): ratelimit_url, else the backend's Redis."""
+        if self.ratelimit_url:
+            return self.ratelimit_url
+        url = self.backend_url
+        if url.startswith("redis+cluster://"):
+            return "async+redis+cluster://" + url.removeprefix("redis+cluster://")
+        if url.startswith("redis://"):
+            return "async+" + url
+        return "async+memory://"
+
     def protected_prefixes(self) -> list[tuple[str, str]]:
         pairs = [tuple(item.split("=", 1)) for item in self.protect]
         return sorted(((p, g) for p, g in pairs), key=lambda pg: -len(pg[0]))

@@ -56,18 +56,6 @@ def session_secret(settings: Settings) -> bytes:
     return secret
 
 
-def throttle_url(settings: Settings) -> str:
-    """Failed sign-ins are counted where the gate counts: shared when the backend is shared."""
-    if settings.ratelimit_url:
-        return settings.ratelimit_url
-    url = settings.backend_url
-    if url.startswith("redis+cluster://"):
-        return "async+redis+cluster://" + url.removeprefix("redis+cluster://")
-    if url.startswith("redis://"):
-        return "async+" + url
-    return "memory://"
-
-
 class School:
     def __init__(
         self,
@@ -111,7 +99,7 @@ class School:
         passwords = Passwords(password_parameters)
         pool = VerifyPool(workers=settings.verify_workers or None, check=passwords.verify)
         secret = session_secret(settings)
-        throttle = Throttle(throttle_url(settings), key=secret)
+        throttle = Throttle(settings.limits_url(), key=secret)  # shared when the backend is
         return cls(
             settings,
             db.engine_for(settings.database_url),
