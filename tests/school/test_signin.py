@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, TooManyRequests
 from homeroom.school.models import Outcome, Person, SignInEvent
-from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
+from homeroom.school.passwords import Busy, PasswordParameters, Passwords, VerifyPool
 from homeroom.school.sessions import LONG, SHARED_DEVICE, STAFF, Sessions
 from homeroom.school.signin import SignIn
 from homeroom.school.throttle import Throttle
@@ -127,3 +127,45 @@ async def test_a_hash_with_old_parameters_is_upgraded_at_sign_in(
     await signin.sign_in(session, "lea", "correct horse battery", SCHOOL_BLOCK, shared_device=False)
     await session.refresh(person)
     assert person.password_hash is not None and "m=64,t=1,p=1" in person.password_hash
+
+
+async def test_a_hash_made_with_old_parameters_is_rehashed_at_sign_in(
+    session: AsyncSession, signin: SignIn
+) -> None:
+    ids = await with_passwords(session, signin)
+    pupil = await session.get(Person, ids["pupil"])
+    assert pupil is not None
+    pupil.password_hash = Passwords(PasswordParameters(1, 128, 1)).hash("correct horse battery")
+    await session.commit()
+    await signin.sign_in(session, "lea", "correct horse battery", SCHOOL_BLOCK, shared_device=False)
+    await session.refresh(pupil)
+    assert pupil.password_hash is not None and "m=64," in pupil.password_hash
+    assert signin.passwords.verify(pupil.password_hash, "correct horse battery").ok
+
+
+async def test_a_full_pool_defers_the_rehash_but_not_the_sign_in(
+    session: AsyncSession, signin: SignIn
+) -> None:
+    ids = await with_passwords(session, signin)
+    pupil = await session.get(Person, ids["pupil"])
+    assert pupil is not None
+    old = Passwords(PasswordParameters(1, 128, 1)).hash("correct horse battery")
+    pupil.password_hash = old
+    await session.commit()
+    calls = 0
+    real_call = signin.pool.call
+
+    async def verify_then_full(work: object, *args: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls > 1:  # the verification ran; the pool is full when the rehash asks
+            raise Busy(retry_after=1)
+        return await real_call(work, *args)  # type: ignore[arg-type]
+
+    signin.pool.call = verify_then_full  # type: ignore[method-assign,assignment]
+    done = await signin.sign_in(
+        session, "lea", "correct horse battery", SCHOOL_BLOCK, shared_device=False
+    )
+    assert done.person_id == ids["pupil"] and calls == 2
+    await session.refresh(pupil)
+    assert pupil.password_hash == old

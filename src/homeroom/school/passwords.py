@@ -25,12 +25,14 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from homeroom.errors import Unavailable
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,12 +256,16 @@ class VerifyPool:
 
     async def verify(self, stored_hash: str | None, password: str) -> Verification:
         """`check(stored_hash, password)` on the pool; raises `Busy` when the queue is full."""
+        return await self.call(self._timed, stored_hash, password)
+
+    async def call(self, work: Callable[..., T], *args: Any) -> T:
+        """Any argon2 work (a verification, a rehash) on the pool, under the same bound."""
         with self._lock:
             if self._in_flight >= self.workers + self.max_waiting:
                 raise Busy(retry_after=self._retry_after())
             self._in_flight += 1
         try:
-            future = self._executor.submit(self._timed, stored_hash, password)
+            future = self._executor.submit(work, *args)
         except BaseException:
             self._release(None)
             raise
@@ -275,7 +281,7 @@ class VerifyPool:
             # Unlocked: a lost update between workers only nudges an estimate.
             self._mean_s += (elapsed - self._mean_s) / 16
 
-    def _release(self, _: concurrent.futures.Future[Verification] | None) -> None:
+    def _release(self, _: concurrent.futures.Future[Any] | None) -> None:
         with self._lock:
             self._in_flight -= 1
 

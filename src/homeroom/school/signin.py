@@ -6,7 +6,7 @@ unknown login costs the same argon2 verification as a wrong password (docs/schoo
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, TooManyRequests
 from homeroom.school.models import Outcome, Person, Role, RoleGrant, SignInEvent
-from homeroom.school.passwords import Passwords, VerifyPool
+from homeroom.school.passwords import Busy, Passwords, VerifyPool
 from homeroom.school.sessions import LONG, SHARED_DEVICE, STAFF, Lifetime, Sessions
 from homeroom.school.throttle import Kind, Throttle, normalise_login
 
@@ -90,7 +90,9 @@ class SignIn:
         assert person is not None
         await self.throttle.succeeded(login, block)
         if checked.needs_rehash:  # parameters changed since this hash was made
-            person.password_hash = await asyncio.to_thread(self.passwords.hash, password)
+            # on the bounded pool; when it is full the rehash waits for the next sign-in
+            with contextlib.suppress(Busy):
+                person.password_hash = await self.pool.call(self.passwords.hash, password)
         staff = await db.scalar(
             select(func.count())
             .select_from(RoleGrant)
