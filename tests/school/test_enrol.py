@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from homeroom.errors import BadRequest, Forbidden, Gone, NotFound
@@ -259,7 +259,9 @@ async def test_a_parent_invitation_needs_a_child_of_the_class(session: AsyncSess
     token = await invite(
         session, teacher, Role.PARENT, demo.school, demo.groups[0], child_id=demo.pupil, now=NOW
     )
-    assert token.startswith(f"{demo.pupil}.")
+    stored = await session.scalar(select(Invitation).where(Invitation.role == Role.PARENT))
+    assert stored is not None and stored.child_id == demo.pupil
+    assert len(token) == 43 and "." not in token  # 32 random bytes; nothing about the child
 
 
 async def test_redeeming_counts_uses_until_used_up(session: AsyncSession) -> None:
@@ -701,3 +703,17 @@ async def test_who_may_print_a_code_sheet(session: AsyncSession) -> None:
     assert [r.login for r in rows] == ["lea"]
     admin = await grant(session, "rectorat", Role.ADMIN, academy_id=demo.academy)
     assert [r.login for r in await reset_codes(session, admin, demo.other_group, NOW)] == ["tom"]
+
+
+async def test_deleting_a_pupil_deletes_the_parent_invitations_made_for_them(
+    session: AsyncSession,
+) -> None:
+    demo = await build(session)
+    teacher = await principal(session, demo.teacher)
+    await invite(
+        session, teacher, Role.PARENT, demo.school, demo.groups[0], child_id=demo.pupil, now=NOW
+    )
+    await session.commit()
+    await session.execute(delete(Person).where(Person.id == demo.pupil))
+    await session.commit()
+    assert await session.scalar(select(func.count()).select_from(Invitation)) == 0

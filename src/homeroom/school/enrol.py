@@ -245,12 +245,6 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _child_of(token: str) -> int | None:
-    """The child a parent invitation is for: the token's prefix, covered by its hash."""
-    prefix, dot, _ = token.partition(".")
-    return int(prefix) if dot and prefix.isdigit() and len(prefix) <= 18 else None
-
-
 async def _school_place(db: AsyncSession, principal: Principal, school_id: int) -> int:
     """The académie of a school the caller belongs to (NotFound otherwise)."""
     academy_id = await db.scalar(select(School.academy_id).where(School.id == school_id))
@@ -317,8 +311,6 @@ async def invite(
     await _check_invite_rights(db, principal, role, school_id, group_id, child_id)
     _check_limits(max_uses, ttl, MAX_INVITATION_TTL)
     token = secrets.token_urlsafe(32)
-    if role is Role.PARENT:
-        token = f"{child_id}.{token}"
     db.add(
         Invitation(
             token_hash=_token_hash(token),
@@ -326,6 +318,7 @@ async def invite(
             school_id=school_id,
             group_id=group_id,
             created_by=principal.person_id,
+            child_id=child_id if role is Role.PARENT else None,
             expires_at=now + ttl,
             max_uses=max_uses,
             uses=0,
@@ -567,7 +560,7 @@ async def _enrolled(db: AsyncSession, pupil_id: int, group_id: int) -> bool:
 async def _parent_invitation(db: AsyncSession, token: str, now: dt.datetime) -> tuple[int, int]:
     """(child id, school id) of a valid parent invitation whose child is still in the class."""
     invitation = await _peek(db, token, now, Role.PARENT)
-    child_id = _child_of(token)
+    child_id = invitation.child_id
     if child_id is None or invitation.group_id is None:  # not made by invite(): refuse
         raise _error(NotFound, "unknown_invitation")
     if not await _enrolled(db, child_id, invitation.group_id):
@@ -603,12 +596,13 @@ async def claim_child(db: AsyncSession, principal: Principal, token: str, now: d
     link again for a child already theirs changes nothing and counts no use, even once the
     invitation is used up or expired.
     """
-    known = _child_of(token)
-    if known in principal.children and len(token) <= _TOKEN_MAX:  # a link followed twice
-        role = await db.scalar(
-            select(Invitation.role).where(Invitation.token_hash == _token_hash(token))
+    if len(token) <= _TOKEN_MAX:
+        known = await db.scalar(
+            select(Invitation.child_id).where(
+                Invitation.token_hash == _token_hash(token), Invitation.role == Role.PARENT
+            )
         )
-        if role is Role.PARENT:
+        if known is not None and known in principal.children:  # a link followed twice
             return known
     child_id, school_id = await _parent_invitation(db, token, now)
     await redeem_invitation(db, token, now, Role.PARENT)

@@ -237,6 +237,9 @@ class Invitation(Base):
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("class_group.id", ondelete="CASCADE"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    child_id: Mapped[int | None] = mapped_column(  # a parent invitation: whose parent
+        ForeignKey("person.id", ondelete="CASCADE")
+    )
     expires_at: Mapped[dt.datetime]
     max_uses: Mapped[int] = mapped_column(Integer, default=1)
     uses: Mapped[int] = mapped_column(Integer, default=0)
