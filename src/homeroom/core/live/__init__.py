@@ -1,0 +1,1 @@
+"""The live class without I/O: commands, the room's state machine, its journal (docs/live.md)."""
