@@ -1,0 +1,242 @@
+"""One WebSocket connection as an asyncio protocol: no task, no queue, a few slots when idle.
+
+The handshake runs on websockets' sans-I/O `ServerProtocol`, dropped once the connection is
+open; the join token is checked there, so a connection without a valid one is refused (HTTP
+403) before any room is touched. Then frames (wire.py) go to the hub, and the transport's flow
+control tells the hub when a client falls behind (docs/live.md#gateway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.frames import CloseCode, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from homeroom.live.jointoken import JoinClaims, JoinRefused, JoinTokens
+from homeroom.live.wire import (
+    Control,
+    Frames,
+    Message,
+    WireError,
+    close_frame,
+    control_frame,
+    json_frame,
+)
+
+if TYPE_CHECKING:
+    from homeroom.live.hub import Hub
+
+log = logging.getLogger("homeroom.live")
+
+PATH = "/live"
+CLOSE_EXPIRED = 4001
+CLOSE_REVOKED = 4003
+CLOSE_ABUSE = 4429
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_frame: int = 16 * 1024  # bytes of one message
+    write_high: int = 256 * 1024  # queued bytes before a client counts as lagging
+    write_hard: int = 4 * 1024 * 1024  # queued bytes before it is cut off
+    strikes: int = 20  # bad messages a connection may send before it is closed
+
+
+class Gateway:
+    """What every connection of this process shares."""
+
+    def __init__(self, hub: Hub, tokens: JoinTokens, limits: Limits | None = None) -> None:
+        self.hub = hub
+        self.tokens = tokens
+        self.limits = limits or Limits()
+        self.open: set[Conn] = set()
+
+    def protocol(self) -> Conn:
+        return Conn(self)
+
+
+def _query(path: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(path).query).items() if v}
+
+
+class Conn(asyncio.Protocol):
+    __slots__ = (
+        "claims",
+        "closing",
+        "frames",
+        "gateway",
+        "handshake",
+        "lagging",
+        "last_seq",
+        "seen",
+        "strikes",
+        "transport",
+    )
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.transport: asyncio.Transport | None = None
+        self.handshake: ServerProtocol | None = ServerProtocol(max_size=gateway.limits.max_frame)
+        self.frames: Frames | None = None
+        self.claims: JoinClaims = None  # type: ignore[assignment]  # set at the handshake
+        self.last_seq = 0
+        self.lagging = False
+        self.closing = False
+        self.strikes = 0
+        self.seen = 0.0
+
+    # -- asyncio callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio.Transport, though they behave as one
+        self.transport = transport = cast(asyncio.Transport, transport)
+        limits = self.gateway.limits
+        transport.set_write_buffer_limits(high=limits.write_high, low=limits.write_high // 4)
+        self.seen = self.gateway.hub.clock()
+
+    def data_received(self, data: bytes) -> None:
+        self.seen = self.gateway.hub.clock()
+        if self.handshake is not None:
+            self._handshake(data)
+            return
+        if self.frames is None or self.closing:
+            return
+        try:
+            for item in self.frames.feed(data):
+                if isinstance(item, Message):
+                    self._message(item.text)
+                else:
+                    self._control(item)
+                if self.closing:
+                    return
+        except WireError as exc:
+            self.close(exc.code, exc.reason)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gateway.open.discard(self)
+        if self.frames is not None:
+            self.gateway.hub.leave(self)
+        self.frames = None
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self.lagging = True
+
+    def resume_writing(self) -> None:
+        if not self.closing:
+            self.gateway.hub.drained(self)
+
+    # -- the handshake ----------------------------------------------------------------------
+
+    def _handshake(self, data: bytes) -> None:
+        handshake = self.handshake
+        assert handshake is not None and self.transport is not None
+        handshake.receive_data(data)
+        request = next((e for e in handshake.events_received() if isinstance(e, Request)), None)
+        if request is None:
+            self._flush(handshake)  # an error response if the request was broken
+            if handshake.handshake_exc is not None:
+                self.transport.close()
+            return
+        claims, reason = self._admit(request)
+        if claims is None:
+            handshake.send_response(handshake.reject(403, f"{reason}\n"))
+            self._flush(handshake)
+            self.transport.close()
+            return
+        response = handshake.accept(request)
+        handshake.send_response(response)
+        self._flush(handshake)
+        if response.status_code != 101:
+            self.transport.close()
+            return
+        leftover = bytes(handshake.reader.buffer)
+        self.handshake = None
+        self.claims = claims
+        self.frames = Frames(self.gateway.limits.max_frame)
+        self.gateway.open.add(self)
+        query = _query(request.path)
+        self.gateway.hub.join(self, query.get("epoch"), _int(query.get("seq")))
+        if leftover and not self.closing:
+            self.data_received(leftover)
+
+    def _admit(self, request: Request) -> tuple[JoinClaims | None, str]:
+        path = urlsplit(request.path).path
+        if path != PATH:
+            return None, "not_found"
+        try:
+            claims = self.gateway.tokens.verify(
+                _query(request.path).get("token", ""), self.gateway.hub.clock()
+            )
+        except JoinRefused as exc:
+            return None, exc.reason
+        return claims, ""
+
+    def _flush(self, handshake: ServerProtocol) -> None:
+        assert self.transport is not None
+        for chunk in handshake.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def _message(self, text: str) -> None:
+        try:
+            message: Any = json.loads(text)
+        except ValueError:
+            self._strike("bad_json")
+            return
+        if isinstance(message, dict) and message.get("type") == "ping":
+            self.send(_pong(message))
+            return
+        self.gateway.hub.message(self, message)
+
+    def _strike(self, reason: str) -> None:
+        self.strikes += 1
+        self.send(json_frame({"v": 1, "type": "error", "error": reason}))
+        if self.strikes >= self.gateway.limits.strikes:
+            self.close(CLOSE_ABUSE, "too many bad messages")
+
+    def _control(self, item: Control) -> None:
+        if item.opcode is Opcode.PING:
+            self.send(control_frame(Opcode.PONG, item.data))
+        elif item.opcode is Opcode.CLOSE:
+            self.close(CloseCode.NORMAL_CLOSURE, "")
+
+    # -- what the hub calls -----------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        transport.write(frame)
+        if transport.get_write_buffer_size() > self.gateway.limits.write_hard:
+            self.closing = True
+            transport.abort()  # it reads nothing: memory stays bounded
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing or self.transport is None:
+            return
+        self.closing = True
+        self.transport.write(close_frame(code, reason))
+        self.transport.close()
+
+
+def _int(text: str | None) -> int | None:
+    if text is None or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
+
+
+def _pong(message: dict[str, Any]) -> bytes:
+    out: dict[str, Any] = {"v": 1, "type": "pong"}
+    if isinstance(message.get("id"), str) and len(message["id"]) <= 64:
+        out["id"] = message["id"]
+    return json_frame(out)
