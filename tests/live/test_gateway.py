@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +13,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from homeroom.core.live.parts import Role
+from homeroom.live.conn import Limits
 from homeroom.live.server import sweep
+from homeroom.live.wire import json_frame
 from tests.live.conftest import Live, receive, until
 
 
@@ -137,3 +142,73 @@ async def test_a_removed_pupil_is_closed_with_4401_and_cannot_rejoin(live: Live)
             with pytest.raises(ConnectionClosed) as closed:
                 await receive(again)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+SLOW = Limits(write_high=2_000, write_hard=200_000, send_buffer=4_096)
+
+
+def raw_client(live: Live, person: str) -> socket.socket:
+    """A client that completes the handshake, then reads only when told to."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4_096)
+    sock.connect(("127.0.0.1", live.port))
+    token = live.token(person)
+    sock.sendall(
+        f"GET /live?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    sock.setblocking(False)
+    return sock
+
+
+async def wait_for(predicate: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("limits", [SLOW])
+async def test_a_client_that_stops_reading_is_skipped_then_caught_up(live: Live) -> None:
+    async with live.open("t1", Role.TEACHER) as teacher:
+        await receive(teacher)
+        sock = raw_client(live, "p1")
+        await wait_for(lambda: len(live.server.connections) == 2)
+        (conn,) = [c for c in live.server.connections if c.claims.person == "p1"]
+        n = 0
+        while not conn.lagging:
+            await teacher.send(chat("x" * 400, f"c{n}"))
+            await until(teacher, lambda m: m["type"] == "ack")
+            n += 1
+        skipped_from = conn.last_seq
+        for k in range(5):  # while it lags, nothing is written to it
+            await teacher.send(chat(f"late {k}", f"l{k}"))
+            await until(teacher, lambda m: m["type"] == "ack")
+        assert conn.last_seq == skipped_from
+        received = bytearray()
+        loop = asyncio.get_running_loop()
+        while b"late 4" not in received:  # the client reads again: it is caught up
+            received += await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
+        assert not conn.lagging and conn.last_seq == live.server.hub.rooms["s1"].room.seq
+        sock.close()
+
+
+@pytest.mark.parametrize("limits", [Limits(write_high=2_000, write_hard=20_000, send_buffer=4_096)])
+async def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(live: Live) -> None:
+    sock = raw_client(live, "p1")
+    await wait_for(lambda: len(live.server.connections) == 1)
+    (conn,) = live.server.connections
+    frame = json_frame({"v": 1, "type": "filler", "data": "y" * 4_000})
+    largest = 0
+    for _ in range(1_000):
+        if conn.transport is None or conn.closing:
+            break
+        conn.send(frame)  # what a snapshot or a replay does: it writes whatever the lag
+        if conn.transport is not None:
+            largest = max(largest, conn.transport.get_write_buffer_size())
+        await asyncio.sleep(0)
+    assert conn.closing, "never cut off"
+    assert largest <= 20_000 + len(frame)
+    await wait_for(lambda: conn not in live.server.connections)
+    sock.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -47,6 +48,7 @@ class Limits:
     write_high: int = 256 * 1024  # queued bytes before a client counts as lagging
     write_hard: int = 4 * 1024 * 1024  # queued bytes before it is cut off
     strikes: int = 20  # bad messages a connection may send before it is closed
+    send_buffer: int | None = None  # the socket's SO_SNDBUF; None: the kernel's own tuning
 
 
 class Gateway:
@@ -99,6 +101,9 @@ class Conn(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)
         limits = self.gateway.limits
         transport.set_write_buffer_limits(high=limits.write_high, low=limits.write_high // 4)
+        sock = transport.get_extra_info("socket")
+        if limits.send_buffer is not None and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.send_buffer)
         self.seen = self.gateway.hub.clock()
 
     def data_received(self, data: bytes) -> None:
