@@ -349,3 +349,18 @@ def test_breakout_groups_split_the_class_and_keep_their_chat_to_themselves() -> 
     assert all(m.group is None for m in c.room.members.values())
     (everyone,) = c.ok(P1, "chat.send", text="back", to="all")
     assert c.receivers(everyone) == {T, P1, P2, "p3", "p4", "p5"}
+
+
+def test_a_gateway_process_that_dies_takes_its_connections_with_it_once() -> None:
+    room = Room("r", "e", lobby=False)
+    room.join("t1", "T", Role.TEACHER, 0, origin="a")
+    room.join("p1", "P1", Role.PUPIL, 0, origin="b")
+    room.join("p2", "P2", Role.PUPIL, 0, origin="a")
+    room.join("p2", "P2", Role.PUPIL, 0, origin="b")  # a second device, on the other process
+    room.handle("p1", {"type": "hand.raise", "id": "h"}, 1)
+    out = room.gone("b", 2)
+    assert kinds(out.events) == ["hand.lowered", "presence.left"]
+    assert out.events[-1].data == {"person": "p1"}
+    assert room.members["p2"].links == 1 and room.gone("b", 3).events == []
+    assert room.leave("p2", 4, origin="b").events == []  # not a connection of b any more
+    assert kinds(room.leave("p2", 4, origin="a").events) == ["presence.left"]

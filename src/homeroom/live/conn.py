@@ -77,6 +77,7 @@ class Conn(asyncio.Protocol):
         "handshake",
         "lagging",
         "last_seq",
+        "ref",
         "seen",
         "strikes",
         "transport",
@@ -88,6 +89,7 @@ class Conn(asyncio.Protocol):
         self.handshake: ServerProtocol | None = ServerProtocol(max_size=gateway.limits.max_frame)
         self.frames: Frames | None = None
         self.claims: JoinClaims = None  # type: ignore[assignment]  # set at the handshake
+        self.ref = gateway.hub.new_ref()
         self.last_seq = 0
         self.lagging = False
         self.closing = False

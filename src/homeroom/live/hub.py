@@ -1,31 +1,41 @@
-"""The rooms of one gateway process and their connections: fan-out, catch-up, effects.
+"""The rooms of one gateway process and their connections: the log, fan-out, catch-up, effects.
 
-A `Hub` keeps, per room, the room's state machine (core/live/room.py) and the set of its open
-connections here. It turns each `Outcome` into writes: an event is encoded once and the same
-frame written to every connection its audience reaches; a connection whose writes back up is
-skipped and caught up when it drains, from the journal or with a snapshot (docs/live.md).
+Every input of a room (a connection joins or leaves, a message arrives) is appended to the
+room's log (backends/live.py) and applied when the log delivers it, in the log's order, to this
+process's copy of the room. So all processes holding a room compute the same numbered events;
+each writes them to its own connections, encoded once per event. Replies, and the records for
+the school database, are the business of the process where the input came from.
+
+A connection whose writes back up is skipped and caught up when it drains, from the journal or
+with a snapshot (docs/live.md#gateway).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from homeroom.backends.live import Entry, MemoryLog, RoomLog
 from homeroom.core.live.journal import Event
+from homeroom.core.live.parts import Role
 from homeroom.core.live.room import Close, Outcome, Room, SendSnapshot, Store
 from homeroom.live.jointoken import JoinClaims
 from homeroom.live.wire import json_frame as encode
 
 log = logging.getLogger("homeroom.live")
 
+ROOM_IDLE_S = 15 * 60  # a room nobody here is connected to is let go after this
+
 
 class Link(Protocol):
     """One WebSocket connection, as the hub sees it."""
 
     claims: JoinClaims
+    ref: int  # unique in this process
     last_seq: int  # the last room event written to it
     lagging: bool  # its writes back up: send it nothing until it drains
 
@@ -48,103 +58,178 @@ class MemoryRecorder:
         self.records.append((room, kind, data))
 
 
-ROOM_IDLE_S = 15 * 60  # a room nobody is connected to is forgotten after this
+@dataclass
+class Joining:
+    link: Link
+    epoch: str | None
+    last_seq: int | None
 
 
 @dataclass
 class Host:
-    """One room in this process."""
+    """One room in this process: its copy of the room, and its connections here."""
 
-    room: Room
-    links: set[Link] = field(default_factory=set)
+    room_id: str
+    room: Room | None = None  # None while the log is being opened
+    links: set[Link] = field(default_factory=set)  # joined: they get the room's events
+    joining: dict[int, Joining] = field(default_factory=dict)  # their join not applied yet
+    waiting: list[Joining] = field(default_factory=list)  # until the room is open here
     empty_since: float | None = None
 
 
 class Hub:
     def __init__(
         self,
+        room_log: RoomLog | None = None,
         recorder: Recorder | None = None,
         *,
         clock: Callable[[], float],
-        epoch: Callable[[], str] = lambda: secrets.token_hex(8),
+        origin: str | None = None,
         lobby: bool = False,
     ) -> None:
-        self.rooms: dict[str, Host] = {}
+        self.log = room_log or MemoryLog()
         self.recorder = recorder or MemoryRecorder()
         self.clock = clock
-        self._epoch = epoch
+        self.origin = origin or secrets.token_hex(6)  # this process, in the rooms' logs
+        self.rooms: dict[str, Host] = {}
         self._lobby = lobby
+        self._refs = 0
+        self._opening: set[asyncio.Task[None]] = set()
 
-    def host(self, room_id: str) -> Host:
-        host = self.rooms.get(room_id)
-        if host is None:
-            host = self.rooms[room_id] = Host(Room(room_id, self._epoch(), lobby=self._lobby))
-        return host
+    def new_ref(self) -> int:
+        self._refs += 1
+        return self._refs
 
     # -- connections ------------------------------------------------------------------------
 
     def join(self, link: Link, epoch: str | None, last_seq: int | None) -> None:
-        """A connection opened: into its room, then caught up from `last_seq` or a snapshot."""
-        claims = link.claims
-        host = self.host(claims.room)
-        outcome = host.room.join(claims.person, claims.name, claims.role, self.clock())
-        refused = any(isinstance(e, Close) and e.person == claims.person for e in outcome.effects)
-        self.apply(host, outcome, sender=None)
-        if refused:
-            link.close(*_close_of(outcome, claims.person))
-            return
-        self._sync(host, link, epoch, last_seq)
-        host.links.add(link)
+        """A connection opened: it joins its room, then is caught up from `last_seq`."""
+        room_id = link.claims.room
+        host = self.rooms.get(room_id)
+        joining = Joining(link, epoch, last_seq)
+        if host is None:
+            host = self.rooms[room_id] = Host(room_id)
+            task = asyncio.ensure_future(self._open(host))
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
         host.empty_since = None
+        if host.room is None:
+            host.waiting.append(joining)
+            return
+        self._append_join(host, joining)
 
     def leave(self, link: Link) -> None:
         host = self.rooms.get(link.claims.room)
-        if host is None or link not in host.links:
+        if host is None:
             return
-        host.links.discard(link)
-        self.apply(host, host.room.leave(link.claims.person, self.clock()), sender=None)
-        if not host.links:
+        host.waiting = [j for j in host.waiting if j.link is not link]
+        if link in host.links or link.ref in host.joining:
+            host.links.discard(link)
+            self._append(host, {"op": "leave", "p": link.claims.person, "l": link.ref})
+        if not host.links and not host.joining and not host.waiting:
             host.empty_since = self.clock()
-
-    def forget_idle(self, now: float) -> int:
-        """Drop rooms nobody has been connected to for ROOM_IDLE_S; returns how many."""
-        idle = [
-            room_id
-            for room_id, host in self.rooms.items()
-            if host.empty_since is not None and now - host.empty_since >= ROOM_IDLE_S
-        ]
-        for room_id in idle:
-            del self.rooms[room_id]
-        return len(idle)
 
     def message(self, link: Link, message: object) -> None:
         host = self.rooms.get(link.claims.room)
-        if host is None or link not in host.links:
-            return
-        outcome = host.room.handle(link.claims.person, message, self.clock())
-        self.apply(host, outcome, sender=link)
+        if host is not None and link in host.links:
+            self._append(host, {"op": "msg", "p": link.claims.person, "l": link.ref, "m": message})
 
     def drained(self, link: Link) -> None:
         """A lagging connection's writes went through: catch it up."""
         host = self.rooms.get(link.claims.room)
         link.lagging = False
-        if host is not None and link in host.links:
-            self._sync(host, link, host.room.epoch, link.last_seq)
+        if host is not None and host.room is not None and link in host.links:
+            self._sync(host.room, link, host.room.epoch, link.last_seq)
+
+    def forget_idle(self, now: float) -> int:
+        """Let go of rooms nobody here has been connected to for ROOM_IDLE_S."""
+        idle = [
+            host
+            for host in self.rooms.values()
+            if host.empty_since is not None and now - host.empty_since >= ROOM_IDLE_S
+        ]
+        for host in idle:
+            del self.rooms[host.room_id]
+            task = asyncio.ensure_future(self.log.close(host.room_id))
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
+        return len(idle)
+
+    # -- the log ----------------------------------------------------------------------------
+
+    async def _open(self, host: Host) -> None:
+        try:
+            epoch, history = await self.log.open(host.room_id, self._deliver)
+        except Exception:
+            log.exception("cannot open room %s", host.room_id)
+            for joining in host.waiting:
+                joining.link.close(1011, "room unavailable")
+            self.rooms.pop(host.room_id, None)
+            return
+        room = Room(host.room_id, epoch, lobby=self._lobby)
+        for entry in history:  # what happened before this process held the room
+            _input(room, entry)
+        host.room = room
+        waiting, host.waiting = host.waiting, []
+        for joining in waiting:
+            self._append_join(host, joining)
+
+    def _append_join(self, host: Host, joining: Joining) -> None:
+        claims = joining.link.claims
+        host.joining[joining.link.ref] = joining
+        entry = {"op": "join", "p": claims.person, "n": claims.name, "r": claims.role.value}
+        self._append(host, {**entry, "l": joining.link.ref})
+
+    def _append(self, host: Host, entry: Entry) -> None:
+        self.log.append(host.room_id, {**entry, "t": self.clock(), "o": self.origin})
+
+    def _deliver(self, room_id: str, entry: Entry) -> None:
+        host = self.rooms.get(room_id)
+        if host is None or host.room is None:
+            return
+        try:
+            outcome = _input(host.room, entry)
+        except Exception:  # a bug must not stop the room for everyone
+            log.exception("room %s: cannot apply %s", room_id, entry.get("op"))
+            return
+        mine = entry.get("o") == self.origin
+        joining = host.joining.pop(entry.get("l", -1), None) if mine else None
+        sender = joining.link if joining is not None else self._link(host, entry) if mine else None
+        self.apply(host, outcome, sender=sender, mine=mine)
+        if joining is not None and entry["op"] == "join":
+            self._joined(host, host.room, joining, outcome)
+
+    def _link(self, host: Host, entry: Entry) -> Link | None:
+        ref = entry.get("l")
+        return next((link for link in host.links if link.ref == ref), None)
+
+    def _joined(self, host: Host, room: Room, joining: Joining, outcome: Outcome) -> None:
+        link = joining.link
+        person = link.claims.person
+        for effect in outcome.effects:
+            if isinstance(effect, Close) and effect.person == person:
+                link.close(effect.code, effect.reason)
+                return
+        self._sync(room, link, joining.epoch, joining.last_seq)
+        host.links.add(link)
 
     # -- applying an outcome ----------------------------------------------------------------
 
-    def apply(self, host: Host, outcome: Outcome, sender: Link | None) -> None:
+    def apply(self, host: Host, outcome: Outcome, *, sender: Link | None, mine: bool) -> None:
+        room = host.room
+        assert room is not None
         for event in outcome.events:
-            self._fan_out(host, event)
+            self._fan_out(host, room, event)
         if sender is not None:
             for reply in outcome.replies:
                 sender.send(encode(reply))
         for effect in outcome.effects:
             if isinstance(effect, Store):
-                self.recorder.record(host.room.id, effect.kind, dict(effect.data))
+                if mine:  # one process records it: the one the input came from
+                    self.recorder.record(room.id, effect.kind, dict(effect.data))
             elif isinstance(effect, SendSnapshot):
                 for link in self._links_of(host, effect.person):
-                    self._snapshot(host, link)
+                    self._snapshot(room, link)
             elif isinstance(effect, Close):
                 targets = (
                     host.links if effect.person is None else self._links_of(host, effect.person)
@@ -152,8 +237,7 @@ class Hub:
                 for link in list(targets):
                     link.close(effect.code, effect.reason)
 
-    def _fan_out(self, host: Host, event: Event) -> None:
-        room = host.room
+    def _fan_out(self, host: Host, room: Room, event: Event) -> None:
         frame: bytes | None = None
         for link in host.links:
             if link.lagging or not room.reaches(event, link.claims.person):
@@ -166,25 +250,31 @@ class Hub:
     def _links_of(self, host: Host, person: str) -> Iterable[Link]:
         return [link for link in host.links if link.claims.person == person]
 
-    def _sync(self, host: Host, link: Link, epoch: str | None, last_seq: int | None) -> None:
-        room = host.room
+    def _sync(self, room: Room, link: Link, epoch: str | None, last_seq: int | None) -> None:
         missed = None
         if epoch is not None and last_seq is not None:
             missed = room.resume(link.claims.person, epoch, last_seq)
         if missed is None:
-            self._snapshot(host, link)
+            self._snapshot(room, link)
             return
         for event in missed:
             link.send(encode(event.message(room.epoch)))
         link.last_seq = room.seq
 
-    def _snapshot(self, host: Host, link: Link) -> None:
-        link.send(encode(host.room.snapshot(link.claims.person)))
-        link.last_seq = host.room.seq
+    def _snapshot(self, room: Room, link: Link) -> None:
+        link.send(encode(room.snapshot(link.claims.person)))
+        link.last_seq = room.seq
 
 
-def _close_of(outcome: Outcome, person: str) -> tuple[int, str]:
-    for effect in outcome.effects:
-        if isinstance(effect, Close) and effect.person == person:
-            return effect.code, effect.reason
-    raise AssertionError("no close for this person")
+def _input(room: Room, entry: Entry) -> Outcome:
+    """Apply one log entry to a room."""
+    op, now, origin = entry["op"], float(entry["t"]), str(entry["o"])
+    if op == "join":
+        return room.join(entry["p"], entry["n"], Role(entry["r"]), now, origin)
+    if op == "leave":
+        return room.leave(entry["p"], now, origin)
+    if op == "msg":
+        return room.handle(entry["p"], entry["m"], now)
+    if op == "gone":
+        return room.gone(entry["g"], now)
+    raise ValueError(f"unknown log entry {op!r}")

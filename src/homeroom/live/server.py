@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from websockets.frames import CloseCode, Opcode
 
+from homeroom.backends.live import RoomLog
 from homeroom.live.conn import CLOSE_EXPIRED, Conn, Gateway, Limits
 from homeroom.live.hub import Hub, Recorder
 from homeroom.live.jointoken import JoinTokens
@@ -58,12 +59,13 @@ class LiveServer:
         self,
         secret: bytes,
         *,
+        room_log: RoomLog | None = None,
         recorder: Recorder | None = None,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
         lobby: bool = False,
     ) -> None:
-        self.hub = Hub(recorder, clock=clock, lobby=lobby)
+        self.hub = Hub(room_log, recorder, clock=clock, lobby=lobby)
         self.gateway = Gateway(self.hub, JoinTokens(secret), limits)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -32,7 +32,8 @@ class Member:
     name: str
     role: Role
     where: Where = Where.LOBBY
-    links: int = 0  # open connections (tabs, devices)
+    links: int = 0  # open connections (tabs, devices), in every gateway process
+    origins: dict[str, int] = field(default_factory=dict)  # of which, per gateway process
     admitted: bool = False  # once let in, a reconnection does not wait in the lobby again
     muted: bool = False
     group: int | None = None

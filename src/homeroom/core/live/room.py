@@ -160,8 +160,12 @@ class Room:
 
     # -- what the gateway calls -------------------------------------------------------------
 
-    def join(self, person: str, name: str, role: Role, now: float) -> Outcome:
-        """A connection of `person` opened (its join token already checked by the gateway)."""
+    def join(self, person: str, name: str, role: Role, now: float, origin: str = "") -> Outcome:
+        """A connection of `person` opened (its join token already checked by the gateway).
+
+        `origin` names the gateway process holding the connection, so that the connections of
+        a process that died can all be let go at once (`gone`).
+        """
         self._begin(now)
         member = self.members.get(person)
         if self.ended:
@@ -173,23 +177,41 @@ class Room:
                 return self._finish_close(person, CLOSE_LOCKED, "locked")
             member = self.members[person] = Member(person, name, role)
         member.links += 1
+        member.origins[origin] = member.origins.get(origin, 0) + 1
         if member.links == 1:
             self._arrive(member)
         return self._finish()
 
-    def leave(self, person: str, now: float) -> Outcome:
+    def leave(self, person: str, now: float, origin: str = "") -> Outcome:
         """A connection of `person` closed."""
         self._begin(now)
         member = self.members.get(person)
-        if member is None or member.links == 0:
+        if member is None or not member.origins.get(origin):
             return self._finish()
-        member.links -= 1
+        self._unlink(member, origin, 1)
+        return self._finish()
+
+    def gone(self, origin: str, now: float) -> Outcome:
+        """The gateway process `origin` is gone: all its connections with it. Idempotent."""
+        self._begin(now)
+        for member in list(self.members.values()):
+            count = member.origins.get(origin, 0)
+            if count:
+                self._unlink(member, origin, count)
+        return self._finish()
+
+    def _unlink(self, member: Member, origin: str, count: int) -> None:
+        member.links -= count
+        left = member.origins[origin] - count
+        if left:
+            member.origins[origin] = left
+        else:
+            del member.origins[origin]
         if member.links == 0 and member.where is Where.IN:
             self._drop_hand(member.person)
-            self._emit("presence.left", {"person": person}, ALL)
+            self._emit("presence.left", {"person": member.person}, ALL)
         elif member.links == 0 and member.where is Where.LOBBY:
-            self._emit("lobby.left", {"person": person}, STAFF)
-        return self._finish()
+            self._emit("lobby.left", {"person": member.person}, STAFF)
 
     def handle(self, person: str, message: object, now: float) -> Outcome:
         """A message from one of `person`'s connections."""
