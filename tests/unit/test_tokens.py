@@ -277,3 +277,14 @@ def test_same_browser_compares_the_browser_half_only():
 def test_keyring_refuses_bad_keys(keys, current):
     with pytest.raises(ValueError):
         KeyRing(keys, current)
+
+
+def test_the_account_half_names_a_person_and_zero_is_anonymous() -> None:
+    from homeroom.core.tokens import NO_ACCOUNT, account_key
+
+    anonymous = make(binding=binding_of("browser-1"))
+    signed_in = make(binding=binding_of("browser-1", "42"))
+    assert anonymous.account is None
+    assert signed_in.account == account_key("42") != NO_ACCOUNT
+    assert account_key("42") != account_key("43")
+    assert make(binding=binding_of("browser-2", "42")).account == signed_in.account

@@ -1,12 +1,18 @@
-"""The gate's shared state: a few counters per lane, never a record per waiting person.
+"""The gate's shared state: a few counters per lane, and a small record per signed-in person.
 
 `GateStore` is what the gate's I/O layer needs from a backend. Every implementation passes the
 same contract suite (tests/contract/test_gate_store.py); the memory store is the reference.
 Guarantees that every implementation must keep are stated on each method.
+
+Anonymous waiting stays counters only: a waiting person is a number inside their own ticket.
+Only a person the school knows (a valid sign-in session) gets a `PersonRecord`, keyed by the
+account half of the binding, with a TTL: it gives every device of that person the same place,
+and tells the teacher's dashboard who is waiting or in (docs/gate.md#who-is-coming).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -55,6 +61,54 @@ class LaneCounters:
     prequeue: int = 0  # pre-queue numbers taken
     frozen: PrequeueFreeze | None = None
     history: History = field(default_factory=History)
+
+
+class PersonStatus(StrEnum):
+    WAITING = "waiting"  # holds a ticket
+    APPOINTMENT = "appointment"  # holds an appointment: come back from `not_before`
+    ADMITTED = "admitted"  # redeemed: holds a live pass
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """One signed-in person's place at one gate: enough to seal the same ticket for any device."""
+
+    lane: Lane
+    number: int  # 0 for an appointment
+    status: PersonStatus
+    flags: int = 0  # core.tokens.Flag of the ticket
+    not_before: int = 0  # appointment: come-back time (unix seconds)
+    expires: int = 0  # the ticket's (or appointment's) expiry (unix seconds)
+    starts_at: int = 0  # appointment: the class's start (unix seconds)
+
+    @property
+    def place(self) -> str:
+        """What identifies the place (lane and number): the `over` of a compare-and-set."""
+        return f"{self.lane.value}:{self.number}:"
+
+    def encode(self) -> str:
+        return (
+            f"{self.place}{self.flags}:{self.not_before}:{self.expires}:{self.starts_at}"
+            f"|{self.status.value}"
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> PersonRecord | None:
+        """The record of `encode`, or None if `text` is not one (never raises)."""
+        try:
+            head, _, status = text.partition("|")
+            lane, number, flags, not_before, expires, starts_at = head.split(":")
+            return cls(
+                Lane(lane),
+                int(number),
+                PersonStatus(status),
+                int(flags),
+                int(not_before),
+                int(expires),
+                int(starts_at),
+            )
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +186,23 @@ class GateStore(Protocol):
 
     async def reset_prequeue(self, gate: str) -> None:
         """Start a new pre-queue in every lane (a new scheduled opening)."""
+
+    async def person(self, gate: str, who: str) -> PersonRecord | None:
+        """The live record of person `who` (hex of the account half), or None."""
+
+    async def people(self, gate: str, whos: Sequence[str]) -> dict[str, PersonRecord]:
+        """The live records of several people (a class); those without one are left out."""
+
+    async def hold_person(
+        self, gate: str, who: str, record: PersonRecord, ttl_s: int, over: str = ""
+    ) -> PersonRecord:
+        """Atomically compare and set: store `record` for `ttl_s` seconds if `who` has no live
+        record, or if `over` is not empty and the live record's place starts with `over`
+        (`PersonRecord.place`). Return the record held afterwards: `record`, or the one that
+        was there first. Two devices of one person racing for a place get the same place."""
+
+    async def forget_person(self, gate: str, who: str, over: str) -> None:
+        """Drop `who`'s record if its place starts with `over` (the pass given back)."""
 
     async def acquire_lease(self, gate: str, holder: str, ttl_s: float) -> bool:
         """Take or extend the controller lease; True if `holder` holds it. One holder at a time."""

@@ -7,13 +7,14 @@ is atomic, as the Redis scripts are.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from homeroom.backends.gate import (
     ClaimWindow,
     Issued,
     LaneCounters,
+    PersonRecord,
     PrequeueFreeze,
     RedeemOutcome,
 )
@@ -88,6 +89,7 @@ class _Gate:
     lanes: dict[Lane, _Lane] = field(default_factory=lambda: {lane: _Lane() for lane in LANES})
     lease: tuple[str, float] | None = None
     health: dict[str, tuple[Health, float]] = field(default_factory=dict)
+    people: dict[str, tuple[PersonRecord, float]] = field(default_factory=dict)
 
 
 class MemoryGateStore:
@@ -206,6 +208,39 @@ class MemoryGateStore:
             s.prequeue = 0
             s.frozen = None
 
+    def _person(self, g: _Gate, who: str) -> PersonRecord | None:
+        held = g.people.get(who)
+        if held is None:
+            return None
+        if held[1] <= self._clock():
+            del g.people[who]  # expired, as a Redis key with a TTL
+            return None
+        return held[0]
+
+    async def person(self, gate: str, who: str) -> PersonRecord | None:
+        return self._person(self._gate(gate), who)
+
+    async def people(self, gate: str, whos: Sequence[str]) -> dict[str, PersonRecord]:
+        g = self._gate(gate)
+        found = {who: self._person(g, who) for who in whos}
+        return {who: record for who, record in found.items() if record is not None}
+
+    async def hold_person(
+        self, gate: str, who: str, record: PersonRecord, ttl_s: int, over: str = ""
+    ) -> PersonRecord:
+        g = self._gate(gate)
+        current = self._person(g, who)
+        if current is None or (over and current.place.startswith(over)):
+            g.people[who] = (record, self._clock() + ttl_s)
+            return record
+        return current
+
+    async def forget_person(self, gate: str, who: str, over: str) -> None:
+        g = self._gate(gate)
+        current = self._person(g, who)
+        if current is not None and over and current.place.startswith(over):
+            del g.people[who]
+
     async def acquire_lease(self, gate: str, holder: str, ttl_s: float) -> bool:
         g = self._gate(gate)
         now = self._clock()
@@ -226,6 +261,10 @@ class MemoryGateStore:
 
     async def aclose(self) -> None:
         self.closed = True
+
+    def people_held(self, gate: str) -> int:
+        """Person records held for `gate`, expired ones included until read (for tests)."""
+        return len(self._gate(gate).people)
 
     def footprint_bytes(self, gate: str) -> int:
         """Bytes of bitmaps held for `gate` (for the benchmark's memory figure)."""

@@ -12,9 +12,12 @@ cluster slot; keys of one gate (policy, lease, health) share another:
     hr:{national}:policy          GatePolicy as JSON
     hr:{national}:lease           controller lease holder, with a PX expiry
     hr:{national}:health          hash: holder → "<until ms> <Health JSON>"
+    hr:{national:who:<account>}   a signed-in person's place (PersonRecord.encode), with a TTL;
+                                  one hash tag per person, so records spread over the cluster
 
 Lane hashes and bitmaps never expire (they are what makes a number redeemable once); the active
 hash expires ACTIVE_TTL_S after its last write, so an abandoned gate leaves no buckets behind.
+Person records expire with the ticket or pass they describe.
 
 Failures are raised as BackendUnavailable, fast: the client sends a command again at most once,
 after a connection error (a stale pooled connection, a cluster topology change), never after a
@@ -47,6 +50,7 @@ from homeroom.backends.gate import (
     ClaimWindow,
     Issued,
     LaneCounters,
+    PersonRecord,
     PrequeueFreeze,
     RedeemOutcome,
 )
@@ -255,6 +259,21 @@ return out
 """
 )
 
+# KEYS: person record. ARGV: over, value ('' deletes), ttl s. Compare and set on the place:
+# write when there is no record, or when `over` is not empty and the record starts with it.
+# Returns the value held afterwards (false when none).
+HOLD_PERSON = """
+local cur = redis.call('GET', KEYS[1])
+local over = ARGV[1]
+if cur and (over == '' or string.sub(cur, 1, #over) ~= over) then return cur end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return ARGV[2]
+"""
+
 _OUTCOMES = (
     RedeemOutcome.OK,
     RedeemOutcome.NOT_YET,
@@ -293,6 +312,9 @@ class RedisKeys:
     def gate(self, gate: str, what: str) -> str:
         return f"{self.prefix}:{{{gate}}}:{what}"
 
+    def person(self, gate: str, who: str) -> str:
+        return f"{self.prefix}:{{{gate}:who:{who}}}"
+
 
 class RedisGateStore:
     """A GateStore on one Redis server or a Redis Cluster; behaves as MemoryGateStore."""
@@ -309,6 +331,7 @@ class RedisGateStore:
         self._freeze, self._lease = register(FREEZE), register(LEASE)
         self._window = register(WINDOW)
         self._report_health, self._health = register(REPORT_HEALTH), register(HEALTH)
+        self._hold_person = register(HOLD_PERSON)
         self._redeems: Coalescer[tuple[str, Lane, int], tuple[int, int, int], RedeemOutcome]
         self._redeems = Coalescer(self._redeem_batch, max_batch=256)
 
@@ -513,6 +536,40 @@ class RedisGateStore:
             for lane in LANES:
                 pipe.hdel(self.keys.counters(gate, lane), "prequeue", "frozen_base", "frozen_count")
             await pipe.execute()
+
+    async def person(self, gate: str, who: str) -> PersonRecord | None:
+        async with self._io("read person"):
+            raw = await self._client.get(self.keys.person(gate, who))
+        return None if raw is None else PersonRecord.decode(str(raw))
+
+    async def people(self, gate: str, whos: Sequence[str]) -> dict[str, PersonRecord]:
+        if not whos:
+            return {}
+        async with self._io("read people"):
+            # One GET per person in one pipeline: a cluster client sends one round trip per
+            # node (the keys have one hash tag each, so no MGET across slots).
+            pipe = self._client.pipeline(transaction=False)
+            for who in whos:
+                pipe.get(self.keys.person(gate, who))
+            raws = await pipe.execute()
+        found = {who: PersonRecord.decode(raw) for who, raw in zip(whos, raws, strict=True) if raw}
+        return {who: record for who, record in found.items() if record is not None}
+
+    async def hold_person(
+        self, gate: str, who: str, record: PersonRecord, ttl_s: int, over: str = ""
+    ) -> PersonRecord:
+        async with self._io("hold person"):
+            raw = await self._hold_person(
+                [self.keys.person(gate, who)], [over, record.encode(), max(1, ttl_s)]
+            )
+        held = PersonRecord.decode(raw) if raw else None
+        return record if held is None else held
+
+    async def forget_person(self, gate: str, who: str, over: str) -> None:
+        if not over:
+            return
+        async with self._io("forget person"):
+            await self._hold_person([self.keys.person(gate, who)], [over, "", 1])
 
     async def acquire_lease(self, gate: str, holder: str, ttl_s: float) -> bool:
         ttl_ms = max(1, round(ttl_s * 1000))

@@ -67,16 +67,21 @@ def gate_tag(gate_id: str) -> int:
     return int.from_bytes(hashlib.sha256(gate_id.encode()).digest()[:4], "big")
 
 
+NO_ACCOUNT = bytes(8)
+
+
+def account_key(account_id: str) -> bytes:
+    """The 8-byte account half of a binding: what the gate knows of a signed-in person."""
+    return hashlib.sha256(b"acct:" + account_id.encode()).digest()[:8]
+
+
 def binding_of(browser_id: str, account_id: str | None = None) -> bytes:
     """16 bytes binding a token to a browser-id cookie (first half) and an account (second half).
 
     The account half is zero until the person has signed in.
     """
     browser = hashlib.sha256(b"bid:" + browser_id.encode()).digest()[:8]
-    account = (
-        hashlib.sha256(b"acct:" + account_id.encode()).digest()[:8] if account_id else bytes(8)
-    )
-    return browser + account
+    return browser + (account_key(account_id) if account_id else NO_ACCOUNT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,12 @@ class Token:
 
     def same_browser(self, binding: bytes) -> bool:
         return hmac.compare_digest(self.binding[:8], binding[:8])
+
+    @property
+    def account(self) -> bytes | None:
+        """The account half of the binding, or None for an anonymous token."""
+        half = self.binding[8:]
+        return None if half == NO_ACCOUNT else half
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from homeroom.core.history import Claim
 from homeroom.core.lanes import Lane
 from homeroom.core.policy import PolicyError
-from homeroom.core.tokens import Kind, Token, TokenError
+from homeroom.core.tokens import Flag, Kind, Token, TokenError
 from homeroom.errors import (
     BadRequest,
     Forbidden,
@@ -144,10 +144,25 @@ class Cookies:
         response.raw_headers.append(self.header(pass_cookie(gate), "", 0))
 
 
+def appointment_json(rt: GateRuntime, token: Token) -> dict[str, Any]:
+    """When to come back and why; `lane` is where the place is kept from `come_back_at`."""
+    return {
+        "starts_at": token.not_before + rt.settings.appointment_lead_s,
+        "come_back_at": token.not_before,
+        "until": token.expires,
+        "lane": rt.settings.appointment_lane.value,
+    }
+
+
 def ticket_json(rt: GateRuntime, arrival: Arrival, now: float) -> dict[str, Any]:
     token = arrival.token
-    prequeue = bool(token.flags & 1)
-    position = None if prequeue else max(0, rt.position(token))
+    prequeue = bool(token.flags & Flag.PREQUEUE)
+    if arrival.appointment:
+        position: int | None = None
+        wait_s: int | None = max(0, math.ceil(token.not_before - now))
+    else:
+        position = None if prequeue else max(0, rt.position(token))
+        wait_s = None if prequeue else rt.wait_s(token, now)
     return {
         "gate": rt.gate_id,
         "ticket": arrival.text,
@@ -156,8 +171,10 @@ def ticket_json(rt: GateRuntime, arrival: Arrival, now: float) -> dict[str, Any]
         "prequeue": prequeue,
         "opening_at": rt.policy.opening_at or None,
         "position": position,
-        "wait_s": None if prequeue else rt.wait_s(token, now),
+        "wait_s": wait_s,
         "expires": token.expires,
+        "signed_in": token.account is not None,
+        "appointment": appointment_json(rt, token) if arrival.appointment else None,
         "state_url": f"/gate/{rt.gate_id}/state",
         "redeem_url": f"/gate/{rt.gate_id}/redeem",
     }
@@ -280,7 +297,7 @@ class GateEndpoints:
         if text:
             try:
                 token = self.keeper.check_pass(rt, text, request.cookies.get(BROWSER_COOKIE), now)
-                left = await rt.leave(token)
+                left = await self.keeper.leave(rt, token)
             except HomeroomError:
                 left = False
         response = JSONResponse({"left": left}, headers={"cache-control": "no-store"})
@@ -367,6 +384,11 @@ class GateEndpoints:
             "altcha": None,
             "waiting_content": self.waiting_content,
             "message": None,
+            "appointment_starts": None,
+            "appointment_come_back": None,
+            "appointment_come_back_at": None,
+            "appointment_wait_s": None,
+            "appointment_lane": None,
         }
 
     async def _advance_waiter(
@@ -386,6 +408,9 @@ class GateEndpoints:
         except TooEarly as exc:
             if exc.reason == "prequeue":
                 ctx.update(status="prequeue", refresh_s=int(min(exc.retry_after or 30, 30)))
+                return None
+            if exc.reason == "appointment":
+                self._appointment_context(rt, token, now, ctx, lang)
                 return None
         except HomeroomError as exc:
             if exc.reason in ("claim_lapsed", "duplicate"):  # the place is gone: offer to rejoin
@@ -408,15 +433,31 @@ class GateEndpoints:
         ctx["refresh_s"] = _refresh_for(ctx["poll_s"], wait, position)
         return None
 
+    @staticmethod
+    def _appointment_context(
+        rt: GateRuntime, token: Token, now: float, ctx: dict[str, Any], lang: str
+    ) -> None:
+        """The page of an appointment: the class's time and when to come back, no position.
+        Without JavaScript it reloads at the come-back time (and every 10 minutes before)."""
+        data = appointment_json(rt, token)
+        wait = max(0, math.ceil(token.not_before - now))
+        ctx.update(
+            status="appointment",
+            number=None,
+            appointment_starts=i18n.format_time(lang, data["starts_at"]),
+            appointment_come_back=i18n.format_time(lang, data["come_back_at"]),
+            appointment_come_back_at=data["come_back_at"],
+            appointment_wait_s=wait,
+            appointment_lane=data["lane"],
+            refresh_s=int(max(5, min(wait + 1, 600))),
+        )
+
 
 def _refresh_for(poll_s: int, wait: int | None, position: int) -> int:
     """Without JavaScript, reload sooner when the turn is near."""
     if wait is None:  # no admission rate yet (paused, or just opened)
         return 5 if position <= NEAR_FRONT else max(10, poll_s * 2)
     return int(min(max(3, math.ceil(wait / 4)), 60, max(poll_s * 3, 10)))
-
-
-NEAR_FRONT = 20
 
 
 NEAR_FRONT = 20

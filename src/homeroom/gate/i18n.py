@@ -79,6 +79,23 @@ _FR: dict[str, str] = {
         "quelqu'un d'autre. Vous pouvez reprendre une place dans la file."
     ),
     "rejoin": "Reprendre une place dans la file",
+    # an appointment: a pupil early for class (docs/gate.md#who-is-coming)
+    "title_appointment": "Revenez juste avant votre cours",
+    "lead_appointment": (
+        "Votre cours commence à {start}. Revenez à partir de {come_back} : votre place est gardée."
+    ),
+    "appointment_kept": (
+        "À partir de {come_back}, vous entrerez par la {lane}, devant les personnes "
+        "arrivées sans rendez-vous. Inutile d'attendre devant l'écran d'ici là."
+    ),
+    "appointment_reload": (
+        "Vous pouvez fermer cette page et revenir à {come_back}, ou la laisser ouverte : "
+        "elle se rechargera d'elle-même à cette heure-là."
+    ),
+    "label_class_starts": "Début du cours",
+    "label_come_back": "Revenez à partir de",
+    "live_appointment": "Votre place vous attend dans {wait}.",
+    "live_appointment_now": "C'est l'heure ! Chargement de votre place…",
     "lead_paused": (
         "Les entrées sont suspendues pour un moment. Vous gardez votre place : "
         "la file repartira toute seule."
@@ -97,6 +114,10 @@ _FR: dict[str, str] = {
     "lane_priority": "File prioritaire",
     "lane_pupils": "File des élèves",
     "lane_guests": "File des invités",
+    "in_lane_staff": "file des personnels",
+    "in_lane_priority": "file prioritaire",
+    "in_lane_pupils": "file des élèves",
+    "in_lane_guests": "file des invités",
     "keep_open": (
         "Gardez cette page ouverte : elle avance toute seule. "
         "La recharger ne vous fait pas perdre votre place."
@@ -250,6 +271,22 @@ _EN: dict[str, str] = {
         "You can take a new place in the queue."
     ),
     "rejoin": "Rejoin the queue",
+    "title_appointment": "Come back just before your class",
+    "lead_appointment": (
+        "Your class starts at {start}; come back from {come_back}, your place is kept."
+    ),
+    "appointment_kept": (
+        "From {come_back}, you will go in through the {lane}, ahead of people who arrive "
+        "without an appointment. No need to wait in front of the screen until then."
+    ),
+    "appointment_reload": (
+        "You can close this page and come back at {come_back}, or leave it open: "
+        "it will reload by itself at that time."
+    ),
+    "label_class_starts": "Class starts",
+    "label_come_back": "Come back from",
+    "live_appointment": "Your place is ready for you in {wait}.",
+    "live_appointment_now": "It's time! Getting your place…",
     "lead_paused": (
         "Entry is paused for a moment. You keep your place: the queue will move again by itself."
     ),
@@ -267,6 +304,10 @@ _EN: dict[str, str] = {
     "lane_priority": "Priority lane",
     "lane_pupils": "Pupils' lane",
     "lane_guests": "Guest lane",
+    "in_lane_staff": "staff lane",
+    "in_lane_priority": "priority lane",
+    "in_lane_pupils": "pupils' lane",
+    "in_lane_guests": "guest lane",
     "keep_open": (
         "Keep this page open: it moves on by itself. Reloading it does not lose your place."
     ),
@@ -401,6 +442,8 @@ JS_KEYS: Final[tuple[str, ...]] = (
     "live_closed",
     "live_opening",
     "live_opening_now",
+    "live_appointment",
+    "live_appointment_now",
     "lead_paused",
     "lead_degraded",
     "lead_lapsed",

@@ -91,10 +91,31 @@ SCHEMAS: dict[str, Any] = {
             "position": {"type": ["integer", "null"]},
             "wait_s": {"type": ["integer", "null"]},
             "expires": {"type": "integer"},
+            "signed_in": {
+                "type": "boolean",
+                "description": "the ticket carries a signed-in person: one place on every device",
+            },
+            "appointment": {
+                "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Appointment"}],
+                "description": "a pupil early for class: come back then (no place, number 0)",
+            },
             "admitted": {"type": "boolean"},
             "pass_expires": {"type": "integer"},
             "state_url": {"type": "string"},
             "redeem_url": {"type": "string"},
+        },
+    },
+    "Appointment": {
+        "type": "object",
+        "required": ["starts_at", "come_back_at", "until", "lane"],
+        "properties": {
+            "starts_at": {"type": "integer", "description": "the class starts (unix seconds)"},
+            "come_back_at": {
+                "type": "integer",
+                "description": "from then the place is kept: the ticket becomes a place in `lane`",
+            },
+            "until": {"type": "integer", "description": "the appointment holds until then"},
+            "lane": LANE,
         },
     },
     "RedeemRequest": {

@@ -3,6 +3,11 @@
 Passes are verified from their signature alone, with no backend call. Without one, a browser is
 sent to the waiting page and an API client gets 503 with Retry-After; in the safety net an
 arrival is admitted on the spot when there is room, so no waiting page is shown at all.
+
+A rule may name a method (`POST /api/v1/session=national`: the password check waits its turn,
+signing out does not). The sign-in page itself (`HOMEROOM_SIGNIN_PAGE`, GET only) lets a person
+whose session is still valid through without a pass: they need not sign in again, the page
+sends them on, and no password is checked (docs/gate.md#who-is-coming).
 """
 
 from __future__ import annotations
@@ -27,21 +32,41 @@ WAITING_FR = "Salle d'attente : prenez un ticket et attendez votre tour."
 WAITING_EN = "Waiting room: take a ticket and wait for your turn."
 
 
+Rule = tuple[str | None, str, str]  # method (None: any), path prefix, gate
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
 class Protect:
-    def __init__(self, app: ASGIApp, keeper: Gatekeeper, prefixes: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keeper: Gatekeeper,
+        prefixes: list[tuple[str, str]] | None = None,
+        *,
+        rules: list[Rule] | None = None,
+    ) -> None:
         self.app = app
         self.keeper = keeper
-        self.prefixes = prefixes  # longest first
+        # longest prefix first; a rule with a method before one for any method
+        self.rules: list[Rule] = list(rules or []) + [(None, p, g) for p, g in prefixes or []]
+        self.signin_page = keeper.settings.signin_page
         self.cookies = Cookies(keeper.settings.secure_cookies)
 
-    def gate_for(self, path: str) -> str | None:
-        for prefix, gate in self.prefixes:
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+    def gate_for(self, path: str, method: str = "GET") -> str | None:
+        for rule_method, prefix, gate in self.rules:
+            if (rule_method is None or rule_method == method) and _under(path, prefix):
                 return gate
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gate = self.gate_for(scope.get("path", "")) if scope["type"] == "http" else None
+        gate = (
+            self.gate_for(scope.get("path", ""), scope.get("method", "GET"))
+            if scope["type"] == "http"
+            else None
+        )
         if gate is None:
             await self.app(scope, receive, send)
             return
@@ -57,8 +82,14 @@ class Protect:
             if exc.reason == "closed":
                 await self._maintenance(request, exc)(scope, receive, send)
                 return
-            response = await self._turn_away(rt, request)
-            await response(scope, receive, send)
+            if await self._signed_in_on_signin_page(request):
+                await self.app(scope, receive, send)
+                return
+            turned = await self._turn_away(rt, request)
+            if isinstance(turned, list):  # admitted on the spot: this very request goes on
+                await self._forward(rt, scope, receive, send, turned)
+                return
+            await turned(scope, receive, send)
             return
         if now - token.issued >= self.keeper.settings.pass_renew_after_s:
             fresh = await self._renew(rt, token, now)
@@ -66,9 +97,17 @@ class Protect:
                 renewed.append(fresh)
         await self._forward(rt, scope, receive, send, renewed)
 
+    async def _signed_in_on_signin_page(self, request: Request) -> bool:
+        """A valid session need not sign in again: the sign-in page lets it through (GET)."""
+        if not self.signin_page or request.method not in ("GET", "HEAD"):
+            return False
+        if not _under(request.url.path, self.signin_page):
+            return False
+        return await self.keeper.person_of(request) is not None
+
     async def _renew(self, rt: GateRuntime, token: Token, now: float) -> tuple[bytes, bytes] | None:
         try:
-            result = await rt.renew(token, now)
+            result = await self.keeper.renew(rt, token, now)
         except BackendUnavailable:  # the pass stays valid until its own expiry
             return None
         if result is None:
@@ -101,8 +140,15 @@ class Protect:
         finally:
             rt.record(time.perf_counter() - start, status >= 500)
 
-    async def _turn_away(self, rt: GateRuntime, request: Request) -> Response:
-        """No pass: admit on the spot if the safety net has room, else the waiting room."""
+    async def _turn_away(
+        self, rt: GateRuntime, request: Request
+    ) -> Response | list[tuple[bytes, bytes]]:
+        """No pass: admit on the spot if the safety net has room, else the waiting room.
+
+        Admitted on the spot, a GET is sent back to its own URL with the pass (307); any other
+        method goes on at once with the cookies added to its answer (the list returned), so a
+        form or an API call is neither lost nor sent twice, and a client that does not follow
+        redirects signs in as well."""
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         wait_url = f"/gate/{rt.gate_id}/wait?next={quote(target, safe='/')}"
         if rt.policy.rules.instant and not rt.degraded:
@@ -121,6 +167,8 @@ class Protect:
                     self.cookies.ticket(response, rt.gate_id, arrival, now)
                     if new_bid:
                         self.cookies.browser(response, bid)
+                    if request.method not in ("GET", "HEAD"):
+                        return [(k, v) for k, v in response.raw_headers if k == b"set-cookie"]
                     return response
                 if arrival.fresh:  # not admitted at once: keep the place for the waiting page
                     response = self._to_waiting(request, wait_url, rt)

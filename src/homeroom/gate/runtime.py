@@ -245,9 +245,13 @@ class GateRuntime:
         ttl_s: int,
         flags: Flag = Flag.NONE,
         now: float | None = None,
+        *,
+        not_before: int = 0,
+        expires: int | None = None,
     ) -> tuple[str, Token]:
         now_i = int(self.clock() if now is None else now)
-        token = Token(kind, self.tag, lane, number, now_i, now_i + ttl_s, binding, flags)
+        until = now_i + ttl_s if expires is None else expires
+        token = Token(kind, self.tag, lane, number, now_i, until, binding, flags, not_before)
         return self.keys.seal(token), token
 
     def open(self, text: str, kind: Kind, now: float | None = None) -> Token:

@@ -69,7 +69,7 @@ async function poll() {
   (status == "prequeue" || status == "not_open" ? opening : queued)(st);
 }
 function opening(st) {
-  var at = +(st.opening_at || d.openingAt), now = +st.at || Date.now() / 1000;
+  var at = +(d.openingAt || st.opening_at), now = +st.at || Date.now() / 1000;
   if (at > now && (status == "not_open" || st.prequeue)) {
     say(T("live_opening", { wait: wait(at - now) }), 1);
     return schedule(jitter());
