@@ -189,7 +189,7 @@ async def test_a_bad_body_is_400(api: Api, content: bytes, kind: str) -> None:
 
 async def test_a_bad_day_is_400_and_no_cookie_is_401(api: Api) -> None:
     cookie = await sign_in(api, "lea")
-    for day in ("2026-13-01", "tomorrow", "2026-W36-1", "20260907"):
+    for day in ("2026-13-01", "tomorrow", "2026-W36-1", "20260907", "9999-12-31", "0001-01-01"):
         response = await api.client.get(
             "/api/v1/me/sessions", params={"day": day}, headers=with_cookie(cookie)
         )

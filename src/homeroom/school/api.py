@@ -1,4 +1,8 @@
-"""The school's JSON API: sign in and out, who am I, my sessions of the day (docs/school.md).
+"""The school's JSON API under /api/v1: sign in and out, me, my sessions, children, calendar.
+
+The other endpoint groups live next to this one — sign-up and one-time codes (api_signup.py),
+teachers' classes (api_teacher.py), administrators' directory, roster and data protection
+(api_admin.py) — and `school_routes` mounts them all (docs/api.md#school-api).
 
 Endpoints raise HomeroomErrors and let them propagate: the application these routes are mounted
 under renders them (`homeroom.gate.http.error_response`). Each request uses one database session.
@@ -8,45 +12,40 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from homeroom.errors import BadRequest, Forbidden, HomeroomError
+from homeroom.errors import BadRequest
 from homeroom.gate.abuse import address_block
-from homeroom.gate.http import Cookies, read_body
-from homeroom.school.access import Principal
+from homeroom.gate.http import lang_of, read_body
+from homeroom.gate.i18n import Lang
+from homeroom.school import ical
+from homeroom.school.api_admin import AdminEndpoints
+from homeroom.school.api_base import (
+    BODY_LIMIT,
+    NO_STORE,
+    Endpoints,
+    Unauthorized,
+    iso,
+    required_text,
+    signed_out,
+)
+from homeroom.school.api_signup import SignUpEndpoints
+from homeroom.school.api_teacher import TeacherEndpoints
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.queries import load_principal, sessions_of_groups
-from homeroom.school.sessions import COOKIE, Current, Sessions
+from homeroom.school.directory import children_of
+from homeroom.school.queries import sessions_of_groups
+from homeroom.school.sessions import COOKIE
 
-BODY_LIMIT = 16 * 1024
+__all__ = ["Unauthorized", "day_bounds", "parse_day", "school_routes", "signed_out"]
+
 ZONE = ZoneInfo("Europe/Paris")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-NO_STORE = {"cache-control": "no-store"}
-
-
-class Unauthorized(HomeroomError):
-    status = 401
-
-
-def signed_out() -> Unauthorized:
-    return Unauthorized("signed_out", "Vous n'êtes pas connecté.", "You are not signed in.")
-
-
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value or len(value) > 1024:
-        raise BadRequest("bad_field", f"Champ « {name} » invalide.", f"Invalid field {name!r}.")
-    return value
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+CALENDAR_PAST = dt.timedelta(days=30)  # a feed keeps last month's classes, for the record
+CALENDAR_AHEAD = dt.timedelta(days=366)
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -60,43 +59,30 @@ def parse_day(text: str) -> dt.date:
     try:
         if not DAY.fullmatch(text):
             raise ValueError(text)
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
+        day = dt.date.fromisoformat(text)
+        day_bounds(day)  # the first and last days have no next or previous midnight
+        return day
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(
             "bad_day", "Jour invalide (AAAA-MM-JJ).", "Invalid day (YYYY-MM-DD)."
         ) from exc
 
 
-class SchoolEndpoints:
-    def __init__(self, deps: SchoolDeps) -> None:
-        self.deps = deps
-        self.cookies = Cookies(deps.secure_cookies)
-
+class SchoolEndpoints(Endpoints):
     def routes(self) -> list[Route]:
         return [
             Route("/api/v1/session", self.sign_in, methods=["POST"]),
             Route("/api/v1/session", self.sign_out, methods=["DELETE"]),
             Route("/api/v1/me", self.me, methods=["GET"]),
             Route("/api/v1/me/sessions", self.my_sessions, methods=["GET"]),
+            Route("/api/v1/me/children", self.my_children, methods=["GET"]),
+            Route("/api/v1/me/calendar.ics", self.my_calendar, methods=["GET"]),
         ]
-
-    async def _current(self, request: Request, db: AsyncSession) -> Current:
-        current = await self.deps.sessions.check(db, request.cookies.get(COOKIE))
-        if current is None:
-            raise signed_out()
-        return current
-
-    async def _principal(self, request: Request, db: AsyncSession) -> Principal:
-        current = await self._current(request, db)
-        principal = await load_principal(db, current.person_id)
-        if principal is None:  # disabled or gone since signing in
-            raise signed_out()
-        return principal
 
     async def sign_in(self, request: Request) -> Response:
         body = await read_body(request, BODY_LIMIT)
-        login = _text(body, "login")
-        password = _text(body, "password")
+        login = required_text(body, "login")
+        password = required_text(body, "password")
         shared = body.get("shared_device", False)
         if not isinstance(shared, bool):
             raise BadRequest(
@@ -117,9 +103,7 @@ class SchoolEndpoints:
 
     async def sign_out(self, request: Request) -> Response:
         async with self.deps.sessionmaker() as db:
-            current = await self._current(request, db)
-            if not Sessions.csrf_ok(current, request.headers.get("x-csrf-token")):
-                raise Forbidden("bad_csrf", "Jeton CSRF invalide.", "Invalid CSRF token.")
+            await self.acting(request, db)
             await self.deps.sessions.revoke(db, request.cookies.get(COOKIE))
             await db.commit()
         response = Response(status_code=204, headers=NO_STORE)
@@ -128,8 +112,8 @@ class SchoolEndpoints:
 
     async def me(self, request: Request) -> Response:
         async with self.deps.sessionmaker() as db:
-            current = await self._current(request, db)
-            principal = await load_principal(db, current.person_id)
+            current = await self.current(request, db)
+            principal = await self.deps.principals.get(db, current.person_id)
         if principal is None:
             raise signed_out()
         return JSONResponse(
@@ -150,7 +134,7 @@ class SchoolEndpoints:
             day = parse_day(text)
         start, end = day_bounds(day)
         async with self.deps.sessionmaker() as db:
-            principal = await self._principal(request, db)
+            principal = await self.principal(request, db)
             groups = principal.enrolled | principal.taught | principal.children_groups
             rows = await sessions_of_groups(db, groups, start, end)
         return JSONResponse(
@@ -162,8 +146,8 @@ class SchoolEndpoints:
                         "title": row.title,
                         "group": {"id": row.group_id, "name": row.group_name},
                         "teacher": row.teacher_name,
-                        "starts_at": _iso(row.starts_at),
-                        "ends_at": _iso(row.ends_at),
+                        "starts_at": iso(row.starts_at),
+                        "ends_at": iso(row.ends_at),
                     }
                     for row in rows
                 ],
@@ -171,6 +155,64 @@ class SchoolEndpoints:
             headers=NO_STORE,
         )
 
+    async def my_children(self, request: Request) -> Response:
+        """A parent's children and their classes (empty for anyone else)."""
+        async with self.deps.sessionmaker() as db:
+            principal = await self.principal(request, db)
+            children = await children_of(db, principal)
+        return JSONResponse(
+            {
+                "children": [
+                    {
+                        "id": child.id,
+                        "display_name": child.display_name,
+                        "groups": [{"id": g, "name": n} for g, n in child.groups],
+                    }
+                    for child in children
+                ]
+            },
+            headers=NO_STORE,
+        )
+
+    async def my_calendar(self, request: Request) -> Response:
+        """The caller's class sessions from a month ago to a year ahead, as iCalendar."""
+        now = self.now()
+        async with self.deps.sessionmaker() as db:
+            principal = await self.principal(request, db)
+            groups = principal.enrolled | principal.taught | principal.children_groups
+            rows = await sessions_of_groups(db, groups, now - CALENDAR_PAST, now + CALENDAR_AHEAD)
+        host = request.url.hostname or "localhost"
+        base = str(request.base_url).rstrip("/")
+        lang: Lang = "en" if lang_of(request) == "en" else "fr"
+        data = ical.export(
+            [
+                ical.SessionView(
+                    row.session_id,
+                    row.title,
+                    row.starts_at,
+                    row.ends_at,
+                    row.group_name,
+                    row.teacher_name,
+                    f"{base}/class/sessions/{row.session_id}",
+                )
+                for row in rows
+            ],
+            name="homeroom",
+            host=host,
+            stamp=now,
+            lang=lang,
+        )
+        return Response(
+            data,
+            media_type=ical.MEDIA_TYPE,
+            headers={**NO_STORE, "content-disposition": 'attachment; filename="homeroom.ics"'},
+        )
+
 
 def school_routes(deps: SchoolDeps) -> list[Route]:
-    return SchoolEndpoints(deps).routes()
+    return [
+        *SchoolEndpoints(deps).routes(),
+        *SignUpEndpoints(deps).routes(),
+        *TeacherEndpoints(deps).routes(),
+        *AdminEndpoints(deps).routes(),
+    ]
