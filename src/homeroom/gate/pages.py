@@ -29,7 +29,7 @@ import homeroom
 from homeroom.gate import i18n
 
 STATIC_PREFIX = "/static/"
-_VERSIONED = ("gate.css", "gate.js")
+_VERSIONED = ("gate.css", "gate.js", "school.css")
 
 # Optional context: a template may read these names even when the server leaves them out.
 _OPTIONAL: Mapping[str, object] = {

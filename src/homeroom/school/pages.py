@@ -1,0 +1,17 @@
+"""The school's server-rendered pages: sign-in, sign-up, one-time codes, the dashboards.
+
+`page_routes(deps)` gathers the routes of `pages_auth` (getting in) and `pages_home` (the
+dashboard at /home and its forms); both share `pages_kit.PageKit`. Design: docs/school.md#pages.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from homeroom.school.deps import SchoolDeps
+from homeroom.school.pages_auth import AuthPages
+from homeroom.school.pages_home import HomePages
+
+
+def page_routes(deps: SchoolDeps) -> list[Route]:
+    return [*AuthPages(deps).routes(), *HomePages(deps).routes()]
