@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	@touch $@
 
 run: $(STAMP)
-	$(VENV)/bin/homeroom run
+	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
 test: $(STAMP) services chromium lint
 	$(PYTEST) -q
@@ -40,6 +40,7 @@ chromium:
 bench: bench-gate bench-school
 
 bench-school: $(STAMP) services
+	@command -v wrk >/dev/null 2>&1 || scripts/apt-install wrk
 	$(PY) bench/school_bench.py
 
 bench-gate: $(STAMP) services
