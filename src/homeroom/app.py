@@ -87,12 +87,20 @@ def create_app(
         settings.pow_max_number,
     )
     keeper = Gatekeeper(settings, store, keys, abuse, clock)
-    school = School.from_settings(settings, clock=clock, password_parameters=password_parameters)
+    school = School.from_settings(
+        settings, clock=clock, password_parameters=password_parameters, gate=keeper
+    )
+    keeper.identify_with(school.who)  # the gate learns who is coming from the school's sessions
     token = operator_token(settings)
     registry = metrics.registry_for(keeper.gates)
     spec = openapi.document(homeroom.__version__)
     spec["paths"].update(school_openapi.paths())
-    spec["components"]["schemas"] = {**spec["components"]["schemas"], **school_openapi.schemas()}
+    components = spec["components"]
+    components["schemas"] = {**components["schemas"], **school_openapi.schemas()}
+    components["securitySchemes"] = {
+        **components["securitySchemes"],
+        **school_openapi.security_schemes(),
+    }
     vendor = vendor_files(REPO_ROOT)
 
     @contextlib.asynccontextmanager
@@ -180,8 +188,9 @@ def create_app(
     )
     app.state.keeper = keeper
     app.state.operator_token = token
-    protected = Protect(app, keeper, settings.protected_prefixes())
+    protected = Protect(app, keeper, rules=settings.protected_routes())
     fast = StateFastPath(
         protected, lambda gate: keeper.gates[gate].state if gate in keeper.gates else None
     )
-    return Homeroom(BodyLimit(fast, settings.max_body_bytes), keeper, app, school)
+    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies())
+    return Homeroom(limited, keeper, app, school)

@@ -43,7 +43,18 @@ class Settings(BaseSettings):
     backend_url: str = "memory://"
     ratelimit_url: str = ""  # limits storage URL; empty = memory:// or the Redis of backend_url
     gates: Annotated[list[str], NoDecode] = ["national"]
-    protect: Annotated[list[str], NoDecode] = ["/class=national", "/workspace=national"]
+    # "[METHOD ]/prefix=gate": sign-in and sign-up sit behind the gate, so a crowd waits before
+    # argon2 runs; the dashboard too, so the database sees only who was let in
+    protect: Annotated[list[str], NoDecode] = [
+        "/class=national",
+        "/workspace=national",
+        "/home=national",
+        "/signin=national",
+        "POST /signup=national",
+        "POST /api/v1/session=national",
+        "POST /api/v1/signup=national",
+        "POST /api/v1/password/code=national",
+    ]
     secret_keys: SecretStr | None = None  # "ID:base64key,ID:base64key", first signs
     operator_token: SecretStr | None = None
 
@@ -59,6 +70,8 @@ class Settings(BaseSettings):
     pass_ttl_s: int = Field(1200, ge=60)
     pass_renew_after_s: int = Field(300, ge=10)
     anonymous_lane: Lane = Lane.PUPILS
+    appointment_lane: Lane = Lane.PRIORITY  # where an appointment queues from come-back time
+    signin_page: str = "/signin"  # GET here with a valid session needs no pass; "" = none
     degraded_admit_per_min: int = Field(0, ge=0)  # per process, while the backend is away
 
     ticket_limit: str = "3000/minute"  # per IPv4 /24 or IPv6 /64: hard limit
@@ -73,6 +86,14 @@ class Settings(BaseSettings):
     appointment_lead_s: int = Field(600, ge=0)  # a class further ahead gives an appointment
     verify_workers: int = Field(0, ge=0)  # password verifications at once; 0 = usable CPUs
     demo: bool = False  # seed the demo académie at start-up (make run)
+
+    # The live gateway, `homeroom live` (docs/live.md#many-processes); its log is backend_url's.
+    live_host: str = "127.0.0.1"
+    live_port: int = Field(8001, ge=0, le=65535)  # 0: `make run` starts no gateway
+    live_processes: int = Field(1, ge=1, le=256)  # sharing the port (SO_REUSEPORT)
+    live_heartbeat_s: float = Field(15.0, ge=0.3, le=600)  # silent longer: a process is gone
+    live_log_entries: int = Field(10_000, ge=100)  # a room's log keeps this many entries
+    live_log_idle_s: int = Field(3600, ge=60)  # a room's log goes this long after its last use
 
     @field_validator("gates", "protect", mode="before")
     @classmethod
@@ -107,9 +128,14 @@ class Settings(BaseSettings):
     @classmethod
     def _protect(cls, value: list[str]) -> list[str]:
         for item in value:
-            prefix, _, gate = item.partition("=")
-            if not prefix.startswith("/") or not gate:
-                raise ValueError(f"{item!r}: expected /path=gate")
+            _protected(item)
+        return value
+
+    @field_validator("signin_page")
+    @classmethod
+    def _signin_page(cls, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise ValueError("must be a path starting with / (or empty)")
         return value
 
     @field_validator("secret_keys")
@@ -123,7 +149,7 @@ class Settings(BaseSettings):
     def _coherent(self) -> Settings:
         gates = set(self.gates)
         for item in self.protect:
-            gate = item.partition("=")[2]
+            gate = _protected(item)[2]
             if gate not in gates:
                 raise ValueError(f"protect: gate {gate!r} is not one of HOMEROOM_GATES")
         shared = not self.backend_url.startswith("memory://")
@@ -151,8 +177,13 @@ class Settings(BaseSettings):
         return "async+memory://"
 
     def protected_prefixes(self) -> list[tuple[str, str]]:
-        pairs = [tuple(item.split("=", 1)) for item in self.protect]
-        return sorted(((p, g) for p, g in pairs), key=lambda pg: -len(pg[0]))
+        """(prefix, gate) of the rules for every method, longest prefix first."""
+        return [(p, g) for m, p, g in self.protected_routes() if m is None]
+
+    def protected_routes(self) -> list[tuple[str | None, str, str]]:
+        """(method or None for all, prefix, gate), longest prefix first, a method's rule first."""
+        rules = [_protected(item) for item in self.protect]
+        return sorted(rules, key=lambda r: (-len(r[1]), r[0] is None))
 
     def public_view(self) -> dict[str, Any]:
         """The effective configuration, secrets masked (for `homeroom config`)."""
@@ -165,6 +196,19 @@ class Settings(BaseSettings):
                 value = value.value
             out[f"HOMEROOM_{name.upper()}"] = value
         return out
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def _protected(item: str) -> tuple[str | None, str, str]:
+    """ "[METHOD ]/prefix=gate" → (method or None, prefix, gate); ValueError naming the item."""
+    rule, _, gate = item.partition("=")
+    method, _, prefix = rule.strip().rpartition(" ")
+    method = method.strip().upper()
+    if not prefix.startswith("/") or not gate.strip() or (method and method not in _METHODS):
+        raise ValueError(f"{item!r}: expected /path=gate or METHOD /path=gate")
+    return method or None, prefix, gate.strip()
 
 
 def parse_keys(text: str) -> list[tuple[int, bytes]]:

@@ -7,7 +7,8 @@ below any routing (ARCHITECTURE.md: a routed endpoint cannot be the polling path
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -57,19 +58,31 @@ class StateFastPath:
 class BodyLimit:
     """Refuses a request whose announced body is above `limit` bytes with 413 before reading it.
 
-    A body sent without Content-Length (chunked) is bounded where it is read (http.read_body).
+    `larger` names the few paths that take more (a roster upload), with their own limit. A body
+    sent without Content-Length (chunked) is bounded where it is read (http.read_body).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, larger: Sequence[tuple[re.Pattern[str], int]] = ()
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.larger = tuple(larger)
+
+    def limit_for(self, path: str) -> int:
+        for pattern, limit in self.larger:
+            if pattern.fullmatch(path):
+                return limit
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for name, value in scope["headers"]:
-                if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                    await _too_large(send, self.limit)
-                    return
+                if name == b"content-length":
+                    limit = self.limit_for(scope["path"])
+                    if not value.isdigit() or int(value) > limit:
+                        await _too_large(send, limit)
+                        return
         await self.app(scope, receive, send)
 
 

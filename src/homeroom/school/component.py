@@ -12,22 +12,31 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute
 
 from homeroom.config import Settings
-from homeroom.school import db
+from homeroom.school import db, roster
 from homeroom.school.api import school_routes
+from homeroom.school.attendance import Attendance, GateAttendance, NoAttendance
 from homeroom.school.deps import SchoolDeps
+from homeroom.school.gatelink import AttendanceEndpoints, SchoolWho
+from homeroom.school.pages import page_routes
 from homeroom.school.passwords import OWASP_MINIMUM, PasswordParameters, Passwords, VerifyPool
+from homeroom.school.principals import Principals
 from homeroom.school.sessions import Sessions
 from homeroom.school.signin import SignIn
 from homeroom.school.throttle import Throttle
+
+if TYPE_CHECKING:
+    from homeroom.gate.service import Gatekeeper
 
 log = logging.getLogger("homeroom.school")
 SECRET_FILE = Path(".homeroom") / "session-secret"
@@ -66,6 +75,7 @@ class School:
         throttle: Throttle,
         sessions: Sessions,
         clock: Callable[[], float],
+        gate: Gatekeeper | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -84,7 +94,12 @@ class School:
             secure_cookies=settings.secure_cookies,
             clock=clock,
             appointment_lead_s=settings.appointment_lead_s,
+            principals=Principals(clock),
         )
+        # The gate and the school know each other through these two (docs/gate.md#who-is-coming).
+        self.who = SchoolWho(self.sessionmaker, sessions, clock)
+        attendance: Attendance = NoAttendance() if gate is None else GateAttendance(gate, clock)
+        self.deps.attendance = attendance
 
     @classmethod
     def from_settings(
@@ -93,6 +108,7 @@ class School:
         *,
         clock: Callable[[], float] = time.time,
         password_parameters: PasswordParameters = OWASP_MINIMUM,
+        gate: Gatekeeper | None = None,
     ) -> School:
         if settings.database_url.startswith("sqlite+aiosqlite:///.homeroom/"):
             Path(".homeroom").mkdir(exist_ok=True)
@@ -108,16 +124,43 @@ class School:
             throttle,
             Sessions(secret, clock=clock),
             clock,
+            gate,
         )
 
     async def start(self) -> None:
-        """Bring the database to the migrations' head (on a thread: Alembic runs its own loop)."""
+        """Bring the database to the migrations' head (on a thread: Alembic runs its own loop).
+
+        With `HOMEROOM_DEMO=1` (`make run`), then seed the demo académie and print its sign-in
+        details (docs/school.md#demo).
+        """
         await asyncio.to_thread(db.upgrade, self.settings.database_url)
+        if self.settings.demo:
+            import datetime as dt  # here: only the demo needs them
+
+            from homeroom.school import demo
+
+            now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+            seeded = await demo.seed(self.sessionmaker, self.passwords, now)
+            base = f"http://{self.settings.host}:{self.settings.port}"
+            print(seeded.render(base, now), flush=True)
 
     async def stop(self) -> None:
         self.pool.close()
         await self.throttle.aclose()
         await self.engine.dispose()
 
+    @staticmethod
+    def large_bodies() -> list[tuple[re.Pattern[str], int]]:
+        """The paths that take more than HOMEROOM_MAX_BODY_BYTES: roster uploads."""
+        limit = roster.MAX_BYTES + 64 * 1024  # the file, and a multipart form around it
+        return [
+            (re.compile(r"/api/v1/schools/[0-9]{1,10}/roster"), limit),
+            (re.compile(r"/home/schools/[0-9]{1,10}/roster"), limit),
+        ]
+
     def routes(self) -> list[BaseRoute]:
-        return [*school_routes(self.deps)]
+        return [
+            *school_routes(self.deps),
+            *page_routes(self.deps),
+            *AttendanceEndpoints(self.deps).routes(),
+        ]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeroom.school.attendance import Attendance, NoAttendance
 from homeroom.school.passwords import Passwords
+from homeroom.school.principals import Principals
 from homeroom.school.sessions import Sessions
 from homeroom.school.signin import SignIn
 
@@ -24,3 +25,4 @@ class SchoolDeps:
     clock: Callable[[], float] = field(default=time.time)
     appointment_lead_s: int = 600
     attendance: Attendance = field(default_factory=NoAttendance)
+    principals: Principals = field(default_factory=Principals)  # cached a few seconds

@@ -241,7 +241,7 @@ async def group_for_code(db: AsyncSession, code: str) -> ClassGroup | None:
 # ---------------------------------------------------------------- invitations
 
 
-def _token_hash(token: str) -> bytes:
+def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -313,7 +313,7 @@ async def invite(
     token = secrets.token_urlsafe(32)
     db.add(
         Invitation(
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             role=role,
             school_id=school_id,
             group_id=group_id,
@@ -366,7 +366,7 @@ async def _peek(db: AsyncSession, token: str, now: dt.datetime, role: Role) -> I
     invitation = None
     if len(token) <= _TOKEN_MAX:
         invitation = await db.scalar(
-            select(Invitation).where(Invitation.token_hash == _token_hash(token))
+            select(Invitation).where(Invitation.token_hash == token_hash(token))
         )
     if (
         invitation is None
@@ -389,9 +389,9 @@ async def redeem_invitation(
     re-check `uses < max_uses` after the first commits; SQLite has a single writer).
     Unknown (or of another role): NotFound. Expired, revoked or used up: Gone.
     """
-    token_hash = _token_hash(token) if len(token) <= _TOKEN_MAX else b""
+    hashed = token_hash(token) if len(token) <= _TOKEN_MAX else b""
     conditions = [
-        Invitation.token_hash == token_hash,
+        Invitation.token_hash == hashed,
         Invitation.revoked.is_(False),
         Invitation.expires_at > now,
         Invitation.uses < Invitation.max_uses,
@@ -409,7 +409,7 @@ async def redeem_invitation(
     )
     invitation: Invitation | None = await db.scalar(
         select(Invitation)
-        .where(Invitation.token_hash == token_hash)
+        .where(Invitation.token_hash == hashed)
         .execution_options(populate_existing=True)
     )
     if result.rowcount != 1 or invitation is None:
@@ -599,7 +599,7 @@ async def claim_child(db: AsyncSession, principal: Principal, token: str, now: d
     if len(token) <= _TOKEN_MAX:
         known = await db.scalar(
             select(Invitation.child_id).where(
-                Invitation.token_hash == _token_hash(token), Invitation.role == Role.PARENT
+                Invitation.token_hash == token_hash(token), Invitation.role == Role.PARENT
             )
         )
         if known is not None and known in principal.children:  # a link followed twice

@@ -64,8 +64,17 @@ def _utc(timestamp: float) -> dt.datetime:
 class Sessions:
     def __init__(self, secret: bytes, clock: Callable[[], float] = time.time) -> None:
         self._signer = URLSafeSerializer(secret, salt="homeroom.session")
+        self._secret = secret
         self._clock = clock
         self._cache: OrderedDict[bytes, Current] = OrderedDict()
+
+    def derive(self, label: bytes) -> bytes:
+        """A key of its own for another use of the session key (e.g. pre-sign-in forms).
+
+        Labelled, so a token signed with it is never a valid session cookie; the same in every
+        process that shares the session key.
+        """
+        return hashlib.blake2b(self._secret, key=label[:64], digest_size=32).digest()
 
     async def create(self, db: AsyncSession, person_id: int, life: Lifetime) -> str:
         """A new session; returns the cookie value. The caller commits."""
