@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from homeroom.school import db
 from homeroom.school.models import Base
+from tests.school.apiclient import Api, api_client
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
@@ -122,3 +123,10 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with db.sessions(engine)() as session:
         yield session
+
+
+@pytest.fixture
+async def api(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Api]:
+    """The school's JSON API in process over the demo school (tests/school/apiclient.py)."""
+    async for client in api_client(engine, session):
+        yield client

@@ -28,8 +28,8 @@ from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
 from homeroom.school.sessions import COOKIE, Sessions
 from homeroom.school.signin import SignIn
 from homeroom.school.throttle import Throttle
+from tests.school.apiclient import handle
 from tests.school.people import NOW, Demo, build, person
-from tests.school.test_api import handle
 
 CHEAP = PasswordParameters(1, 64, 1)
 PASSWORD = "correct horse battery"

@@ -33,6 +33,7 @@ from homeroom.school.api_base import (
     required_text,
     signed_out,
 )
+from homeroom.school.api_live import LiveEndpoints
 from homeroom.school.api_signup import SignUpEndpoints
 from homeroom.school.api_teacher import TeacherEndpoints
 from homeroom.school.deps import SchoolDeps
@@ -215,4 +216,5 @@ def school_routes(deps: SchoolDeps) -> list[Route]:
         *SignUpEndpoints(deps).routes(),
         *TeacherEndpoints(deps).routes(),
         *AdminEndpoints(deps).routes(),
+        *LiveEndpoints(deps).routes(),
     ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from homeroom.live.jointoken import JoinTokens
 from homeroom.school.attendance import Attendance, NoAttendance
 from homeroom.school.passwords import Passwords
 from homeroom.school.principals import Principals
@@ -26,3 +27,6 @@ class SchoolDeps:
     appointment_lead_s: int = 600
     attendance: Attendance = field(default_factory=NoAttendance)
     principals: Principals = field(default_factory=Principals)  # cached a few seconds
+    join_tokens: JoinTokens | None = None  # signs the live classes' join tokens
+    live_url: str = ""  # the gateway's public WebSocket URL; empty: this host, live_port
+    live_port: int = 8001

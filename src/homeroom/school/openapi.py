@@ -540,6 +540,27 @@ def _teacher_paths() -> dict[str, Any]:
                 params=[_path_id("session_id")],
             )
         },
+        "/api/v1/sessions/{session_id}/join": {
+            "post": _op(
+                "A join token for the live class: its teacher or a pupil of its class "
+                "(school/api_live.py; docs/live.md#join)",
+                {
+                    "200": _json(
+                        _object(
+                            ["room", "role", "token", "url", "expires_at"],
+                            room=_STRING,
+                            role={"type": "string", "enum": ["teacher", "pupil", "guest"]},
+                            token=_STRING,
+                            url=_STRING,
+                            expires_at={"type": "string", "format": "date-time"},
+                        )
+                    )
+                },
+                errors=(404, 410, 425, 503),
+                params=[_path_id("session_id")],
+                changes=True,
+            )
+        },
         "/api/v1/groups/{group_id}/code": {
             "post": _op(
                 "A new class code (replaces the old one)",

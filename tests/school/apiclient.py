@@ -1,0 +1,88 @@
+"""An in-process school API over httpx, for the API tests: the demo school, signed-in clients.
+
+The `api` fixture (tests/school/conftest.py) builds it; `sign_in` and `with_cookie` are helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from homeroom.errors import HomeroomError
+from homeroom.gate.http import error_response
+from homeroom.school import db
+from homeroom.school.api import school_routes
+from homeroom.school.deps import SchoolDeps
+from homeroom.school.models import Person
+from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
+from homeroom.school.sessions import COOKIE, Sessions
+from homeroom.school.signin import SignIn
+from homeroom.school.throttle import Throttle
+from tests.school.people import NOW, Demo, build
+
+CHEAP = PasswordParameters(1, 64, 1)
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    demo: Demo
+    deps: SchoolDeps
+
+
+async def handle(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HomeroomError)
+    return error_response(request, exc)
+
+
+async def api_client(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Api]:
+    """The demo school with passwords, and a client of its API (the `api` fixture)."""
+    passwords = Passwords(CHEAP)
+    demo = await build(session)
+    for pid in (demo.pupil, demo.other_pupil, demo.parent, demo.teacher):
+        person = await session.get(Person, pid)
+        assert person is not None
+        person.password_hash = passwords.hash(PASSWORD)
+    await session.commit()
+    pool = VerifyPool(workers=1, check=passwords.verify)
+    throttle = Throttle("memory://")
+
+    def clock() -> float:
+        return NOW.timestamp()
+
+    sessions = Sessions(b"k" * 32, clock=clock)
+    deps = SchoolDeps(
+        sessionmaker=db.sessions(engine),
+        signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
+        sessions=sessions,
+        secure_cookies=False,
+        clock=clock,
+    )
+    app = Starlette(routes=school_routes(deps), exception_handlers={HomeroomError: handle})
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
+            yield Api(client, demo, deps)
+    finally:
+        pool.close()
+        await throttle.aclose()
+
+
+async def sign_in(api: Api, login: str, password: str = PASSWORD) -> str:
+    response = await api.client.post("/api/v1/session", json={"login": login, "password": password})
+    assert response.status_code == 201, response.text
+    api.client.cookies.clear()  # every request below names its cookie itself
+    set_cookie = response.headers["set-cookie"]
+    assert set_cookie.startswith(f"{COOKIE}=")
+    return set_cookie.split(";")[0].split("=", 1)[1]
+
+
+def with_cookie(cookie: str, **extra: str) -> dict[str, str]:
+    return {"cookie": f"{COOKIE}={cookie}", **extra}

@@ -1,0 +1,105 @@
+"""Join tokens for a live class: who may take one, for which role, and when (both databases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from homeroom.core.live.parts import Role
+from homeroom.live.jointoken import JoinTokens
+from tests.school.apiclient import Api, sign_in, with_cookie
+from tests.school.people import NOW
+
+SECRET = b"join-secret-for-tests-0123456789"
+
+
+@pytest.fixture
+def live_api(api: Api) -> Api:
+    api.deps.join_tokens = JoinTokens(SECRET)
+    return api
+
+
+async def csrf_of(api: Api, cookie: str) -> str:
+    me = await api.client.get("/api/v1/me", headers=with_cookie(cookie))
+    csrf: str = me.json()["csrf"]
+    return csrf
+
+
+async def join(api: Api, cookie: str, session_id: int | str) -> tuple[int, dict[str, object]]:
+    headers = with_cookie(cookie, **{"x-csrf-token": await csrf_of(api, cookie)})
+    response = await api.client.post(f"/api/v1/sessions/{session_id}/join", headers=headers)
+    return response.status_code, response.json()
+
+
+async def first_session(api: Api, cookie: str) -> int:
+    listed = await api.client.get(
+        "/api/v1/me/sessions", params={"day": "2026-09-07"}, headers=with_cookie(cookie)
+    )
+    session_id: int = listed.json()["sessions"][0]["id"]
+    return session_id
+
+
+async def test_a_pupil_and_the_teacher_of_the_class_take_tokens_for_their_roles(
+    live_api: Api,
+) -> None:
+    pupil = await sign_in(live_api, "lea")
+    session_id = await first_session(live_api, pupil)
+    status, body = await join(live_api, pupil, session_id)
+    assert status == 200, body
+    claims = JoinTokens(SECRET).verify(str(body["token"]), NOW.timestamp())
+    assert (claims.room, claims.person, claims.role) == (
+        f"s{session_id}",
+        str(live_api.demo.pupil),
+        Role.PUPIL,
+    )
+    assert claims.name == "Lea" and body["url"] == "ws://school.test:8001/live"
+    ends = dt.datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
+    assert claims.expires == int(ends.timestamp()) and ends > NOW + dt.timedelta(hours=1)
+    teacher = await sign_in(live_api, "prof")
+    status, body = await join(live_api, teacher, session_id)
+    assert status == 200 and body["role"] == "teacher"
+
+
+async def test_someone_outside_the_class_gets_the_answer_of_an_unknown_session(
+    live_api: Api,
+) -> None:
+    pupil = await sign_in(live_api, "lea")
+    session_id = await first_session(live_api, pupil)
+    for login in ("tom", "maman"):  # another school's pupil; a parent
+        cookie = await sign_in(live_api, login)
+        refused = await join(live_api, cookie, session_id)
+        unknown = await join(live_api, cookie, 99_999)
+        assert refused == unknown and refused[0] == 404
+    assert (await join(live_api, pupil, "12abc"))[0] == 404
+
+
+async def test_without_the_csrf_token_or_signed_in_there_is_no_token(live_api: Api) -> None:
+    pupil = await sign_in(live_api, "lea")
+    session_id = await first_session(live_api, pupil)
+    no_csrf = await live_api.client.post(
+        f"/api/v1/sessions/{session_id}/join", headers=with_cookie(pupil)
+    )
+    assert no_csrf.status_code == 403
+    signed_out = await live_api.client.post(f"/api/v1/sessions/{session_id}/join")
+    assert signed_out.status_code == 401
+
+
+async def test_too_early_then_over(live_api: Api) -> None:
+    pupil = await sign_in(live_api, "lea")
+    session_id = await first_session(live_api, pupil)  # 9:00-9:55 in Paris, NOW is 8:00
+    clock = live_api.deps.clock
+    live_api.deps.clock = lambda: NOW.timestamp() - 3600  # 7:00: the lobby opens at 8:00
+    status, body = await join(live_api, pupil, session_id)
+    assert status == 425 and body["error"] == "class_not_open"
+    live_api.deps.clock = lambda: NOW.timestamp() + 3 * 3600  # 11:00: over
+    status, body = await join(live_api, pupil, session_id)
+    assert status == 410 and body["error"] == "class_over"
+    live_api.deps.clock = clock
+
+
+async def test_without_a_gateway_key_the_answer_is_503(api: Api) -> None:
+    pupil = await sign_in(api, "lea")
+    session_id = await first_session(api, pupil)
+    status, body = await join(api, pupil, session_id)
+    assert status == 503 and body["error"] == "live_unavailable"
