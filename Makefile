@@ -13,7 +13,11 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The HTTP app and the live gateway (docs/live.md#many-processes): one command, and stopping
+# one (Ctrl-C, or an exit) stops the other. HOMEROOM_LIVE_PORT=0 runs the HTTP app alone.
 run: $(STAMP)
+	@live=; trap 'test -z "$$live" || kill $$live 2>/dev/null; wait' EXIT INT TERM; \
+	if [ "$${HOMEROOM_LIVE_PORT:-8001}" != 0 ]; then $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
 test: $(STAMP) services chromium lint

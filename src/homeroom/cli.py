@@ -50,6 +50,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from homeroom.live import process
+
+    try:
+        return process.run(_settings(), worker=args.worker)
+    except process.Unsuitable as exc:
+        print(f"homeroom: {exc}", file=sys.stderr)
+        return 2
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print(json.dumps(_settings().public_view(), indent=2, default=str))
     return 0
@@ -129,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.set_defaults(func=cmd_run)
+    live = sub.add_parser("live", help="run the live WebSocket gateway (HOMEROOM_LIVE_*)")
+    live.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    live.set_defaults(func=cmd_live)
     conf = sub.add_parser("config", help="print the effective configuration")
     conf.set_defaults(func=cmd_config)
     gate = sub.add_parser("gate", help="show or steer a gate of a running instance")

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     # The live gateway, `homeroom live` (docs/live.md#many-processes); its log is backend_url's.
     live_host: str = "127.0.0.1"
     live_port: int = Field(8001, ge=0, le=65535)  # 0: `make run` starts no gateway
+    live_public_url: str = ""  # what browsers connect to (wss://…/live); empty: this host
     live_processes: int = Field(1, ge=1, le=256)  # sharing the port (SO_REUSEPORT)
     live_heartbeat_s: float = Field(15.0, ge=0.3, le=600)  # silent longer: a process is gone
     live_log_entries: int = Field(10_000, ge=100)  # a room's log keeps this many entries

@@ -29,6 +29,7 @@ from homeroom.live.wire import json_frame as encode
 log = logging.getLogger("homeroom.live")
 
 ROOM_IDLE_S = 15 * 60  # a room nobody here is connected to is let go after this
+CLOSE_AGAIN = 1012  # "service restart": reconnect now (the room was let go here)
 
 
 class Link(Protocol):
@@ -187,6 +188,9 @@ class Hub:
         host = self.rooms.get(room_id)
         if host is None or host.room is None:
             return
+        if entry.get("op") == "lost" or (entry.get("op") == "gone" and entry["g"] == self.origin):
+            self._let_go(host)
+            return
         try:
             outcome = _input(host.room, entry)
         except Exception:  # a bug must not stop the room for everyone
@@ -198,6 +202,20 @@ class Hub:
         self.apply(host, outcome, sender=sender, mine=mine)
         if joining is not None and entry["op"] == "join":
             self._joined(host, host.room, joining, outcome)
+
+    def _let_go(self, host: Host) -> None:
+        """This copy of the room can no longer follow the log (the log was lost, or the others
+        took this process for dead): drop it; its clients reconnect and resume or take a
+        snapshot of the room as the log has it."""
+        log.warning("room %s: lost here, its connections reconnect", host.room_id)
+        del self.rooms[host.room_id]
+        links = [*host.links, *(j.link for j in host.joining.values())]
+        links += [j.link for j in host.waiting]
+        for link in links:
+            link.close(CLOSE_AGAIN, "try_again")
+        task = asyncio.ensure_future(self.log.close(host.room_id))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
 
     def _link(self, host: Host, entry: Entry) -> Link | None:
         ref = entry.get("l")

@@ -2,7 +2,9 @@
 
 One sweep every few seconds does what would otherwise need a timer per connection: close those
 whose join token has expired (4001), ping the quiet ones, cut the silent ones, and forget rooms
-nobody has been in for a while (docs/live.md#gateway).
+nobody has been in for a while (docs/live.md#gateway). With a shared log it also renews this
+process's heartbeat, and lets go of the connections of processes whose heartbeat lapsed: they
+died without saying so (docs/live.md#many-processes).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from websockets.frames import CloseCode, Opcode
 
-from homeroom.backends.live import RoomLog
+from homeroom.backends.live import ProcessLiveness, RoomLog
 from homeroom.live.conn import CLOSE_EXPIRED, Conn, Gateway, Limits
 from homeroom.live.hub import Hub, Recorder
 from homeroom.live.jointoken import JoinTokens
@@ -28,6 +30,7 @@ log = logging.getLogger("homeroom.live")
 SWEEP_S = 5.0
 PING_AFTER_S = 25.0  # quiet this long: a ping, which the browser answers by itself
 DEAD_AFTER_S = 70.0  # silent this long, pings included: the connection is gone
+HEARTBEAT_S = 15.0  # a process whose heartbeat is older than this is gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +67,20 @@ class LiveServer:
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
         lobby: bool = False,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.hub = Hub(room_log, recorder, clock=clock, lobby=lobby)
         self.gateway = Gateway(self.hub, JoinTokens(secret), limits)
+        self.heartbeat_s = heartbeat_s
+        self.sweep_s = min(SWEEP_S, heartbeat_s / 3)  # beat well within the heartbeat's life
+        self._liveness = room_log if isinstance(room_log, ProcessLiveness) else None
+        self._buried: dict[tuple[str, str], float] = {}  # (room, origin): when "gone" was sent
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        if self._liveness is not None:  # alive before anyone can take a connection here for dead
+            await self._liveness.beat(self.hub.origin, self.heartbeat_s)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self.gateway.protocol, host, port, reuse_port=reuse_port or None, backlog=4096
@@ -83,22 +93,64 @@ class LiveServer:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(SWEEP_S)
+            await asyncio.sleep(self.sweep_s)
             try:
                 sweep(self.gateway, self.hub.clock())
+                await self.watch_processes()
             except Exception:  # a sweep must not stop the sweeping
                 log.exception("sweep failed")
+
+    async def watch_processes(self) -> int:
+        """Beat, and append `gone` to the rooms where a process without a heartbeat has
+        connections (room.gone is idempotent: several processes may do it). Returns how many
+        `gone` entries were appended."""
+        if self._liveness is None:
+            return 0
+        await self._liveness.beat(self.hub.origin, self.heartbeat_s)
+        others: dict[str, set[str]] = {}
+        for room_id, host in self.hub.rooms.items():
+            if host.room is not None:
+                origins = {o for m in host.room.members.values() for o in m.origins if o}
+                others[room_id] = origins - {self.hub.origin}
+        everyone = set().union(*others.values())
+        if not everyone:
+            return 0
+        dead = everyone - await self._liveness.alive(everyone)
+        now, sent = self.hub.clock(), 0
+        self._buried = {k: t for k, t in self._buried.items() if now - t < 2 * self.heartbeat_s}
+        for room_id, origins in others.items():
+            for origin in sorted(origins & dead):
+                if (room_id, origin) in self._buried or room_id not in self.hub.rooms:
+                    continue
+                self._buried[(room_id, origin)] = now
+                log.warning("room %s: process %s is gone, its people leave", room_id, origin)
+                self.hub.log.append(
+                    room_id, {"op": "gone", "g": origin, "t": now, "o": self.hub.origin}
+                )
+                sent += 1
+        return sent
 
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        for conn in list(self.gateway.open):
-            conn.close(CloseCode.GOING_AWAY, "server stopping")
         if self._server is not None:
             self._server.close()
+        for conn in list(self.gateway.open):
+            conn.close(CloseCode.GOING_AWAY, "server stopping")
+        if self._liveness is not None:
+            # One entry a room tells the others that all of this process's people left; the
+            # copies here end now, so the closing connections append no leaves.
+            now = self.hub.clock()
+            held = [room_id for room_id, host in self.hub.rooms.items() if host.room is not None]
+            self.hub.rooms.clear()
+            for room_id in held:
+                entry = {"op": "gone", "g": self.hub.origin, "t": now, "o": self.hub.origin}
+                self.hub.log.append(room_id, entry)
+        if self._server is not None:
             await self._server.wait_closed()
+        await self.hub.log.aclose()
 
     @property
     def connections(self) -> set[Conn]:
