@@ -8,12 +8,8 @@ lifespan and mounts `School.routes()` (docs/school.md#in-the-application).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import logging
-import os
 import re
-import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +18,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute
 
+from homeroom import keys
 from homeroom.config import Settings
+from homeroom.live.jointoken import JoinTokens
 from homeroom.school import db, roster
 from homeroom.school.api import school_routes
 from homeroom.school.attendance import Attendance, GateAttendance, NoAttendance
@@ -39,30 +37,6 @@ if TYPE_CHECKING:
     from homeroom.gate.service import Gatekeeper
 
 log = logging.getLogger("homeroom.school")
-SECRET_FILE = Path(".homeroom") / "session-secret"
-
-
-def session_secret(settings: Settings) -> bytes:
-    """The key that signs session cookies: configured, derived from the gate's keys, or local.
-
-    Derived keys are labelled, so the session cookie and the gate's tokens never share a key.
-    Without either, the embedded default keeps a random key in .homeroom/ so that a restart
-    does not sign everyone out.
-    """
-    if settings.session_secret is not None:
-        return settings.session_secret.get_secret_value().encode()
-    if settings.secret_keys is not None:
-        material = settings.secret_keys.get_secret_value().encode()
-        return hashlib.blake2b(material, key=b"homeroom.session", digest_size=32).digest()
-    with contextlib.suppress(OSError):
-        if SECRET_FILE.exists():
-            return bytes.fromhex(SECRET_FILE.read_text().strip())
-    secret = secrets.token_bytes(32)
-    with contextlib.suppress(OSError):
-        SECRET_FILE.parent.mkdir(exist_ok=True)
-        SECRET_FILE.write_text(secret.hex())
-        os.chmod(SECRET_FILE, 0o600)
-    return secret
 
 
 class School:
@@ -95,6 +69,9 @@ class School:
             clock=clock,
             appointment_lead_s=settings.appointment_lead_s,
             principals=Principals(clock),
+            join_tokens=JoinTokens(keys.live_join_key(settings)),
+            live_url=settings.live_public_url,
+            live_port=settings.live_port,
         )
         # The gate and the school know each other through these two (docs/gate.md#who-is-coming).
         self.who = SchoolWho(self.sessionmaker, sessions, clock)
@@ -114,7 +91,7 @@ class School:
             Path(".homeroom").mkdir(exist_ok=True)
         passwords = Passwords(password_parameters)
         pool = VerifyPool(workers=settings.verify_workers or None, check=passwords.verify)
-        secret = session_secret(settings)
+        secret = keys.session_key(settings)
         throttle = Throttle(settings.limits_url(), key=secret)  # shared when the backend is
         return cls(
             settings,
