@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from homeroom.backends.live import Entry, MemoryLog, RedisLog, RoomLog
+from homeroom.backends.live import Entry, MemoryLog, RoomLog
+from homeroom.backends.live_redis import RedisLog
 from tests.contract.conftest import ALL, REDIS_ONLY
 from tests.redis_servers import command
 

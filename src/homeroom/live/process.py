@@ -21,7 +21,8 @@ from typing import Any
 
 import uvloop
 
-from homeroom.backends.live import MemoryLog, RedisLog, RoomLog
+from homeroom.backends.live import MemoryLog, RoomLog
+from homeroom.backends.live_redis import RedisLog
 from homeroom.config import Settings
 from homeroom.keys import live_join_key
 from homeroom.live.conn import PATH
