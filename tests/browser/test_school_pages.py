@@ -161,3 +161,63 @@ def test_parent_and_administrator_dashboards_and_the_other_forms_are_clean(
             page.get_by_role("button", name=re.compile("déconnecter|Sign out")).click()
             page.wait_for_url(re.compile(r"/signin\?done=out"))
         context.close()
+
+
+def test_invitation_links_export_and_erasure_pages_are_clean(
+    browser: Browser, school: GateProcess
+) -> None:
+    """A teacher's pupil and parent links, an administrator's teacher link that someone follows,
+    that new teacher's export and erasure: every new page axe-clean, in French and English."""
+    for lang in ("fr", "en"):
+        context = browser.new_context(viewport=PHONE, extra_http_headers={"accept-language": lang})
+        page = context.new_page()
+        sign_in_by_keyboard(page, school.base, "prof")
+        pupils, parent = page.locator("#class-1 details.hr-invite").all()
+        pupils.locator("summary").click()
+        parent.locator("summary").click()
+        clean_at_both_widths(page)  # the dashboard with both forms open
+        page.set_viewport_size(PHONE)
+        pupils.get_by_role("button").click()
+        expect(page.locator("#invite-link")).to_contain_text("/signup?invite=")
+        clean_at_both_widths(page)
+        page.goto(f"{school.base}/home")
+        parent = page.locator("#class-1 details.hr-invite").nth(1)
+        parent.locator("summary").click()
+        parent.get_by_role("combobox").select_option(index=0)
+        parent.get_by_role("button").click()
+        expect(page.locator("#invite-link")).to_contain_text("/signup?invite=")
+        clean_at_both_widths(page)
+        page.goto(f"{school.base}/home")
+        page.get_by_role("button", name=re.compile("déconnecter|Sign out")).click()
+        page.wait_for_url(re.compile(r"/signin\?done=out"))
+
+        page.set_viewport_size(PHONE)
+        sign_in_by_keyboard(page, school.base, "direction")
+        page.get_by_role("button", name=re.compile("(Créer le lien|Make the link) – ")).click()
+        link = page.locator("#invite-link").inner_text()
+        clean_at_both_widths(page)
+        newcomer = browser.new_context(extra_http_headers={"accept-language": lang})
+        signup = newcomer.new_page()
+        signup.goto(link)
+        signup.locator("#display_name").fill(f"Nouvelle Prof {lang}")
+        signup.locator("#password").fill("une phrase facile")
+        signup.locator("#password").press("Enter")
+        signup.wait_for_url(re.compile(r"/welcome"))
+        newcomer.close()
+
+        page.goto(f"{school.base}/home")
+        name = f"Nouvelle Prof {lang}"
+        export = page.get_by_role("link", name=re.compile(f"(Exporter|Export) – {name}"))
+        got = page.request.get(f"{school.base}{export.get_attribute('href')}")
+        assert got.status == 200 and got.json()["person"]["display_name"] == name
+        assert got.headers["content-disposition"].startswith("attachment;")
+        page.get_by_role("link", name=re.compile(f"(Effacer|Erase) – {name}")).click()
+        expect(page.locator("h1")).to_contain_text(name)
+        clean_at_both_widths(page)
+        page.get_by_role("button", name=re.compile("(Effacer|Erase) ")).click()
+        page.wait_for_url(re.compile(r"done=erased"))
+        expect(page.locator("p.hr-notice[role=status]")).to_have_text(
+            "Le compte a été effacé." if lang == "fr" else "The account was erased."
+        )
+        expect(page.get_by_role("link", name=re.compile(name))).to_have_count(0)
+        context.close()

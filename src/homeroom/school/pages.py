@@ -11,7 +11,12 @@ from starlette.routing import Route
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.pages_auth import AuthPages
 from homeroom.school.pages_home import HomePages
+from homeroom.school.pages_people import PeoplePages
 
 
 def page_routes(deps: SchoolDeps) -> list[Route]:
-    return [*AuthPages(deps).routes(), *HomePages(deps).routes()]
+    return [
+        *AuthPages(deps).routes(),
+        *HomePages(deps).routes(),
+        *PeoplePages(deps).routes(),
+    ]

@@ -24,6 +24,7 @@ from homeroom.school.access import Principal
 from homeroom.school.dashboard import (
     ClassInfo,
     DaySession,
+    SchoolView,
     children_of,
     classes,
     create_session,
@@ -46,13 +47,22 @@ MAX_ID: Final = 2**31 - 1  # ids are 32-bit: a larger one is simply unknown
 DAY_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TIME_RE: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 MINUTES: Final = (5, 240)
-DONE: Final = {"claimed": "school_claimed"}
+DONE: Final = {"claimed": "school_claimed", "erased": "school_erased"}
 STAFF: Final = frozenset({Role.ADMIN, Role.OPERATOR})
+# Invitation links made from the pages: uses and days of validity offered by default, within
+# enrol's bounds (docs/school.md#pages explains each choice; pages_people makes the links).
+INVITE_DEFAULTS: Final = {
+    "pupil": {"uses": 30, "days": 14},  # one link for a class: a class and a few late comers
+    "parent": {"uses": 2, "days": 30},  # two parents; a month for a slip to come back
+    "teacher": {"uses": 1, "days": 14},  # one person, one link
+}
 
 
-def _id(text: str | None) -> int | None:
+def query_id(text: str | None) -> int | None:
     return (
-        int(text) if text and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID else None
+        int(text)
+        if text and text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID
+        else None
     )
 
 
@@ -129,6 +139,12 @@ class HomePages(PageKit):
             "teacher": None,
             "admin": None,
             "draft": {},
+            "invite_draft": {},  # a refused invitation form's fields, by form (pages_people)
+            "invite_defaults": INVITE_DEFAULTS,
+            "invite_limits": {
+                "uses": enrol.MAX_INVITATION_USES,
+                "days": enrol.MAX_INVITATION_TTL.days,
+            },
             **extra,
         }
         if Role.PUPIL in principal.roles or principal.enrolled:
@@ -163,7 +179,7 @@ class HomePages(PageKit):
         done = DONE.get(request.query_params.get("done", ""))
         if done is not None:
             return i18n.translate(lang, done)
-        created = _id(request.query_params.get("created"))
+        created = query_id(request.query_params.get("created"))
         if created is None:
             return None
         brief = await session_brief(db, created)
@@ -213,13 +229,15 @@ class HomePages(PageKit):
             "code": enrol.shown(info.join_code) if info.join_code else None,
             "code_url": self.url(request, f"/home/classes/{info.group_id}/code"),
             "sheet_url": self.url(request, f"/home/classes/{info.group_id}/sheet"),
+            "invite_url": self.url(request, f"/home/classes/{info.group_id}/invitations"),
+            "pupil_list": info.pupils,
         }
 
     async def _admin(
         self, request: Request, db: AsyncSession, principal: Principal
     ) -> dict[str, Any]:
         schools = await schools_in_scope(db, principal)
-        wanted = _id(request.query_params.get("school"))
+        wanted = query_id(request.query_params.get("school"))
         chosen = next(
             (s for s in schools if s.school_id == wanted), schools[0] if schools else None
         )
@@ -241,8 +259,36 @@ class HomePages(PageKit):
             "roster_url": (
                 self.url(request, f"/home/schools/{chosen.school_id}/roster") if chosen else None
             ),
+            "invite_url": (
+                self.url(
+                    request,
+                    f"/home/schools/{chosen.school_id}/invitations",
+                    school=chosen.school_id,  # a refused form shows this school again
+                )
+                if chosen
+                else None
+            ),
+            "people": self._people(request, principal, view) if view else [],
             "home_url": self.url(request, "/home"),
         }
+
+    def _people(
+        self, request: Request, principal: Principal, view: SchoolView
+    ) -> list[dict[str, Any]]:
+        """The people table's rows, with their export and erase links (pages_people)."""
+        school = view.school.school_id
+        return [
+            {
+                "row": p,
+                "export_url": self.url(request, f"/home/people/{p.person_id}/export"),
+                "erase_url": (
+                    None
+                    if p.person_id == principal.person_id  # never oneself (privacy.py)
+                    else self.url(request, f"/home/people/{p.person_id}/erase", school=school)
+                ),
+            }
+            for p in view.people
+        ]
 
     # ------------------------------------------------------------ forms
 
@@ -253,7 +299,7 @@ class HomePages(PageKit):
             if signed is None:
                 return self.to_signin(request)
             current, principal = signed
-            group_id = _id(form.get("group", 12))
+            group_id = query_id(form.get("group", 12))
             place = await place_of(db, group_id) if group_id is not None else None
             if place is None or not principal.manages_group(place):
                 raise no_group()
@@ -277,7 +323,7 @@ class HomePages(PageKit):
 
     async def class_code(self, request: Request) -> Response:
         form = await read_form(request)
-        group_id = _id(request.path_params["group_id"])
+        group_id = query_id(request.path_params["group_id"])
         async with self.deps.sessionmaker() as db:
             signed = await self._signed(request, db, form)
             if signed is None:
@@ -295,7 +341,7 @@ class HomePages(PageKit):
 
     async def code_sheet(self, request: Request) -> Response:
         form = await read_form(request)
-        group_id = _id(request.path_params["group_id"])
+        group_id = query_id(request.path_params["group_id"])
         lang, now = lang_of(request), self.now()
         async with self.deps.sessionmaker() as db:
             signed = await self._signed(request, db, form)
@@ -321,7 +367,7 @@ class HomePages(PageKit):
         )
 
     async def roster(self, request: Request) -> Response:
-        school_id = _id(request.path_params["school_id"])
+        school_id = query_id(request.path_params["school_id"])
         form, content = await read_upload(request, MAX_BYTES + 64 * 1024, "file")
         async with self.deps.sessionmaker() as db:
             signed = await self._signed(request, db, form)

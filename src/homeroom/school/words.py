@@ -185,6 +185,71 @@ FRENCH: Final[dict[str, str]] = {
     "school_sheet_print": "Imprimez cette page avec la commande Imprimer de votre navigateur.",
     "school_sheet_empty": "Cette classe n'a pas encore d'élève.",
     "school_col_code_once": "Code",
+    # invitation links, export and erasure (pages_people)
+    "school_invite_pupil": "Inviter des élèves",
+    "school_invite_pupil_help": (
+        "Un lien pour que les élèves de la classe créent leur compte, à la place du code de classe."
+    ),
+    "school_invite_parent": "Inviter un parent",
+    "school_invite_parent_help": (
+        "Un lien pour les parents d'un élève : il relie leur compte à cet enfant seulement."
+    ),
+    "school_invite_child": "Élève",
+    "school_invite_uses": "Nombre d'utilisations",
+    "school_invite_uses_hint": "De 1 à {limit}.",
+    "school_invite_days": "Valable (en jours)",
+    "school_invite_days_hint": "De 1 à {limit} jours.",
+    "school_invite_make": "Créer le lien",
+    "school_invite_teacher": "Inviter un enseignant à {name}",
+    "school_invite_teacher_help": (
+        "Un lien pour qu'un enseignant crée son compte dans cet établissement ; ses classes "
+        "viennent ensuite de l'import ou de vous."
+    ),
+    "school_invitation_title": "Lien d'invitation",
+    "school_invitation_for_pupil": "Pour les élèves de {name} ({school}).",
+    "school_invitation_for_parent": "Pour les parents de {child}, en {name} ({school}).",
+    "school_invitation_for_teacher": "Pour un enseignant de {school}.",
+    "school_invitation_link": "Le lien à transmettre",
+    "school_invitation_until": "Valable jusqu'au {date} à {time}.",
+    "school_invitation_uses": "Nombre d'utilisations : {uses}.",
+    "school_invitation_hand_pupil": (
+        "Donnez ce lien aux élèves de la classe par l'ENT ou la messagerie de la classe : "
+        "chacun crée son compte en le suivant."
+    ),
+    "school_invitation_hand_parent": (
+        "Remettez ce lien aux parents de {child} seulement, comme tout ce que l'établissement "
+        "leur transmet (carnet de correspondance, ENT, coupon imprimé) : qui le suit devient "
+        "parent de cet enfant."
+    ),
+    "school_invitation_hand_teacher": (
+        "Envoyez ce lien à l'enseignant seulement, par la messagerie de l'établissement : il "
+        "crée son compte en le suivant."
+    ),
+    "school_invitation_once": (
+        "Ce lien n'est affiché qu'une fois : copiez-le maintenant. Il n'est gardé nulle part en "
+        "clair ; s'il se perd, créez-en un autre."
+    ),
+    "school_export": "Exporter",
+    "school_erase": "Effacer",
+    "school_erase_title": "Effacer le compte de {name}",
+    "school_erase_lead": "Identifiant : {login}. L'effacement est définitif.",
+    "school_erase_what": "Seront supprimés :",
+    "school_erase_account": "le compte : identifiant, nom, e-mail, mot de passe",
+    "school_erase_roles": "rôles : {n}",
+    "school_erase_enrolments": "inscriptions dans des classes : {n}",
+    "school_erase_teaching": "classes enseignées : {n}",
+    "school_erase_family": "liens entre parent et enfant : {n}",
+    "school_erase_sessions": "sessions de connexion : {n} (déconnectées aussitôt)",
+    "school_erase_codes": "codes à usage unique : {n}",
+    "school_erase_events": "historique des connexions : {n}",
+    "school_erase_timetable": "créneaux d'emploi du temps : {n}",
+    "school_erase_taught": "séances dont cette personne est l'enseignant : {n}",
+    "school_erase_kept": "Les invitations créées par cette personne restent, sans son nom.",
+    "school_erase_export_first": "Pour en garder une copie, exportez d'abord ses données :",
+    "school_erase_export_link": "exporter les données de {name}",
+    "school_erase_submit": "Effacer définitivement le compte",
+    "school_cancel": "Annuler",
+    "school_erased": "Le compte a été effacé.",
 }
 
 ENGLISH: Final[dict[str, str]] = {
@@ -340,6 +405,71 @@ ENGLISH: Final[dict[str, str]] = {
     "school_sheet_print": "Print this page with your browser's Print command.",
     "school_sheet_empty": "This class has no pupil yet.",
     "school_col_code_once": "Code",
+    # invitation links, export and erasure (pages_people)
+    "school_invite_pupil": "Invite pupils",
+    "school_invite_pupil_help": (
+        "A link for the class's pupils to create their account, instead of the class code."
+    ),
+    "school_invite_parent": "Invite a parent",
+    "school_invite_parent_help": (
+        "A link for one pupil's parents: it links their account to that child only."
+    ),
+    "school_invite_child": "Pupil",
+    "school_invite_uses": "Number of uses",
+    "school_invite_uses_hint": "From 1 to {limit}.",
+    "school_invite_days": "Valid for (days)",
+    "school_invite_days_hint": "From 1 to {limit} days.",
+    "school_invite_make": "Make the link",
+    "school_invite_teacher": "Invite a teacher to {name}",
+    "school_invite_teacher_help": (
+        "A link for a teacher to create their account at this school; their classes come "
+        "later from the import or from you."
+    ),
+    "school_invitation_title": "Invitation link",
+    "school_invitation_for_pupil": "For the pupils of {name} ({school}).",
+    "school_invitation_for_parent": "For the parents of {child}, in {name} ({school}).",
+    "school_invitation_for_teacher": "For a teacher of {school}.",
+    "school_invitation_link": "The link to hand over",
+    "school_invitation_until": "Valid until {date} at {time}.",
+    "school_invitation_uses": "Number of uses: {uses}.",
+    "school_invitation_hand_pupil": (
+        "Give this link to the class's pupils through the school's platform or the class's "
+        "messages: each creates their account by following it."
+    ),
+    "school_invitation_hand_parent": (
+        "Hand this link to {child}'s parents only, the way the school hands them anything "
+        "(the correspondence book, the school's platform, a printed slip): whoever follows it "
+        "becomes a parent of this child."
+    ),
+    "school_invitation_hand_teacher": (
+        "Send this link to the teacher only, through the school's messages: they create their "
+        "account by following it."
+    ),
+    "school_invitation_once": (
+        "This link is shown only once: copy it now. It is kept nowhere in clear; if it gets "
+        "lost, make another."
+    ),
+    "school_export": "Export",
+    "school_erase": "Erase",
+    "school_erase_title": "Erase {name}'s account",
+    "school_erase_lead": "Login: {login}. Erasure is final.",
+    "school_erase_what": "Will be deleted:",
+    "school_erase_account": "the account: login, name, e-mail, password",
+    "school_erase_roles": "roles: {n}",
+    "school_erase_enrolments": "class enrolments: {n}",
+    "school_erase_teaching": "classes taught: {n}",
+    "school_erase_family": "parent–child links: {n}",
+    "school_erase_sessions": "sign-in sessions: {n} (signed out at once)",
+    "school_erase_codes": "one-time codes: {n}",
+    "school_erase_events": "sign-in history: {n}",
+    "school_erase_timetable": "timetable slots: {n}",
+    "school_erase_taught": "class sessions this person teaches: {n}",
+    "school_erase_kept": "Invitations this person made stay, without their name.",
+    "school_erase_export_first": "To keep a copy, export their data first:",
+    "school_erase_export_link": "export {name}'s data",
+    "school_erase_submit": "Erase the account for good",
+    "school_cancel": "Cancel",
+    "school_erased": "The account was erased.",
 }
 
 i18n.register(FRENCH, ENGLISH)
