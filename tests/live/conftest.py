@@ -1,15 +1,23 @@
-"""A gateway in the test's own event loop on 127.0.0.1:0, with a clock the test moves."""
+"""A gateway in the test's own event loop on 127.0.0.1:0, with a clock the test moves.
+
+Every message a test receives is checked against the protocol's JSON Schema
+(docs/live-protocol.schema.json, `#/$defs/server`) before the test sees it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jsonschema
 import pytest
+from jsonschema.exceptions import best_match
 from websockets.asyncio.client import ClientConnection, connect
 
 from homeroom.core.live.parts import Role
@@ -20,6 +28,26 @@ from homeroom.live.server import LiveServer
 
 SECRET = b"live-test-secret-0123456789abcdef"
 NOW = 1_790_000_000.0
+SCHEMA = Path(__file__).parents[2] / "docs" / "live-protocol.schema.json"
+
+
+@functools.cache
+def protocol(part: str) -> jsonschema.Draft202012Validator:
+    """A validator of one part of the protocol's schema: `server`, `client`, `event`, ..."""
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    root = {key: value for key, value in schema.items() if key != "oneOf"}
+    return jsonschema.Draft202012Validator({**root, "$ref": f"#/$defs/{part}"})
+
+
+def check(part: str, message: Any) -> None:
+    """Fail with the most telling error if `message` is not a valid `part` message."""
+    error = best_match(protocol(part).iter_errors(message))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the message"
+        raise AssertionError(
+            f"{part} message off the schema at {where}: {error.message}\n{message}"
+        )
 
 
 class Clock:
@@ -72,6 +100,7 @@ async def live(limits: Limits) -> AsyncIterator[Live]:
 async def receive(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
     raw = await asyncio.wait_for(ws.recv(decode=True), timeout)
     message: dict[str, Any] = json.loads(raw)
+    check("server", message)
     return message
 
 

@@ -8,10 +8,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from homeroom.school import enrol, privacy
+from homeroom.core.live.parts import Role as LiveRole
+from homeroom.school import db, enrol, privacy
 from homeroom.school.access import Principal, Scope
 from homeroom.school.models import (
     AuthSession,
+    ChatAudience,
+    ChatMessage,
     ClassSession,
     Enrolment,
     Guardianship,
@@ -60,6 +63,7 @@ async def test_the_export_holds_everything_and_no_secret(world: World) -> None:
     assert [t["group_id"] for t in teacher["teaching"]] == demo.groups
     assert len(teacher["class_sessions"]) == 2 * len(demo.groups) + 1
     assert [i["role"] for i in teacher["invitations_created"]] == ["pupil"]
+    assert teacher["chat_messages"] == []  # nothing said in a live class yet
     # the sign-in audit: who (this export), when, from which address block, with what outcome
     assert [(e["outcome"], e["address_block"], e["at"]) for e in teacher["sign_in_events"]] == [
         ("bad_password", "192.0.2.0/24", "2026-09-07T06:00:00Z"),
@@ -149,3 +153,30 @@ async def test_a_parent_of_two_schools_is_erased_only_by_someone_covering_both(
     assert {r["school_id"] for r in data["roles"]} == {demo.school, demo.other_school}
     with pytest.raises(privacy.NotFound):
         await privacy.check_may_export(session, school_admin, 999_999)
+
+
+async def test_the_export_holds_what_a_pupil_said_in_a_live_class(world: World) -> None:
+    async with db.sessions(world.engine)() as session:
+        lesson = await session.scalar(
+            select(ClassSession).where(ClassSession.group_id == world.demo.groups[0]).limit(1)
+        )
+        assert lesson is not None
+        session.add(
+            ChatMessage(
+                session_id=lesson.id,
+                epoch="e1",
+                seq=4,
+                person_id=world.demo.pupil,
+                display_name="Lea",
+                role=LiveRole.PUPIL,
+                audience=ChatAudience.ALL,
+                text="bonjour la classe",
+                sent_at=NOW,
+            )
+        )
+        await session.commit()
+    admin = await world.sign_in("direction")
+    pupil = (await admin.get(f"/api/v1/people/{world.demo.pupil}/export")).json()
+    assert [(m["text"], m["audience"]) for m in pupil["chat_messages"]] == [
+        ("bonjour la classe", "all")
+    ]

@@ -16,11 +16,14 @@ from sqlalchemy import Connection, Table, UniqueConstraint, delete, func, inspec
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from homeroom.core.live.parts import Role as LiveRole
 from homeroom.school import db
 from homeroom.school.models import (
     Academy,
     AuthSession,
     Base,
+    ChatAudience,
+    ChatMessage,
     ClassGroup,
     ClassSession,
     Enrolment,
@@ -29,6 +32,7 @@ from homeroom.school.models import (
     OneTimeCode,
     Outcome,
     Person,
+    PollResult,
     Role,
     RoleGrant,
     School,
@@ -247,9 +251,36 @@ async def test_every_model_round_trips(session: AsyncSession) -> None:
             outcome=Outcome.UNKNOWN,
         ),
     ]
-    session.add_all(sign_in)
+    lesson = next(row for row in world.rows if isinstance(row, ClassSession))
+    live = [
+        ChatMessage(
+            session_id=lesson.id,
+            epoch="e1",
+            seq=3,
+            person_id=world.pupil.id,
+            display_name="Pupil",
+            role=LiveRole.PUPIL,
+            audience=ChatAudience.TEACHER,
+            breakout_group=2,
+            text="une question ?",
+            sent_at=MONDAY_8_PARIS,
+        ),
+        PollResult(
+            session_id=lesson.id,
+            epoch="e1",
+            poll=1,
+            question="2 + 2 ?",
+            choices=["3", "4"],
+            multiple=False,
+            counts=[1, 4],
+            voters=5,
+            shown=True,
+            closed_at=MONDAY_7_UTC,
+        ),
+    ]
+    session.add_all([*sign_in, *live])
     await session.commit()
-    written = by_identity(world.rows + sign_in)
+    written = by_identity(world.rows + sign_in + live)
     assert {kind for kind, _ in written} == {mapper.class_ for mapper in Base.registry.mappers}
 
     session.expunge_all()

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
 import uvloop
 
@@ -26,7 +25,9 @@ from homeroom.backends.live_redis import RedisLog
 from homeroom.config import Settings
 from homeroom.keys import live_join_key
 from homeroom.live.conn import PATH
+from homeroom.live.records import DatabaseRecorder
 from homeroom.live.server import LiveServer
+from homeroom.school.db import engine_for
 
 log = logging.getLogger("homeroom.live")
 
@@ -35,14 +36,6 @@ RESTART_AFTER_S = 1.0  # a worker that died is started again after this
 
 class Unsuitable(Exception):
     """Settings `homeroom live` cannot run with; the message names the variable."""
-
-
-class DroppedRecords:
-    """Where chat messages and poll results go until the school database takes them: nowhere
-    but the debug log (a list would grow for as long as the process lives)."""
-
-    def record(self, room: str, kind: str, data: dict[str, Any]) -> None:
-        log.debug("room %s: %s record not kept", room, kind)
 
 
 def check(settings: Settings) -> None:
@@ -79,10 +72,16 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
     """One gateway process, until SIGTERM or SIGINT."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)  # not a line per handshake
+    # Chat messages and poll results go to the school database; `homeroom run` migrates it.
+    # The gateway does not wait for it: records queue until the tables answer (docs/live.md).
+    engine = engine_for(settings.database_url)
+    recorder = DatabaseRecorder(engine)
+    await recorder.check()
+    recorder.start()
     server = LiveServer(
         live_join_key(settings),
         room_log=room_log(settings),
-        recorder=DroppedRecords(),
+        recorder=recorder,
         heartbeat_s=settings.live_heartbeat_s,
     )
     stopping = asyncio.Event()
@@ -97,6 +96,8 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
     )
     await stopping.wait()
     await server.stop()
+    await recorder.aclose()  # after the last inputs: their records are written first
+    await engine.dispose()
 
 
 def supervise(count: int) -> int:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     DateTime,
     Enum,
@@ -21,12 +22,15 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     Time,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from homeroom.core.live.parts import Role as LiveRole
 
 DEFAULT_ZONE = "Europe/Paris"
 
@@ -282,3 +286,53 @@ class SignInEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(index=True)
     address_block: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[Outcome] = mapped_column(Enum(Outcome, native_enum=False, length=16))
+
+
+# -- what a live class leaves behind (docs/live.md#records) -------------------------------------
+
+
+class ChatAudience(StrEnum):
+    ALL = "all"  # the class
+    TEACHER = "teacher"  # a pupil's private message to the teachers
+    GROUP = "group"  # a breakout group and the teachers
+
+
+class ChatMessage(Base):
+    """A chat message of a live class, written by the gateway in batches (live/records.py)."""
+
+    __tablename__ = "chat_message"
+    # A room's sequence numbers start again with each epoch: the three name one message, and
+    # make a batch written twice (its commit's reply lost) go in once.
+    __table_args__ = (UniqueConstraint("session_id", "epoch", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_session.id", ondelete="CASCADE"))
+    epoch: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    # NULL for someone with no account (a guest); erasing the person erases their messages.
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[LiveRole] = mapped_column(Enum(LiveRole, native_enum=False, length=16))
+    audience: Mapped[ChatAudience] = mapped_column(Enum(ChatAudience, native_enum=False, length=16))
+    breakout_group: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime]
+
+
+class PollResult(Base):
+    """A poll of a live class once closed: the counts, no names (live/records.py)."""
+
+    __tablename__ = "poll_result"
+    __table_args__ = (UniqueConstraint("session_id", "epoch", "poll"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_session.id", ondelete="CASCADE"))
+    epoch: Mapped[str] = mapped_column(String(64))
+    poll: Mapped[int] = mapped_column(Integer)  # its number in the room's epoch
+    question: Mapped[str] = mapped_column(Text)
+    choices: Mapped[list[str]] = mapped_column(JSON)
+    multiple: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[list[int]] = mapped_column(JSON)
+    voters: Mapped[int] = mapped_column(Integer)
+    shown: Mapped[bool] = mapped_column(Boolean, default=False)  # pupils saw the counts
+    closed_at: Mapped[dt.datetime]

@@ -34,6 +34,7 @@ from homeroom.errors import Forbidden, NotFound
 from homeroom.school.access import Principal
 from homeroom.school.models import (
     AuthSession,
+    ChatMessage,
     ClassGroup,
     ClassSession,
     Enrolment,
@@ -203,6 +204,12 @@ async def export(db: AsyncSession, person_id: int, now: dt.datetime) -> dict[str
         db,
         select(Invitation).where(Invitation.created_by == person_id).order_by(Invitation.id),
     )
+    messages = await _rows(
+        db,
+        select(ChatMessage)
+        .where(ChatMessage.person_id == person_id)
+        .order_by(ChatMessage.sent_at, ChatMessage.id),
+    )
     return {
         "exported_at": _iso(now),
         "person": {
@@ -272,6 +279,15 @@ async def export(db: AsyncSession, person_id: int, now: dt.datetime) -> dict[str
                 "revoked": i.revoked,
             }
             for (i,) in invitations
+        ],
+        "chat_messages": [
+            {
+                "session_id": m.session_id,
+                "sent_at": _iso(m.sent_at),
+                "audience": m.audience.value,
+                "text": m.text,
+            }
+            for (m,) in messages
         ],
     }
 

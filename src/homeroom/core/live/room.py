@@ -339,7 +339,8 @@ class Room:
             data["group"] = member.group
         event = self._emit("chat.message", data, audience)
         self.chat.append(event)
-        self._out.effects.append(Store("chat", {"room": self.id, "seq": event.seq, **data}))
+        record = {"room": self.id, "epoch": self.epoch, "seq": event.seq, **data}
+        self._out.effects.append(Store("chat", record))
 
     def _raise(self, member: Member, cmd: c.HandRaise) -> None:
         if member.person not in self.hands:
@@ -390,6 +391,8 @@ class Room:
         poll = self._open_poll(cmd.poll)
         poll.shown = True
         self._emit("poll.shown", poll.results(), ALL)
+        if not poll.open:  # already recorded when it closed: record that it was shown
+            self._store_poll(poll)
 
     def _poll_close(self, teacher: Member, cmd: c.PollClose) -> None:
         poll = self._open_poll(cmd.poll)
@@ -400,7 +403,13 @@ class Room:
     def _close_poll(self, poll: Poll) -> None:
         poll.open = False
         self._emit("poll.closed", {"poll": poll.id}, ALL)
-        self._out.effects.append(Store("poll", {"room": self.id, **poll.record()}))
+        self._store_poll(poll)
+
+    def _store_poll(self, poll: Poll) -> None:
+        # The epoch and the poll number together name the poll: numbers start again with a
+        # new epoch. `shown`: whether pupils may read the counts after the class.
+        record = {"room": self.id, "epoch": self.epoch, **poll.record(), "shown": poll.shown}
+        self._out.effects.append(Store("poll", {**record, "at": self._now}))
 
     # -- board and slides -------------------------------------------------------------------
 
