@@ -31,14 +31,14 @@ def test_with_javascript_waits_in_french_then_lands_on_the_page_asked(
         locale="fr-FR", viewport=PHONE, extra_http_headers={"accept-language": "fr-FR,fr;q=0.9"}
     )
     page = context.new_page()
-    page.goto(f"{gate.base}/class/maths-6e")
-    expect(page).to_have_url(re.compile(r"/gate/national/wait\?next=/class/maths-6e"))
+    page.goto(f"{gate.base}/workspace/maths-6e")
+    expect(page).to_have_url(re.compile(r"/gate/national/wait\?next=/workspace/maths-6e"))
     assert page.locator("html").get_attribute("lang") == "fr"
     expect(page.locator("#hr-position")).to_have_text("2")
     expect(page.locator("h1")).to_contain_text(re.compile("attente", re.I))
     assert axe_violations(page) == []
     gate.admin("PATCH", "policy", {"capacity": 100})
-    page.wait_for_url(f"{gate.base}/class/maths-6e", timeout=20_000)
+    page.wait_for_url(f"{gate.base}/workspace/maths-6e", timeout=20_000)
     assert page.locator("main").inner_text()  # the protected page itself
     context.close()
 

@@ -49,7 +49,7 @@ async def test_redeem_when_admitted_gives_a_pass_that_opens_protected_routes(gat
     async with gate.make_client() as client:
         ticket = (await client.post("/gate/national/ticket", headers=JSON)).json()
         assert ticket["admitted"] is False
-        blocked = await client.get("/class/maths", headers=JSON)
+        blocked = await client.get("/workspace/maths", headers=JSON)
         assert blocked.status_code == 503
         assert int(blocked.headers["retry-after"]) >= 1
         assert blocked.json()["error"] == "waiting_room"
@@ -57,12 +57,12 @@ async def test_redeem_when_admitted_gives_a_pass_that_opens_protected_routes(gat
         assert early.status_code == 425
         await gate.tick()
         redeemed = await client.post(
-            "/gate/national/redeem", headers=JSON, json={"next": "/class/maths"}
+            "/gate/national/redeem", headers=JSON, json={"next": "/workspace/maths"}
         )
         assert redeemed.status_code == 200, redeemed.text
-        assert redeemed.json()["next"] == "/class/maths"
+        assert redeemed.json()["next"] == "/workspace/maths"
         assert "hr_p_national" in client.cookies
-        page = await client.get("/class/maths", headers={"accept": "text/html"})
+        page = await client.get("/workspace/maths", headers={"accept": "text/html"})
         assert page.status_code == 200
         check = await client.get("/gate/national/pass")
         assert check.json()["valid"] is True
@@ -88,9 +88,9 @@ async def test_redeem_when_admitted_gives_a_pass_that_opens_protected_routes(gat
 
 async def test_browser_without_pass_is_sent_to_the_waiting_page(gate: Gate) -> None:
     async with gate.make_client() as client:
-        response = await client.get("/class/maths?x=1", headers={"accept": "text/html"})
+        response = await client.get("/workspace/maths?x=1", headers={"accept": "text/html"})
         assert response.status_code == 303
-        assert response.headers["location"] == "/gate/national/wait?next=/class/maths%3Fx%3D1"
+        assert response.headers["location"] == "/gate/national/wait?next=/workspace/maths%3Fx%3D1"
 
 
 @pytest.mark.parametrize(
@@ -230,10 +230,10 @@ async def test_flood_from_one_block_is_rate_limited(gate: Gate) -> None:
 async def test_safety_net_lets_people_straight_in(gate: Gate) -> None:
     await gate.tick()  # the controller opens room
     async with gate.make_client(follow_redirects=False) as client:
-        first = await client.get("/class/maths", headers={"accept": "text/html"})
+        first = await client.get("/workspace/maths", headers={"accept": "text/html"})
         assert first.status_code == 307
-        assert first.headers["location"] == "/class/maths"
-        again = await client.get("/class/maths", headers={"accept": "text/html"})
+        assert first.headers["location"] == "/workspace/maths"
+        again = await client.get("/workspace/maths", headers={"accept": "text/html"})
         assert again.status_code == 200
 
 

@@ -187,7 +187,7 @@ async def test_a_second_device_of_a_person_gets_the_same_place(gate: Gate, schoo
         # Long after the claim window, a third device still joins the person's live pass.
         gate.clock.advance(gate.rt.policy.claim_window_s - 100)
         await gate.tick()
-        assert (await laptop.get("/class/maths", headers=JSON)).status_code == 200  # renewed
+        assert (await laptop.get("/workspace/maths", headers=JSON)).status_code == 200  # renewed
         gate.clock.advance(200)
         await gate.tick()
         async with school.client(gate, "prof") as tablet:

@@ -123,7 +123,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Seeded]:
 
 
 @pytest.fixture
-def signed_in(seeded: tuple[Path, Seeded], tmp_path: Path) -> tuple[Any, Seeded]:
+def signed_in(
+    seeded: tuple[Path, Seeded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Seeded]:
     """The loaded schema of an app on a copy of the seeded database, and the session's headers.
 
     An app per test: schemathesis's pytest plugin ends an ASGI app's lifespan after each test,
@@ -131,6 +133,7 @@ def signed_in(seeded: tuple[Path, Seeded], tmp_path: Path) -> tuple[Any, Seeded]
     changes away from the next one.
     """
     template, known = seeded
+    monkeypatch.chdir(tmp_path)  # what the app keeps in .homeroom/ (uploaded slides) stays here
     path = tmp_path / "homeroom.db"
     shutil.copyfile(template, path)
     app_settings = load_settings(

@@ -294,7 +294,13 @@ def test_static_files_stay_small() -> None:
 
 def test_vendor_files_are_under_node_modules(tmp_path: pathlib.Path) -> None:
     files = assets.vendor_files(tmp_path)
-    assert set(files) == {"altcha.js", "altcha-fr.js", "axe.min.js"}
+    assert set(files) == {
+        "altcha.js",
+        "altcha-fr.js",
+        "axe.min.js",
+        "pdf.min.js",
+        "pdf.worker.min.js",
+    }
     assert all(tmp_path / "node_modules" in p.parents for p in files.values())
     assert sorted(assets.missing(tmp_path)) == sorted(files)
 

@@ -6,7 +6,9 @@ serves each file of `vendor_files` under /static/vendor/<name>:
 - altcha.js: the ALTCHA widget, one ES module with its styles and proof-of-work workers inlined
   (the workers start from data: URLs, so a Content-Security-Policy needs `worker-src data:`);
 - altcha-fr.js: the widget's French strings, an ES module loaded before altcha.js on French pages;
-- axe.min.js: axe-core, for the accessibility checks of the browser tests only.
+- axe.min.js: axe-core, for the accessibility checks of the browser tests only;
+- pdf.min.js, pdf.worker.min.js: pdf.js, which draws a live class's slides (ES modules, named
+  .js here so that they are served as JavaScript, which module scripts require).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ _FILES: dict[str, tuple[str, ...]] = {
     "altcha.js": ("altcha", "dist", "main", "altcha.min.js"),
     "altcha-fr.js": ("altcha", "dist", "i18n", "fr-fr.js"),
     "axe.min.js": ("axe-core", "axe.min.js"),
+    "pdf.min.js": ("pdfjs-dist", "build", "pdf.min.mjs"),
+    "pdf.worker.min.js": ("pdfjs-dist", "build", "pdf.worker.min.mjs"),
 }
 
 

@@ -29,7 +29,17 @@ import homeroom
 from homeroom.gate import i18n
 
 STATIC_PREFIX = "/static/"
-_VERSIONED = ("gate.css", "gate.js", "school.css")
+_VERSIONED = (
+    "gate.css",
+    "gate.js",
+    "school.css",
+    "live.css",
+    "live.js",
+    "live-board.js",
+    "live-conn.js",
+    "live-slides.js",
+    "live-state.js",
+)
 
 # Optional context: a template may read these names even when the server leaves them out.
 _OPTIONAL: Mapping[str, object] = {

@@ -34,7 +34,9 @@ from homeroom.school.api_base import (
     signed_out,
 )
 from homeroom.school.api_live import LiveEndpoints
+from homeroom.school.api_records import RecordsEndpoints
 from homeroom.school.api_signup import SignUpEndpoints
+from homeroom.school.api_slides import SlidesEndpoints
 from homeroom.school.api_teacher import TeacherEndpoints
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.directory import children_of
@@ -217,4 +219,6 @@ def school_routes(deps: SchoolDeps) -> list[Route]:
         *TeacherEndpoints(deps).routes(),
         *AdminEndpoints(deps).routes(),
         *LiveEndpoints(deps).routes(),
+        *RecordsEndpoints(deps).routes(),
+        *SlidesEndpoints(deps).routes(),
     ]

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 from homeroom import keys
 from homeroom.config import Settings
 from homeroom.live.jointoken import JoinTokens
-from homeroom.school import db, roster
+from homeroom.school import db, roster, slides
 from homeroom.school.api import school_routes
 from homeroom.school.attendance import Attendance, GateAttendance, NoAttendance
 from homeroom.school.deps import SchoolDeps
@@ -128,11 +128,12 @@ class School:
 
     @staticmethod
     def large_bodies() -> list[tuple[re.Pattern[str], int]]:
-        """The paths that take more than HOMEROOM_MAX_BODY_BYTES: roster uploads."""
+        """The paths that take more than HOMEROOM_MAX_BODY_BYTES: roster and slides uploads."""
         limit = roster.MAX_BYTES + 64 * 1024  # the file, and a multipart form around it
         return [
             (re.compile(r"/api/v1/schools/[0-9]{1,10}/roster"), limit),
             (re.compile(r"/home/schools/[0-9]{1,10}/roster"), limit),
+            (re.compile(r"/api/v1/sessions/[0-9]{1,10}/slides"), slides.MAX_BYTES),
         ]
 
     def routes(self) -> list[BaseRoute]:

@@ -303,6 +303,7 @@ def schemas() -> dict[str, Any]:
                 "timetable_entries",
                 "class_sessions",
                 "invitations_created",
+                "chat_messages",
             ],
             exported_at=_UTC,
             person=_object(
@@ -346,7 +347,9 @@ def schemas() -> dict[str, Any]:
             timetable_entries=_list({"type": "object"}),
             class_sessions=_list({"type": "object"}),
             invitations_created=_list({"type": "object"}),
+            chat_messages=_list({"type": "object"}),
         ),
+        **_record_schemas(),
     }
 
 
@@ -708,8 +711,127 @@ def _admin_paths() -> dict[str, Any]:
     }
 
 
+def _slides_paths() -> dict[str, Any]:
+    """A live class's slides (school/api_slides.py; docs/live.md#pages)."""
+    return {
+        "/api/v1/sessions/{session_id}/slides": {
+            "post": _op(
+                "Upload a PDF for the live class (its teachers only): at most 20 MiB and 300 "
+                "pages, not encrypted; the page then opens it with `slides.open`",
+                {
+                    "201": _json(
+                        _object(
+                            ["doc", "pages", "bytes", "url"],
+                            doc={"type": "string", "pattern": "^[1-9][0-9]{0,9}$"},
+                            pages={"type": "integer", "minimum": 1, "maximum": 300},
+                            bytes={"type": "integer"},
+                            url=_STRING,
+                        ),
+                        "kept",
+                    )
+                },
+                errors=(404,),
+                params=[_path_id("session_id")],
+                body={
+                    "required": True,
+                    "description": "the PDF's bytes; checked by content, whatever the type says",
+                    "content": {
+                        kind: {"schema": {"type": "string", "format": "binary"}}
+                        for kind in ("application/pdf", "application/octet-stream")
+                    },
+                },
+                changes=True,
+            )
+        },
+        "/api/v1/sessions/{session_id}/slides/{doc}": {
+            "get": _op(
+                "A live class's slides, for the members of its class",
+                {
+                    "200": {
+                        "description": "the PDF",
+                        "content": {
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    }
+                },
+                errors=(404,),
+                params=[_path_id("session_id"), _path_id("doc")],
+            )
+        },
+    }
+
+
+def _record_schemas() -> dict[str, Any]:
+    """What a live class left behind (school/api_records.py; docs/live.md#records)."""
+    nullable_int = {"type": ["integer", "null"]}
+    return {
+        "ChatRecord": _object(
+            ["seq", "person_id", "display_name", "role", "to", "group", "text", "sent_at"],
+            seq={"type": "integer", "description": "the room's sequence number"},
+            person_id=nullable_int,
+            display_name=_STRING,
+            role={"type": "string", "enum": ["teacher", "pupil", "guest"]},
+            to={"type": "string", "enum": ["all", "teacher", "group"]},
+            group={**nullable_int, "description": "the breakout group it was sent in"},
+            text=_STRING,
+            sent_at=_UTC,
+        ),
+        "PollRecord": _object(
+            ["poll", "question", "choices", "multiple", "shown", "counts", "voters", "closed_at"],
+            poll={"type": "integer", "description": "its number in the class"},
+            question=_STRING,
+            choices=_list(_STRING),
+            multiple={"type": "boolean"},
+            shown={"type": "boolean", "description": "the teacher showed pupils the counts"},
+            counts={"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
+            voters={"type": ["integer", "null"], "minimum": 0},
+            closed_at=_UTC,
+        ),
+    }
+
+
+def _records_paths() -> dict[str, Any]:
+    """A live class's chat and polls, after it (school/api_records.py; docs/live.md#records)."""
+    session = [_path_id("session_id")]
+    return {
+        "/api/v1/sessions/{session_id}/chat": {
+            "get": _op(
+                "The chat of a live class, oldest first: its teachers read every message, a "
+                "pupil of the class the public ones and their own",
+                {"200": _json(_page_of("ChatRecord"))},
+                errors=(400, 404),
+                params=[*session, *_PAGING],
+            )
+        },
+        "/api/v1/sessions/{session_id}/polls": {
+            "get": _op(
+                "The closed polls of a live class: its teachers see the counts, a pupil of the "
+                "class those of the polls the teacher showed (`counts` null otherwise)",
+                {
+                    "200": _json(
+                        _object(
+                            ["session_id", "polls"],
+                            session_id={"type": "integer"},
+                            polls=_list(_ref("PollRecord")),
+                        )
+                    )
+                },
+                errors=(404,),
+                params=session,
+            )
+        },
+    }
+
+
 def paths() -> dict[str, Any]:
-    return {**_me_paths(), **_account_paths(), **_teacher_paths(), **_admin_paths()}
+    return {
+        **_me_paths(),
+        **_account_paths(),
+        **_teacher_paths(),
+        **_admin_paths(),
+        **_slides_paths(),
+        **_records_paths(),
+    }
 
 
 def security_schemes() -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The school's server-rendered pages: sign-in, sign-up, one-time codes, the dashboards.
 
-`page_routes(deps)` gathers the routes of `pages_auth` (getting in) and `pages_home` (the
-dashboard at /home and its forms); both share `pages_kit.PageKit`. Design: docs/school.md#pages.
+`page_routes(deps)` gathers the routes of `pages_auth` (getting in), `pages_home` (the
+dashboard at /home and its forms), `pages_people` (invitation links, export, erasure) and
+`pages_class` (the live class); they share `pages_kit.PageKit`. Design: docs/school.md#pages.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from starlette.routing import Route
 
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.pages_auth import AuthPages
+from homeroom.school.pages_class import ClassPages
 from homeroom.school.pages_home import HomePages
 from homeroom.school.pages_people import PeoplePages
 
@@ -19,4 +21,5 @@ def page_routes(deps: SchoolDeps) -> list[Route]:
         *AuthPages(deps).routes(),
         *HomePages(deps).routes(),
         *PeoplePages(deps).routes(),
+        *ClassPages(deps).routes(),
     ]
