@@ -100,7 +100,7 @@ def test_under_attack_the_browser_solves_the_altcha_challenge_and_takes_its_plac
         held.append(route)
 
     page.route("**/gate/national/challenge", hold)
-    page.goto(f"{gate.base}/class/sciences")
+    page.goto(f"{gate.base}/workspace/sciences")
     assert page.locator("#hr-gate").get_attribute("data-status") == "proof_of_work"
     assert page.locator("altcha-widget").count() == 1
     assert axe_violations(page) == []
@@ -111,5 +111,5 @@ def test_under_attack_the_browser_solves_the_altcha_challenge_and_takes_its_plac
     expect(page.locator("#hr-position")).to_have_text("1", timeout=30_000)
     assert page.locator("#hr-gate").get_attribute("data-status") == "waiting"
     gate.admin("PATCH", "policy", {"capacity": 100})
-    page.wait_for_url(f"{gate.base}/class/sciences", timeout=20_000)
+    page.wait_for_url(f"{gate.base}/workspace/sciences", timeout=20_000)
     context.close()
