@@ -212,3 +212,25 @@ async def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(liv
     assert largest <= 20_000 + len(frame)
     await wait_for(lambda: conn not in live.server.connections)
     sock.close()
+
+
+@pytest.mark.parametrize("limits", [Limits(rate="5 per 60 seconds", strikes=3)])
+async def test_a_flood_of_messages_is_refused_then_closed_and_the_class_goes_on(
+    live: Live,
+) -> None:
+    async with live.open("t1", Role.TEACHER) as teacher, live.open("p1") as pupil:
+        await receive(teacher)
+        await receive(pupil)
+        for n in range(5):  # within the limit: applied
+            await pupil.send(send("hand.raise", f"h{n}"))
+            assert (await until(pupil, lambda m: m["type"] in ("ack", "error")))["type"] == "ack"
+        await pupil.send(send("hand.lower", "x1"))
+        assert (await until(pupil, lambda m: m["type"] == "error"))["error"] == "rate_limited"
+        for n in range(2):
+            await pupil.send(send("hand.lower", f"y{n}"))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await receive(pupil)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        await teacher.send(chat("on continue", "t9"))
+        assert (await until(teacher, is_chat))["text"] == "on continue"

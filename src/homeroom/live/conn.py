@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 from websockets.frames import CloseCode, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
@@ -49,6 +52,8 @@ class Limits:
     write_hard: int = 4 * 1024 * 1024  # queued bytes before it is cut off
     strikes: int = 20  # bad messages a connection may send before it is closed
     send_buffer: int | None = None  # the socket's SO_SNDBUF; None: the kernel's own tuning
+    # messages a connection may send: a burst of drawing or typing fits, a flood does not
+    rate: str = "40 per 5 seconds"
 
 
 class Gateway:
@@ -58,6 +63,9 @@ class Gateway:
         self.hub = hub
         self.tokens = tokens
         self.limits = limits or Limits()
+        # one limiter for the process; a counter lives only while its connection sends
+        self.rate = parse(self.limits.rate)
+        self.limiter = FixedWindowRateLimiter(MemoryStorage())
         self.open: set[Conn] = set()
 
     def protocol(self) -> Conn:
@@ -202,6 +210,10 @@ class Conn(asyncio.Protocol):
             return
         if isinstance(message, dict) and message.get("type") == "ping":
             self.send(_pong(message))
+            return
+        gateway = self.gateway
+        if not gateway.limiter.hit(gateway.rate, "live", str(self.ref)):
+            self._strike("rate_limited")  # not applied: the client resends it later
             return
         self.gateway.hub.message(self, message)
 
