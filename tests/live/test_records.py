@@ -32,6 +32,7 @@ from tests.school.people import Demo, build
 
 db_url = school.db_url  # the school tests' fixtures: a database at head, SQLite and PostgreSQL
 pg_database = school.pg_database
+sqlite_template = school.sqlite_template
 empty_db_url = school.empty_db_url
 
 FAST = {"backoff_s": (0.01, 0.05)}

@@ -1,9 +1,9 @@
 """Fixtures of the school database tests: a migrated database per test, on SQLite and PostgreSQL.
 
-`sqlite` gets a fresh file in tmp_path, brought to head by `db.upgrade`. `postgresql` (marked
-slow) uses the server on 127.0.0.1:5432: one database `homeroom_test_<hex>` per test session,
-migrated once and dropped at the end; each test starts by truncating every table of the model,
-which is much cheaper than a database per test. Tests that change the schema itself ask for
+`sqlite` gets a fresh file in tmp_path: a copy of one database brought to head by `db.upgrade`
+once per test session. `postgresql` (marked slow) uses the server on 127.0.0.1:5432: one
+database `homeroom_test_<hex>` per test session, migrated once and dropped at the end; each test
+starts by truncating every table of the model, which is much cheaper than a database per test. Tests that change the schema itself ask for
 `empty_db_url` instead: a database of their own, with no tables (docs/school.md#how-to-test-it).
 
 Engines are created and disposed within each test: asyncpg connections belong to the event loop
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -85,13 +86,25 @@ TRUNCATE = "TRUNCATE {} RESTART IDENTITY CASCADE".format(
 )
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at head, migrated once: each test starts from a copy of the file."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "school.db"
+    db.upgrade(f"sqlite+aiosqlite:///{path}")  # no loop runs here: Alembic runs its own
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database at head with no rows: a new SQLite file, or the session's PostgreSQL emptied."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"
-        db.upgrade(url)  # from inside the test's loop: env.py migrates on a thread of its own
-        return url
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "school.db"
+        for suffix in ("", "-wal", "-shm"):  # the file, and its journal if one was left
+            source = template.with_name(template.name + suffix)
+            if source.exists():
+                shutil.copyfile(source, target.with_name(target.name + suffix))
+        return f"sqlite+aiosqlite:///{target}"
     url: str = request.getfixturevalue("pg_database")
     await pg_execute(url.rpartition("/")[2], TRUNCATE)
     return url
