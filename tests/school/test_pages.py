@@ -453,6 +453,20 @@ async def test_the_teacher_sees_who_is_in_for_the_sessions_about_to_start(site: 
     assert "Entrés 17" in text and "En attente 4" in text and "Pas connectés 1" in text
 
 
+async def test_the_dashboard_shows_without_the_counts_while_the_gate_is_away(site: Site) -> None:
+    await site.signed_in("prof")
+    site.clock.now = (NOW + dt.timedelta(minutes=52)).timestamp()
+
+    async def away(session_id: int, pupil_ids: Collection[int]) -> Counts:
+        raise Unavailable("degraded", "Indisponible.", "Unavailable.", retry_after=5)
+
+    site.attendance.counts = away  # type: ignore[method-assign]
+    home = await site.get("/home")
+    assert home.status_code == 200
+    text = text_of(home.text)
+    assert "Maths" in text and "Entrés" not in text
+
+
 # ---------------------------------------------------------------- the administrator
 
 

@@ -7,6 +7,7 @@ in the page's language (docs/school.md#pages).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from typing import Any, Final
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from homeroom.errors import BadRequest, NotFound
+from homeroom.errors import BadRequest, NotFound, Unavailable
 from homeroom.gate import i18n
 from homeroom.gate.http import lang_of
 from homeroom.school import enrol
@@ -207,9 +208,11 @@ class HomePages(PageKit):
                 continue
             view = session_view(lang, s, now)
             if s.starts_at - lead <= now < s.ends_at:  # about to start, or started
-                view["counts"] = await self.deps.attendance.counts(
-                    s.session_id, by_id[s.group_id].pupil_ids
-                )
+                # the gate's store away: the dashboard still shows, without the counts
+                with contextlib.suppress(Unavailable):
+                    view["counts"] = await self.deps.attendance.counts(
+                        s.session_id, by_id[s.group_id].pupil_ids
+                    )
             sessions.append(view)
         zone = infos[0].zone if infos else i18n.DEFAULT_ZONE
         return {
