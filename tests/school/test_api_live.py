@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,57 @@ async def test_without_a_gateway_key_the_answer_is_503(api: Api) -> None:
     session_id = await first_session(api, pupil)
     status, body = await join(api, pupil, session_id)
     assert status == 503 and body["error"] == "live_unavailable"
+
+
+async def guest_link(api: Api, cookie: str, session_id: int) -> tuple[int, dict[str, object]]:
+    headers = with_cookie(cookie, **{"x-csrf-token": await csrf_of(api, cookie)})
+    response = await api.client.post(f"/api/v1/sessions/{session_id}/guest-link", headers=headers)
+    return response.status_code, response.json()
+
+
+async def test_a_teacher_makes_a_guest_link_and_a_guest_joins_as_a_guest(live_api: Api) -> None:
+    teacher = await sign_in(live_api, "prof")
+    session_id = await first_session(live_api, teacher)
+    status, body = await guest_link(live_api, teacher, session_id)
+    assert status == 200, body
+    url = str(body["url"])
+    assert url.startswith(f"http://school.test/class/{session_id}?guest=")
+    token = url.split("guest=", 1)[1]
+
+    async def guest_join(name: str, browser: str, link: str = token, sid: int = session_id) -> Any:
+        return await live_api.client.post(
+            f"/api/v1/sessions/{sid}/guest-join",
+            params={"token": link, "name": name},
+            headers={"cookie": f"hr_guest={browser}"},
+        )
+
+    joined = await guest_join("  Mme   Intervenante ", "b" * 22)
+    assert joined.status_code == 200, joined.text
+    claims = JoinTokens(SECRET).verify(joined.json()["token"], NOW.timestamp())
+    assert (claims.role, claims.name, claims.room) == (
+        Role.GUEST,
+        "Mme Intervenante",
+        f"s{session_id}",
+    )
+    again = JoinTokens(SECRET).verify(
+        (await guest_join("Mme Intervenante", "b" * 22)).json()["token"], NOW.timestamp()
+    )
+    other = JoinTokens(SECRET).verify(
+        (await guest_join("Mme Intervenante", "c" * 22)).json()["token"], NOW.timestamp()
+    )
+    assert again.person == claims.person != other.person  # one seat per browser
+    assert (await guest_join("", "b" * 22)).status_code == 400
+    assert (await guest_join("x" * 81, "b" * 22)).status_code == 400
+    assert (await guest_join("Mme", "b" * 22, link=token[:-2] + "xx")).status_code == 404
+    other_session = session_id + 1
+    assert (await guest_join("Mme", "b" * 22, sid=other_session)).status_code == 404
+    live_api.deps.clock = lambda: NOW.timestamp() + 3 * 3600  # the class is over
+    assert (await guest_join("Mme", "b" * 22)).status_code == 410
+
+
+async def test_only_a_teacher_of_the_session_makes_a_guest_link(live_api: Api) -> None:
+    pupil = await sign_in(live_api, "lea")
+    session_id = await first_session(live_api, pupil)
+    refused = await guest_link(live_api, pupil, session_id)
+    unknown = await guest_link(live_api, pupil, 99_999)
+    assert refused == unknown and refused[0] == 404

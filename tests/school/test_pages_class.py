@@ -20,11 +20,13 @@ from pypdf import PdfWriter
 from starlette.applications import Starlette
 
 from homeroom.errors import HomeroomError
+from homeroom.live.jointoken import JoinTokens
 from homeroom.school import slides
 from homeroom.school.api import school_routes
 from homeroom.school.component import School
 from homeroom.school.pages import page_routes
 from tests.school.apiclient import Api, handle, sign_in, with_cookie
+from tests.school.people import NOW
 
 DATA = re.compile(r'<script type="application/json" id="lv-data">(.*?)</script>', re.S)
 
@@ -255,3 +257,69 @@ async def test_an_encrypted_pdf_is_refused_with_what_to_do(site: Api) -> None:
 def test_the_slides_path_may_carry_a_larger_body() -> None:
     limits = {pattern.pattern: limit for pattern, limit in School.large_bodies()}
     assert limits[r"/api/v1/sessions/[0-9]{1,10}/slides"] == slides.MAX_BYTES
+
+
+# ---------------------------------------------------------------- guests
+
+
+async def test_a_teacher_makes_a_guest_link_from_the_dashboard_and_a_guest_comes_in(
+    site: Api,
+) -> None:
+    teacher = await sign_in(site, "prof")
+    session_id = await session_of_class(site, teacher)
+    made = await site.client.post(
+        f"/class/{session_id}/guest-link",
+        data={"csrf": await csrf_of(site, teacher)},
+        headers=with_cookie(teacher),
+    )
+    assert made.status_code == 200, made.text
+    link = re.search(r'<code id="guest-link">([^<]+)</code>', made.text)
+    assert link is not None
+    url = unescape(link.group(1))
+    assert url.startswith(f"http://school.test/class/{session_id}?guest=")
+    path = url.removeprefix("http://school.test")
+    asked = await site.client.get(path)  # signed out, with the link: the name first
+    assert asked.status_code == 200 and 'id="guest-name"' in asked.text
+    entered = await site.client.get(path + "&name=Mme%20Intervenante")
+    assert entered.status_code == 200
+    assert "Vous êtes invité" in entered.text and 'id="lv-controls"' not in entered.text
+    data = page_data(entered.text)
+    assert data["role"] == "guest" and data["csrf"] == ""
+    assert str(data["join_url"]).startswith(f"/api/v1/sessions/{session_id}/guest-join?token=")
+    browser = entered.cookies.get("hr_guest")
+    assert browser is not None and str(data["person"]).startswith("g")
+    site.deps.join_tokens = tokens = JoinTokens(b"guest-test-key-0123456789abcdef")
+    token = await site.client.post(str(data["join_url"]), headers={"cookie": f"hr_guest={browser}"})
+    assert token.status_code == 200 and token.json()["role"] == "guest"
+    claims = tokens.verify(token.json()["token"], NOW.timestamp())
+    assert claims.person == data["person"] and claims.name == "Mme Intervenante"
+
+
+async def test_a_bad_guest_link_or_name_is_said_clearly(site: Api) -> None:
+    teacher = await sign_in(site, "prof")
+    session_id = await session_of_class(site, teacher)
+    forged = await site.client.get(f"/class/{session_id}?guest=nope")
+    assert forged.status_code == 404
+    pupil = await sign_in(site, "lea")
+    refused = await site.client.post(
+        f"/class/{session_id}/guest-link",
+        data={"csrf": await csrf_of(site, pupil)},
+        headers=with_cookie(pupil),
+    )
+    assert refused.status_code == 404
+    no_csrf = await site.client.post(
+        f"/class/{session_id}/guest-link", data={"csrf": "forged"}, headers=with_cookie(teacher)
+    )
+    assert no_csrf.status_code == 403
+    made = await site.client.post(
+        f"/class/{session_id}/guest-link",
+        data={"csrf": await csrf_of(site, teacher)},
+        headers=with_cookie(teacher),
+    )
+    found = re.search(r"\?guest=([^<]+)</code>", made.text)
+    assert found is not None
+    link = unescape(found.group(1))
+    long_name = await site.client.get(
+        f"/class/{session_id}", params={"guest": link, "name": "x" * 81}
+    )
+    assert long_name.status_code == 400 and 'aria-invalid="true"' in long_name.text

@@ -3,14 +3,22 @@
 The school checks here, once, that the person belongs to the session's class (its pupils, its
 teachers); the live gateway then trusts the signed token and touches no database
 (docs/live.md#join). The token lasts until a little after the class ends.
+
+A teacher can also make a **guest link** for one session (someone without an account: a
+speaker, an assistant): a signed, stateless token for that session until it ends; whoever holds
+it takes a guest's join token with the name they give, and always waits in the lobby until the
+teacher lets them in (docs/live.md#guests).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Final
 
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -18,12 +26,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.core.live.parts import Role
-from homeroom.errors import Gone, NotFound, TooEarly, Unavailable
-from homeroom.live.jointoken import NAME_MAX, JoinClaims
+from homeroom.errors import BadRequest, Gone, NotFound, TooEarly, Unavailable
+from homeroom.live.jointoken import NAME_MAX, JoinClaims, JoinTokens
 from homeroom.school.access import Principal
 from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
+from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import ClassSession, Person
 
+GUEST_COOKIE: Final = "hr_guest"  # one random id per browser: a guest keeps their seat
 OPENS_BEFORE: Final = dt.timedelta(hours=1)  # the lobby opens this long before the class
 LASTS_AFTER: Final = dt.timedelta(minutes=30)  # a class that runs late is not cut off at once
 
@@ -43,6 +53,52 @@ class Seat:
 
 def room_of(session_id: int) -> str:
     return f"s{session_id}"
+
+
+class GuestLinks:
+    """Signed guest links: the session and until when; nothing is stored."""
+
+    def __init__(self, key: bytes) -> None:
+        self._signer = URLSafeSerializer(
+            key, salt="homeroom.live.guest", signer_kwargs={"digest_method": hashlib.sha256}
+        )
+
+    def issue(self, session_id: int, until: dt.datetime) -> str:
+        return str(self._signer.dumps({"s": session_id, "x": int(until.timestamp())}))
+
+    def until(self, token: str, session_id: int, now: dt.datetime) -> dt.datetime:
+        """When the link stops working; NotFound when it is not one for this session, Gone after."""
+        try:
+            data = self._signer.loads(token) if 0 < len(token) <= 200 else None
+        except BadSignature:
+            data = None
+        if not isinstance(data, dict) or data.get("s") != session_id:
+            raise session_not_found()
+        expires = data.get("x")
+        if not isinstance(expires, int) or isinstance(expires, bool):
+            raise session_not_found()
+        until = dt.datetime.fromtimestamp(expires, dt.UTC)
+        if now >= until:
+            raise Gone("class_over", "Cette classe est terminée.", "This class is over.")
+        return until
+
+
+def guest_name(text: str | None) -> str:
+    """The name a guest gives: 1 to NAME_MAX printable characters."""
+    name = " ".join((text or "").split())
+    if not name or len(name) > NAME_MAX or not name.isprintable():
+        raise BadRequest(
+            "bad_name",
+            "Indiquez votre nom (80 caractères au plus).",
+            "Give your name (80 at most).",
+        )
+    return name
+
+
+def guest_person(browser: str | None) -> str:
+    """A guest's id in the room, the same for every tab of one browser."""
+    seed = browser if browser and 16 <= len(browser) <= 64 else secrets.token_urlsafe(16)
+    return "g" + hashlib.blake2b(seed.encode(), digest_size=8).hexdigest()
 
 
 async def seat_of(db: AsyncSession, principal: Principal, session_id: int) -> Seat | None:
@@ -73,11 +129,18 @@ async def seat_of(db: AsyncSession, principal: Principal, session_id: int) -> Se
 
 
 class LiveEndpoints(Endpoints):
-    def routes(self) -> list[Route]:
-        return [Route("/api/v1/sessions/{session_id}/join", self.join, methods=["POST"])]
+    def __init__(self, deps: SchoolDeps) -> None:
+        super().__init__(deps)
+        self.guests = GuestLinks(deps.sessions.derive(b"homeroom.live.guest"))
 
-    async def join(self, request: Request) -> Response:
-        session_id = path_id(request, "session_id", session_not_found())
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/sessions/{session_id}/join", self.join, methods=["POST"]),
+            Route("/api/v1/sessions/{session_id}/guest-link", self.guest_link, methods=["POST"]),
+            Route("/api/v1/sessions/{session_id}/guest-join", self.guest_join, methods=["POST"]),
+        ]
+
+    def _tokens(self) -> JoinTokens:
         tokens = self.deps.join_tokens
         if tokens is None:
             raise Unavailable(
@@ -86,6 +149,49 @@ class LiveEndpoints(Endpoints):
                 "Live classes are not available here.",
                 retry_after=60,
             )
+        return tokens
+
+    async def guest_link(self, request: Request) -> Response:
+        """A teacher of the session makes a guest link, valid until the class is over."""
+        session_id = path_id(request, "session_id", session_not_found())
+        async with self.deps.sessionmaker() as db:
+            principal = await self.acting(request, db)
+            seat = await seat_of(db, principal, session_id)
+        if seat is None or seat.role is not Role.TEACHER:
+            raise session_not_found()
+        until = seat.ends_at + LASTS_AFTER
+        if self.now() >= until:
+            raise Gone("class_over", "Cette classe est terminée.", "This class is over.")
+        token = self.guests.issue(session_id, until)
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {"url": f"{base}/class/{session_id}?guest={token}", "expires_at": iso(until)},
+            headers=NO_STORE,
+        )
+
+    async def guest_join(self, request: Request) -> Response:
+        """Whoever holds a guest link takes a guest's join token (`?token=…&name=…`)."""
+        session_id = path_id(request, "session_id", session_not_found())
+        tokens = self._tokens()
+        now = self.now()
+        until = self.guests.until(request.query_params.get("token", ""), session_id, now)
+        name = guest_name(request.query_params.get("name"))
+        person = guest_person(request.cookies.get(GUEST_COOKIE))
+        claims = JoinClaims(room_of(session_id), person, Role.GUEST, name, int(until.timestamp()))
+        return JSONResponse(
+            {
+                "room": room_of(session_id),
+                "role": Role.GUEST.value,
+                "token": tokens.issue(claims),
+                "url": self.live_url(request),
+                "expires_at": iso(until),
+            },
+            headers=NO_STORE,
+        )
+
+    async def join(self, request: Request) -> Response:
+        session_id = path_id(request, "session_id", session_not_found())
+        tokens = self._tokens()
         async with self.deps.sessionmaker() as db:
             principal = await self.acting(request, db)
             seat = await seat_of(db, principal, session_id)

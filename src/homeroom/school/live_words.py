@@ -16,6 +16,36 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
     "class_back_home": ("Retour à l'accueil", "Back to my dashboard"),
     "class_role_teacher": ("Vous menez cette classe.", "You are running this class."),
     "class_role_pupil": ("Vous suivez cette classe.", "You are in this class."),
+    "class_role_guest": (
+        "Vous êtes invité : le professeur vous fera entrer.",
+        "You are a guest: the teacher will let you in.",
+    ),
+    # a guest's name, before the class
+    "class_guest_title": ("Rejoindre la classe en invité", "Join the class as a guest"),
+    "class_guest_lead": (
+        "Vous avez reçu un lien d'invité pour « {title} ». Indiquez votre nom : la classe le "
+        "verra, et le professeur vous fera entrer.",
+        "You were given a guest link for “{title}”. Give your name: the class will see it, "
+        "and the teacher will let you in.",
+    ),
+    "class_guest_name": ("Votre nom", "Your name"),
+    "class_guest_name_hint": (
+        "Prénom et nom, 80 caractères au plus.",
+        "First and last name, 80 characters at most.",
+    ),
+    "class_guest_submit": ("Entrer dans la salle d'attente", "Go to the waiting area"),
+    "class_guest_link_title": ("Lien pour un invité", "Link for a guest"),
+    "class_guest_link_lead": (
+        "Avec ce lien, une personne sans compte (un intervenant, un assistant) peut rejoindre « "
+        "{title} » : elle attendra toujours que vous la fassiez entrer.",
+        "With this link, someone without an account (a speaker, an assistant) can join "
+        "“{title}”: they will always wait until you let them in.",
+    ),
+    "class_guest_link_until": (
+        "Valable jusqu'au {date} à {time}.",
+        "Valid until {date} at {time}.",
+    ),
+    "class_guest_link_make": ("Lien pour un invité", "Guest link"),
     # connection
     "class_status_connecting": ("Connexion…", "Connecting…"),
     "class_status_online": ("En direct.", "Live."),

@@ -564,6 +564,57 @@ def _teacher_paths() -> dict[str, Any]:
                 changes=True,
             )
         },
+        "/api/v1/sessions/{session_id}/guest-link": {
+            "post": _op(
+                "A guest link for the session, by one of its teachers (docs/live.md#guests)",
+                {
+                    "200": _json(
+                        _object(
+                            ["url", "expires_at"],
+                            url=_STRING,
+                            expires_at={"type": "string", "format": "date-time"},
+                        )
+                    )
+                },
+                errors=(404, 410),
+                params=[_path_id("session_id")],
+                changes=True,
+            )
+        },
+        "/api/v1/sessions/{session_id}/guest-join": {
+            "post": _op(
+                "A guest's join token, for whoever holds the session's guest link",
+                {
+                    "200": _json(
+                        _object(
+                            ["room", "role", "token", "url", "expires_at"],
+                            room=_STRING,
+                            role={"type": "string", "enum": ["guest"]},
+                            token=_STRING,
+                            url=_STRING,
+                            expires_at={"type": "string", "format": "date-time"},
+                        )
+                    )
+                },
+                errors=(400, 404, 410, 503),
+                params=[
+                    _path_id("session_id"),
+                    {
+                        "name": "token",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 200},
+                    },
+                    {
+                        "name": "name",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 200},
+                    },
+                ],
+                signed_in=False,
+            )
+        },
         "/api/v1/groups/{group_id}/code": {
             "post": _op(
                 "A new class code (replaces the old one)",
