@@ -311,3 +311,33 @@ def test_a_teacher_and_two_pupils_hold_a_class(browser: Browser, live_class: Cla
     clean_at_both_widths(lea)
     for context in (t_context, l_context, h_context):
         context.close()
+
+
+def test_a_guest_with_a_link_gives_a_name_and_waits_for_the_teacher(
+    browser: Browser, live_class: Class
+) -> None:
+    t_context, teacher = open_class(browser, live_class, "prof", "en")
+    teacher.goto(f"{live_class.base}/home")
+    teacher.get_by_role("button", name=re.compile("Guest link")).first.click()
+    link = teacher.locator("#guest-link").text_content()
+    assert link and f"/class/{live_class.session_id}?guest=" in link
+    teacher.goto(f"{live_class.base}/class/{live_class.session_id}")
+    expect(teacher.locator("#lv")).to_have_attribute("data-connection", "online")
+
+    g_context = browser.new_context(locale="fr-FR", viewport=PHONE)
+    guest = g_context.new_page()
+    guest.set_default_timeout(WAIT_MS)
+    guest.goto(link)
+    if "/gate/" in guest.url:  # the safety net lets people in at once; a queue would wait here
+        guest.wait_for_url(re.compile(r"/class/"))
+    expect(guest.locator("#guest-name")).to_be_visible()
+    clean_at_both_widths(guest)
+    guest.fill("#guest-name", "Mme Intervenante")
+    guest.locator("#guest-name").press("Enter")
+    expect(guest.locator("#lv")).to_have_attribute("data-connection", "online")
+    expect(guest.locator("#lv-lobby")).to_be_visible()  # a guest always waits
+    teacher.get_by_role("button", name="Let Mme Intervenante in").click()
+    expect(guest.locator("#lv-class")).to_be_visible()
+    clean_at_both_widths(guest)
+    for context in (t_context, g_context):
+        context.close()
