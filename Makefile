@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: run test test-fast lint format bench bench-gate bench-school services chromium clean
+.PHONY: run test test-fast lint format bench bench-gate bench-school bench-live services chromium clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -41,7 +41,7 @@ services:
 chromium:
 	@command -v chromium >/dev/null 2>&1 || scripts/apt-install chromium
 
-bench: bench-gate bench-school
+bench: bench-gate bench-school bench-live
 
 bench-school: $(STAMP) services
 	@command -v wrk >/dev/null 2>&1 || scripts/apt-install wrk
@@ -51,6 +51,12 @@ bench-gate: $(STAMP) services
 	@command -v nginx >/dev/null 2>&1 || scripts/apt-install nginx-light
 	@command -v wrk >/dev/null 2>&1 || scripts/apt-install wrk
 	$(PY) bench/gate_bench.py
+
+# The live gateway against plain websockets and python-socketio (the `bench` extras), 50,000
+# connections over three gateway processes on core 0 and three client processes on core 1.
+bench-live: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/live_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
