@@ -364,3 +364,22 @@ def test_a_gateway_process_that_dies_takes_its_connections_with_it_once() -> Non
     assert room.members["p2"].links == 1 and room.gone("b", 3).events == []
     assert room.leave("p2", 4, origin="b").events == []  # not a connection of b any more
     assert kinds(room.leave("p2", 4, origin="a").events) == ["presence.left"]
+
+
+def test_in_a_crowd_pupils_hear_only_of_the_teachers_and_a_join_costs_o_1() -> None:
+    room = Room("assembly", "e", lobby=False, crowd=3)
+    room.join("t1", "T", Role.TEACHER, 0)
+    for n in range(2):
+        room.join(f"p{n}", f"P{n}", Role.PUPIL, 0)
+    assert not room.crowded  # three people: not yet a crowd
+    late = room.join("p9", "P9", Role.PUPIL, 0).events
+    assert room.crowded and kinds(late) == ["presence.joined"]
+    assert {p for p in room.members if room.reaches(late[0], p)} == {"t1", "p9"}
+    pupil_view = room.snapshot("p9")
+    assert pupil_view["crowd"] is True
+    assert [p["person"] for p in pupil_view["participants"]] == ["t1"]
+    assert len(room.snapshot("t1")["participants"]) == 4  # the teacher sees everyone
+    (message,) = room.handle(
+        "t1", {"type": "chat.send", "id": "c", "text": "hi", "to": "all"}, 1
+    ).events
+    assert {p for p in room.members if room.reaches(message, p)} == set(room.members)

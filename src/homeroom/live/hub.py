@@ -76,6 +76,19 @@ class Host:
     joining: dict[int, Joining] = field(default_factory=dict)  # their join not applied yet
     waiting: list[Joining] = field(default_factory=list)  # until the room is open here
     empty_since: float | None = None
+    by_person: dict[str, set[Link]] = field(default_factory=dict)  # the same links, by person
+
+    def add(self, link: Link) -> None:
+        self.links.add(link)
+        self.by_person.setdefault(link.claims.person, set()).add(link)
+
+    def discard(self, link: Link) -> None:
+        self.links.discard(link)
+        mine = self.by_person.get(link.claims.person)
+        if mine is not None:
+            mine.discard(link)
+            if not mine:
+                del self.by_person[link.claims.person]
 
 
 class Hub:
@@ -125,7 +138,7 @@ class Hub:
             return
         host.waiting = [j for j in host.waiting if j.link is not link]
         if link in host.links or link.ref in host.joining:
-            host.links.discard(link)
+            host.discard(link)
             self._append(host, {"op": "leave", "p": link.claims.person, "l": link.ref})
         if not host.links and not host.joining and not host.waiting:
             host.empty_since = self.clock()
@@ -219,7 +232,8 @@ class Hub:
 
     def _link(self, host: Host, entry: Entry) -> Link | None:
         ref = entry.get("l")
-        return next((link for link in host.links if link.ref == ref), None)
+        mine = host.by_person.get(entry.get("p", ""), ())
+        return next((link for link in mine if link.ref == ref), None)
 
     def _joined(self, host: Host, room: Room, joining: Joining, outcome: Outcome) -> None:
         link = joining.link
@@ -229,7 +243,7 @@ class Hub:
                 link.close(effect.code, effect.reason)
                 return
         self._sync(room, link, joining.epoch, joining.last_seq)
-        host.links.add(link)
+        host.add(link)
 
     # -- applying an outcome ----------------------------------------------------------------
 
@@ -257,7 +271,7 @@ class Hub:
 
     def _fan_out(self, host: Host, room: Room, event: Event) -> None:
         frame: bytes | None = None
-        for link in host.links:
+        for link in self._audience(host, room, event):
             if link.lagging or not room.reaches(event, link.claims.person):
                 continue
             if frame is None:
@@ -265,8 +279,23 @@ class Hub:
             link.send(frame)
             link.last_seq = event.seq
 
+    @staticmethod
+    def _audience(host: Host, room: Room, event: Event) -> Iterable[Link]:
+        """The links an event may reach: all of them, or only those of the people it names.
+
+        In a room of thousands most events are for the teachers or one person: looking at
+        every link for each would make a crowd's arrival cost O(n²).
+        """
+        audience = event.audience
+        if audience.everyone:
+            return host.links
+        people = set(audience.people)
+        if audience.staff:
+            people.update(room.teachers)
+        return [link for person in people for link in host.by_person.get(person, ())]
+
     def _links_of(self, host: Host, person: str) -> Iterable[Link]:
-        return [link for link in host.links if link.claims.person == person]
+        return list(host.by_person.get(person, ()))
 
     def _sync(self, room: Room, link: Link, epoch: str | None, last_seq: int | None) -> None:
         missed = None

@@ -22,6 +22,7 @@ CLOSE_REMOVED = 4401
 CLOSE_REFUSED = 4403
 CLOSE_LOCKED = 4423
 CLOSE_ENDED = 4410
+CROWD = 150  # people in a room above which pupils see only the teachers' presence
 CLOSE_REASONS = {
     CLOSE_REMOVED: "removed",
     CLOSE_REFUSED: "refused",
@@ -107,10 +108,13 @@ class Room:
         history: int = 1000,
         chat_kept: int = 200,
         board_points: int = 100_000,
+        crowd: int = CROWD,
     ) -> None:
         self.id = room_id
         self.journal = Journal(epoch, history)
         self.members: dict[str, Member] = {}
+        self.teachers: dict[str, Member] = {}
+        self.crowd = crowd
         self.lobby_on = lobby
         self.locked = False
         self.chat_open = True
@@ -176,6 +180,8 @@ class Room:
             if self.locked and role is not Role.TEACHER:
                 return self._finish_close(person, CLOSE_LOCKED, "locked")
             member = self.members[person] = Member(person, name, role)
+            if member.teacher:
+                self.teachers[person] = member
         member.links += 1
         member.origins[origin] = member.origins.get(origin, 0) + 1
         if member.links == 1:
@@ -209,7 +215,7 @@ class Room:
             del member.origins[origin]
         if member.links == 0 and member.where is Where.IN:
             self._drop_hand(member.person)
-            self._emit("presence.left", {"person": member.person}, ALL)
+            self._emit("presence.left", {"person": member.person}, self._presence_audience(member))
         elif member.links == 0 and member.where is Where.LOBBY:
             self._emit("lobby.left", {"person": member.person}, STAFF)
 
@@ -284,10 +290,19 @@ class Room:
         member.admitted = True
         if self.groups is not None and not member.teacher and member.group is None:
             self._assign(member)
-        self._emit("presence.joined", member.view(), ALL)
+        self._emit("presence.joined", member.view(), self._presence_audience(member))
+
+    @property
+    def crowded(self) -> bool:
+        """A large room (an assembly): pupils are not told of each other's comings and goings."""
+        return len(self.members) > self.crowd
+
+    def _presence_audience(self, member: Member) -> Audience:
+        # in a crowd, a pupil's arrival told to everyone makes joining cost O(n) each, O(n²) in all
+        return ALL if member.teacher or not self.crowded else staff_and(member.person)
 
     def _teacher_here(self) -> bool:
-        return any(m.teacher and m.links > 0 for m in self.members.values())
+        return any(m.links > 0 for m in self.teachers.values())
 
     def _admit(self, member: Member) -> None:
         self._emit("lobby.admitted", {"person": member.person}, staff_and(member.person))
@@ -554,11 +569,18 @@ class Room:
         }
 
     def _class_view(self, member: Member) -> dict[str, Any]:
-        here = [m.view() for m in self.members.values() if m.inside and m.links > 0]
-        waiting = [m.view() for m in self.members.values() if m.where is Where.LOBBY and m.links]
+        # in a crowd a pupil sees the teachers only: a snapshot is then O(1), not O(n)
+        known = self.members if member.teacher or not self.crowded else self.teachers
+        here = [m.view() for m in known.values() if m.inside and m.links > 0]
+        waiting = (
+            [m.view() for m in self.members.values() if m.where is Where.LOBBY and m.links]
+            if member.teacher
+            else []
+        )
         return {
             "participants": here,
-            "lobby": waiting if member.teacher else [],
+            "crowd": self.crowded,
+            "lobby": waiting,
             "hands": list(self.hands),
             "chat": [e.message(self.epoch) for e in self.chat if self._reaches(e.audience, member)],
             "poll": None
