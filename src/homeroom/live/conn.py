@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +36,7 @@ from homeroom.live.wire import (
 )
 
 if TYPE_CHECKING:
+    from homeroom.core.live.parts import Member
     from homeroom.live.hub import Hub
 
 log = logging.getLogger("homeroom.live")
@@ -85,10 +87,12 @@ class Conn(asyncio.Protocol):
         "handshake",
         "lagging",
         "last_seq",
+        "member",
         "ref",
         "seen",
         "strikes",
         "transport",
+        "write",
     )
 
     def __init__(self, gateway: Gateway) -> None:
@@ -98,6 +102,8 @@ class Conn(asyncio.Protocol):
         self.frames: Frames | None = None
         self.claims: JoinClaims = None  # type: ignore[assignment]  # set at the handshake
         self.ref = gateway.hub.new_ref()
+        self.member: Member | None = None  # this person in the room, once joined (hub)
+        self.write: Callable[[bytes], object] = _nowhere
         self.last_seq = 0
         self.lagging = False
         self.closing = False
@@ -109,6 +115,7 @@ class Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio.Transport, though they behave as one
         self.transport = transport = cast(asyncio.Transport, transport)
+        self.write = transport.write  # the fan-out's one call a recipient (hub._fan_out)
         limits = self.gateway.limits
         transport.set_write_buffer_limits(high=limits.write_high, low=limits.write_high // 4)
         sock = transport.get_extra_info("socket")
@@ -246,6 +253,10 @@ class Conn(asyncio.Protocol):
         self.closing = True
         self.transport.write(close_frame(code, reason))
         self.transport.close()
+
+
+def _nowhere(frame: bytes) -> None:
+    """Where a connection writes before it has a transport: nowhere."""
 
 
 def _int(text: str | None) -> int | None:

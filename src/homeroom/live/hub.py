@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from homeroom.backends.live import Entry, MemoryLog, RoomLog
-from homeroom.core.live.journal import Event
-from homeroom.core.live.parts import Role
+from homeroom.core.live.journal import ALL, Event
+from homeroom.core.live.parts import Member, Role, Where
 from homeroom.core.live.room import Close, Outcome, Room, SendSnapshot, Store
 from homeroom.live.jointoken import JoinClaims
 from homeroom.live.wire import json_frame as encode
@@ -39,6 +39,9 @@ class Link(Protocol):
     ref: int  # unique in this process
     last_seq: int  # the last room event written to it
     lagging: bool  # its writes back up: send it nothing until it drains
+    closing: bool  # closed by us: nothing more is written to it
+    member: Member | None  # its person in this process's copy of the room, once joined
+    write: Callable[[bytes], object]  # the transport's write: the fan-out's one call
 
     def send(self, frame: bytes) -> None: ...
 
@@ -243,6 +246,7 @@ class Hub:
                 link.close(effect.code, effect.reason)
                 return
         self._sync(room, link, joining.epoch, joining.last_seq)
+        link.member = room.members[person]
         host.add(link)
 
     # -- applying an outcome ----------------------------------------------------------------
@@ -270,6 +274,9 @@ class Hub:
                     link.close(effect.code, effect.reason)
 
     def _fan_out(self, host: Host, room: Room, event: Event) -> None:
+        if event.audience is ALL:
+            self._fan_out_all(host, room, event)
+            return
         frame: bytes | None = None
         for link in self._audience(host, room, event):
             if link.lagging or not room.reaches(event, link.claims.person):
@@ -278,6 +285,21 @@ class Hub:
                 frame = encode(event.message(room.epoch))  # once, for everyone it reaches
             link.send(frame)
             link.last_seq = event.seq
+
+    @staticmethod
+    def _fan_out_all(host: Host, room: Room, event: Event) -> None:
+        """An event for everyone in the room: the hot loop, a few attribute reads and one write
+        a recipient (a lagging link's buffer is bounded by pause_writing, so no size check)."""
+        frame: bytes | None = None
+        seq, inside = event.seq, Where.IN
+        for link in host.links:
+            member = link.member
+            if link.lagging or link.closing or member is None or member.where is not inside:
+                continue
+            if frame is None:
+                frame = encode(event.message(room.epoch))
+            link.write(frame)
+            link.last_seq = seq
 
     @staticmethod
     def _audience(host: Host, room: Room, event: Event) -> Iterable[Link]:
