@@ -74,7 +74,7 @@ class School:
             live_port=settings.live_port,
         )
         # The gate and the school know each other through these two (docs/gate.md#who-is-coming).
-        self.who = SchoolWho(self.sessionmaker, sessions, clock)
+        self.who = SchoolWho(self.sessionmaker, sessions, self.deps.principals, clock)
         attendance: Attendance = NoAttendance() if gate is None else GateAttendance(gate, clock)
         self.deps.attendance = attendance
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,26 +24,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.core.lanes import Lane
-from homeroom.errors import HomeroomError, NotFound
+from homeroom.errors import NotFound
 from homeroom.gate.who import Person
 from homeroom.school.access import Principal
-from homeroom.school.deps import SchoolDeps
+from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
 from homeroom.school.models import DEFAULT_ZONE, ClassGroup, ClassSession, Enrolment, Role
-from homeroom.school.queries import load_principal
+from homeroom.school.principals import Principals
 from homeroom.school.sessions import CACHE_MAX, CACHE_S, COOKIE, Sessions
 
 log = logging.getLogger("homeroom.school")
-NO_STORE = {"cache-control": "no-store"}
-MAX_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
-_ID = re.compile(r"[1-9][0-9]{0,9}")
-
-
-class Unauthorized(HomeroomError):
-    status = 401
-
-
-def signed_out() -> Unauthorized:
-    return Unauthorized("signed_out", "Vous n'êtes pas connecté.", "You are not signed in.")
 
 
 def no_session() -> NotFound:
@@ -93,10 +81,12 @@ class SchoolWho:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         sessions: Sessions,
+        principals: Principals,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.sessions = sessions
+        self.principals = principals  # the same cache as the pages' and the API's
         self.clock = clock
         self._cache: OrderedDict[bytes, tuple[Person, float]] = OrderedDict()
 
@@ -117,7 +107,7 @@ class SchoolWho:
         cached = self._cache.get(current.id_hash)
         if cached is not None and cached[1] > now:
             return cached[0]
-        principal = await load_principal(db, current.person_id)
+        principal = await self.principals.get(db, current.person_id)
         if principal is None:
             return None
         start = None
@@ -131,27 +121,16 @@ class SchoolWho:
         return person
 
 
-class AttendanceEndpoints:
+class AttendanceEndpoints(Endpoints):
     """GET /api/v1/sessions/{id}/attendance: for the teachers of the class only (else 404)."""
-
-    def __init__(self, deps: SchoolDeps) -> None:
-        self.deps = deps
 
     def routes(self) -> list[Route]:
         return [Route("/api/v1/sessions/{session_id}/attendance", self.attendance, methods=["GET"])]
 
     async def attendance(self, request: Request) -> Response:
-        text = request.path_params.get("session_id", "")
-        if not isinstance(text, str) or not _ID.fullmatch(text) or int(text) > MAX_ID:
-            raise no_session()  # never reaches the database, where PostgreSQL would refuse it
-        session_id = int(text)
+        session_id = path_id(request, "session_id", no_session())
         async with self.deps.sessionmaker() as db:
-            current = await self.deps.sessions.check(db, request.cookies.get(COOKIE))
-            if current is None:
-                raise signed_out()
-            principal = await load_principal(db, current.person_id)
-            if principal is None:
-                raise signed_out()
+            principal = await self.principal(request, db)
             row = (
                 await db.execute(
                     select(
@@ -178,8 +157,8 @@ class AttendanceEndpoints:
                 "session_id": session_id,
                 "group": {"id": row.group_id, "name": row.name},
                 "title": row.title,
-                "starts_at": _iso(row.starts_at),
-                "ends_at": _iso(row.ends_at),
+                "starts_at": iso(row.starts_at),
+                "ends_at": iso(row.ends_at),
                 "pupils": len(set(pupils)),
                 "admitted": counts.admitted,
                 "waiting": counts.waiting,
@@ -187,7 +166,3 @@ class AttendanceEndpoints:
             },
             headers=NO_STORE,
         )
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
