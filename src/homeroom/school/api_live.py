@@ -55,6 +55,18 @@ def room_of(session_id: int) -> str:
     return f"s{session_id}"
 
 
+async def teacher_seat(db: AsyncSession, principal: Principal, session_id: int) -> Seat:
+    """The session as one of its teachers sees it; anyone else gets an unknown session's 404."""
+    seat = await seat_of(db, principal, session_id)
+    if seat is None or seat.role is not Role.TEACHER:
+        raise session_not_found()
+    return seat
+
+
+def class_over() -> Gone:
+    return Gone("class_over", "Cette classe est terminée.", "This class is over.")
+
+
 class GuestLinks:
     """Signed guest links: the session and until when; nothing is stored."""
 
@@ -65,6 +77,14 @@ class GuestLinks:
 
     def issue(self, session_id: int, until: dt.datetime) -> str:
         return str(self._signer.dumps({"s": session_id, "x": int(until.timestamp())}))
+
+    def link(self, request: Request, seat: Seat, session_id: int, now: dt.datetime) -> str:
+        """The absolute guest link to a teacher's session, until it is over; Gone after."""
+        until = seat.ends_at + LASTS_AFTER
+        if now >= until:
+            raise class_over()
+        token = self.issue(session_id, until)
+        return f"{str(request.base_url).rstrip('/')}/class/{session_id}?guest={token}"
 
     def until(self, token: str, session_id: int, now: dt.datetime) -> dt.datetime:
         """When the link stops working; NotFound when it is not one for this session, Gone after."""
@@ -79,7 +99,7 @@ class GuestLinks:
             raise session_not_found()
         until = dt.datetime.fromtimestamp(expires, dt.UTC)
         if now >= until:
-            raise Gone("class_over", "Cette classe est terminée.", "This class is over.")
+            raise class_over()
         return until
 
 
@@ -155,18 +175,10 @@ class LiveEndpoints(Endpoints):
         """A teacher of the session makes a guest link, valid until the class is over."""
         session_id = path_id(request, "session_id", session_not_found())
         async with self.deps.sessionmaker() as db:
-            principal = await self.acting(request, db)
-            seat = await seat_of(db, principal, session_id)
-        if seat is None or seat.role is not Role.TEACHER:
-            raise session_not_found()
-        until = seat.ends_at + LASTS_AFTER
-        if self.now() >= until:
-            raise Gone("class_over", "Cette classe est terminée.", "This class is over.")
-        token = self.guests.issue(session_id, until)
-        base = str(request.base_url).rstrip("/")
+            seat = await teacher_seat(db, await self.acting(request, db), session_id)
+        url = self.guests.link(request, seat, session_id, self.now())
         return JSONResponse(
-            {"url": f"{base}/class/{session_id}?guest={token}", "expires_at": iso(until)},
-            headers=NO_STORE,
+            {"url": url, "expires_at": iso(seat.ends_at + LASTS_AFTER)}, headers=NO_STORE
         )
 
     async def guest_join(self, request: Request) -> Response:
@@ -209,7 +221,7 @@ class LiveEndpoints(Endpoints):
             )
         until = seat.ends_at + LASTS_AFTER
         if now >= until:
-            raise Gone("class_over", "Cette classe est terminée.", "This class is over.")
+            raise class_over()
         claims = JoinClaims(
             seat.room, str(principal.person_id), seat.role, seat.name, int(until.timestamp())
         )

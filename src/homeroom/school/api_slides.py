@@ -15,10 +15,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from homeroom.core.live.parts import Role
 from homeroom.errors import BadRequest, NotFound
 from homeroom.school.api_base import NO_STORE, Endpoints, path_id
-from homeroom.school.api_live import seat_of, session_not_found
+from homeroom.school.api_live import seat_of, session_not_found, teacher_seat
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.slides import MAX_BYTES, SlideStore, count_pages, too_large
 
@@ -59,10 +58,7 @@ class SlidesEndpoints(Endpoints):
     async def upload(self, request: Request) -> Response:
         session_id = path_id(request, "session_id", session_not_found())
         async with self.deps.sessionmaker() as db:
-            principal = await self.acting(request, db)
-            seat = await seat_of(db, principal, session_id)
-        if seat is None or seat.role is not Role.TEACHER:
-            raise session_not_found()
+            await teacher_seat(db, await self.acting(request, db), session_id)
         data = await _bounded(request)
         pages = await asyncio.to_thread(count_pages, data)  # parsing 20 MiB takes a while
         doc = await asyncio.to_thread(self.store.save, session_id, data)

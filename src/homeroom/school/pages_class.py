@@ -19,8 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from homeroom.core.live.parts import Role
-from homeroom.errors import BadRequest, Gone
+from homeroom.errors import BadRequest
 from homeroom.gate import i18n
 from homeroom.gate.http import lang_of
 from homeroom.gate.pages import static_url
@@ -34,6 +33,7 @@ from homeroom.school.api_live import (
     guest_person,
     seat_of,
     session_not_found,
+    teacher_seat,
 )
 from homeroom.school.dashboard import session_brief
 from homeroom.school.deps import SchoolDeps
@@ -155,21 +155,18 @@ class ClassPages(PageKit):
             if not Sessions.csrf_ok(current, form.get(CSRF_FIELD, 300)):
                 raise bad_csrf()
             session_id = path_id(request, "session_id", session_not_found())
-            seat = await seat_of(db, principal, session_id)
-            if seat is None or seat.role is not Role.TEACHER:
-                raise session_not_found()
+            seat = await teacher_seat(db, principal, session_id)
             brief = await session_brief(db, session_id)
-        until = seat.ends_at + LASTS_AFTER
-        if self.now() >= until or brief is None:
-            raise Gone("class_over", "Cette classe est terminée.", "This class is over.")
-        token = self.guests.issue(session_id, until)
-        lang, at = lang_of(request), until.timestamp()
+        link = self.guests.link(request, seat, session_id, self.now())
+        if brief is None:  # deleted meanwhile
+            raise session_not_found()
+        lang, at = lang_of(request), (seat.ends_at + LASTS_AFTER).timestamp()
         return self.render(
             request,
             "guest_link.html",
             account=self.account(request, seat.name, current),
             class_title=brief.title,
-            link=f"{str(request.base_url).rstrip('/')}/class/{session_id}?guest={token}",
+            link=link,
             until_date=i18n.format_date(lang, at, brief.zone),
             until_time=i18n.format_time(lang, at, brief.zone),
             home_url=self.url(request, "/home"),
