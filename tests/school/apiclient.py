@@ -5,8 +5,10 @@ The `api` fixture (tests/school/conftest.py) builds it; `sign_in` and `with_cook
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -42,37 +44,56 @@ async def handle(request: Request, exc: Exception) -> Response:
     return error_response(request, exc)
 
 
-async def api_client(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Api]:
-    """The demo school with passwords, and a client of its API (the `api` fixture)."""
-    passwords = Passwords(CHEAP)
-    demo = await build(session)
-    for pid in (demo.pupil, demo.other_pupil, demo.parent, demo.teacher):
+def fixed_clock() -> float:
+    return NOW.timestamp()
+
+
+@contextlib.asynccontextmanager
+async def school_deps(
+    engine: AsyncEngine,
+    passwords: Passwords,
+    clock: Callable[[], float] = fixed_clock,
+    **extra: Any,
+) -> AsyncIterator[SchoolDeps]:
+    """What the school's pages and API need, over `engine`; its pool and throttle closed after."""
+    pool = VerifyPool(workers=1, check=passwords.verify)
+    throttle = Throttle("memory://")
+    sessions = Sessions(b"k" * 32, clock=clock)
+    try:
+        yield SchoolDeps(
+            sessionmaker=db.sessions(engine),
+            signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
+            sessions=sessions,
+            passwords=passwords,
+            secure_cookies=False,
+            clock=clock,
+            **extra,
+        )
+    finally:
+        pool.close()
+        await throttle.aclose()
+
+
+async def with_passwords(session: AsyncSession, passwords: Passwords, *people: int) -> None:
+    for pid in people:
         person = await session.get(Person, pid)
         assert person is not None
         person.password_hash = passwords.hash(PASSWORD)
     await session.commit()
-    pool = VerifyPool(workers=1, check=passwords.verify)
-    throttle = Throttle("memory://")
 
-    def clock() -> float:
-        return NOW.timestamp()
 
-    sessions = Sessions(b"k" * 32, clock=clock)
-    deps = SchoolDeps(
-        sessionmaker=db.sessions(engine),
-        signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
-        sessions=sessions,
-        secure_cookies=False,
-        clock=clock,
+async def api_client(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Api]:
+    """The demo school with passwords, and a client of its API (the `api` fixture)."""
+    passwords = Passwords(CHEAP)
+    demo = await build(session)
+    await with_passwords(
+        session, passwords, demo.pupil, demo.other_pupil, demo.parent, demo.teacher
     )
-    app = Starlette(routes=school_routes(deps), exception_handlers={HomeroomError: handle})
-    transport = httpx.ASGITransport(app=app)
-    try:
+    async with school_deps(engine, passwords) as deps:
+        app = Starlette(routes=school_routes(deps), exception_handlers={HomeroomError: handle})
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
             yield Api(client, demo, deps)
-    finally:
-        pool.close()
-        await throttle.aclose()
 
 
 async def sign_in(api: Api, login: str, password: str = PASSWORD) -> str:

@@ -22,13 +22,10 @@ from starlette.applications import Starlette
 from homeroom.errors import HomeroomError
 from homeroom.school import db
 from homeroom.school.api import school_routes
-from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import ClassSession, Person, Role, RoleGrant, Teaching
-from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
-from homeroom.school.sessions import COOKIE, Sessions
-from homeroom.school.signin import SignIn
-from homeroom.school.throttle import Throttle
-from tests.school.apiclient import handle
+from homeroom.school.passwords import PasswordParameters, Passwords
+from homeroom.school.sessions import COOKIE
+from tests.school.apiclient import handle, school_deps, with_passwords
 from tests.school.people import NOW, Demo, build, person
 
 CHEAP = PasswordParameters(1, 64, 1)
@@ -97,34 +94,13 @@ async def world(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Wor
     }
     session.add(Teaching(teacher_id=ids["other_teacher"], group_id=demo.other_group, subject="x"))
     await session.commit()
-    for pid in (demo.pupil, demo.other_pupil, demo.parent, demo.teacher, *ids.values()):
-        found = await session.get(Person, pid)
-        assert found is not None
-        found.password_hash = passwords.hash(PASSWORD)
-    await session.commit()
-    pool = VerifyPool(workers=1, check=passwords.verify)
-    throttle = Throttle("memory://")
-
-    def clock() -> float:
-        return NOW.timestamp()
-
-    sessions = Sessions(b"k" * 32, clock=clock)
-    deps = SchoolDeps(
-        sessionmaker=db.sessions(engine),
-        signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
-        sessions=sessions,
-        passwords=passwords,
-        secure_cookies=False,
-        clock=clock,
-    )
-    app = Starlette(routes=school_routes(deps), exception_handlers={HomeroomError: handle})
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4000))
-    try:
+    people = (demo.pupil, demo.other_pupil, demo.parent, demo.teacher, *ids.values())
+    await with_passwords(session, passwords, *people)
+    async with school_deps(engine, passwords) as deps:
+        app = Starlette(routes=school_routes(deps), exception_handlers={HomeroomError: handle})
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4000))
         async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
             yield World(client, demo, engine, ids)
-    finally:
-        pool.close()
-        await throttle.aclose()
 
 
 def a_session(start: dt.datetime = NOW + dt.timedelta(days=1)) -> dict[str, str]:

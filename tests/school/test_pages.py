@@ -26,11 +26,10 @@ from homeroom.school.attendance import Counts
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import ClassSession, Person, Role, RoleGrant
 from homeroom.school.pages import page_routes
-from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
+from homeroom.school.passwords import PasswordParameters, Passwords
 from homeroom.school.queries import load_principal
-from homeroom.school.sessions import COOKIE, Sessions
-from homeroom.school.signin import SignIn
-from homeroom.school.throttle import Throttle
+from homeroom.school.sessions import COOKIE
+from tests.school.apiclient import school_deps
 from tests.school.people import NOW, Demo, build, person
 
 CHEAP = PasswordParameters(1, 64, 1)
@@ -111,28 +110,13 @@ async def site(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Site
     assert lea is not None
     lea.display_name = "Léa <b>Martin</b>"  # escaped wherever it is shown
     await session.commit()
-    pool = VerifyPool(workers=1, check=passwords.verify)
-    throttle = Throttle("memory://")
     clock = Clock()
-    sessions = Sessions(b"k" * 32, clock=clock)
     attendance = FakeAttendance()
-    deps = SchoolDeps(
-        sessionmaker=db.sessions(engine),
-        signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
-        sessions=sessions,
-        passwords=passwords,
-        secure_cookies=False,
-        clock=clock,
-        attendance=attendance,
-    )
-    app = Starlette(routes=page_routes(deps))
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4000))
-    try:
+    async with school_deps(engine, passwords, clock, attendance=attendance) as deps:
+        app = Starlette(routes=page_routes(deps))
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4000))
         async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
             yield Site(client, demo, admin, engine, deps, clock, attendance)
-    finally:
-        pool.close()
-        await throttle.aclose()
 
 
 # ---------------------------------------------------------------- sign-in and out
@@ -593,24 +577,13 @@ async def test_the_pupils_dashboard_is_at_most_five_statements(
     lea.password_hash = passwords.hash(PASSWORD)
     await session.commit()
     clock = Clock()
-    sessions = Sessions(b"k" * 32, clock=clock)
-    pool = VerifyPool(workers=1, check=passwords.verify)
-    throttle = Throttle("memory://")
-    deps = SchoolDeps(
-        sessionmaker=db.sessions(engine),
-        signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
-        sessions=sessions,
-        passwords=passwords,
-        secure_cookies=False,
-        clock=clock,
-    )
-    transport = httpx.ASGITransport(app=Starlette(routes=page_routes(deps)))
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
         seen.append(statement)
 
-    try:
+    async with school_deps(engine, passwords, clock) as deps:
+        transport = httpx.ASGITransport(app=Starlette(routes=page_routes(deps)))
         async with httpx.AsyncClient(transport=transport, base_url="http://s.test") as client:
             token = token_in((await client.get("/signin")).text)
             signed = await client.post(
@@ -621,9 +594,6 @@ async def test_the_pupils_dashboard_is_at_most_five_statements(
             event.listen(engine.sync_engine, "before_cursor_execute", record)
             home = await client.get("/home")
             event.remove(engine.sync_engine, "before_cursor_execute", record)
-    finally:
-        pool.close()
-        await throttle.aclose()
     assert home.status_code == 200
     assert home.text.count('href="/class/') == 2 * classes
     assert len(seen) <= 5, seen

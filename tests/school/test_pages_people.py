@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
 from homeroom.school import db
-from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import (
     AuthSession,
     Enrolment,
@@ -30,10 +29,9 @@ from homeroom.school.models import (
     RoleGrant,
 )
 from homeroom.school.pages import page_routes
-from homeroom.school.passwords import Passwords, VerifyPool
-from homeroom.school.sessions import COOKIE, Sessions
-from homeroom.school.signin import SignIn
-from homeroom.school.throttle import Throttle
+from homeroom.school.passwords import Passwords
+from homeroom.school.sessions import COOKIE
+from tests.school.apiclient import school_deps
 from tests.school.people import Demo, build, person
 from tests.school.test_pages import CHEAP, PASSWORD, Clock, text_of, token_in
 
@@ -69,22 +67,6 @@ class Site:
             return int(await s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-def app_for(engine: AsyncEngine, passwords: Passwords) -> tuple[Starlette, VerifyPool, Throttle]:
-    clock = Clock()
-    sessions = Sessions(b"k" * 32, clock=clock)
-    pool = VerifyPool(workers=1, check=passwords.verify)
-    throttle = Throttle("memory://")
-    deps = SchoolDeps(
-        sessionmaker=db.sessions(engine),
-        signin=SignIn(sessions, throttle, pool, passwords, clock=clock),
-        sessions=sessions,
-        passwords=passwords,
-        secure_cookies=False,
-        clock=clock,
-    )
-    return Starlette(routes=page_routes(deps)), pool, throttle
-
-
 @pytest.fixture
 async def site(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Site]:
     passwords = Passwords(CHEAP)
@@ -98,14 +80,11 @@ async def site(engine: AsyncEngine, session: AsyncSession) -> AsyncIterator[Site
     assert lea is not None
     lea.display_name = "Léa <b>Martin</b>"  # escaped wherever it is shown
     await session.commit()
-    app, pool, throttle = app_for(engine, passwords)
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4000))
-    try:
+    async with school_deps(engine, passwords, Clock()) as deps:
+        app = Starlette(routes=page_routes(deps))
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4000))
         async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
             yield Site(app, client, demo, admin, engine)
-    finally:
-        pool.close()
-        await throttle.aclose()
 
 
 async def sign_up(
@@ -433,14 +412,13 @@ async def test_the_teachers_dashboard_costs_the_same_whatever_the_classes(
     assert teacher is not None
     teacher.password_hash = passwords.hash(PASSWORD)
     await session.commit()
-    app, pool, throttle = app_for(engine, passwords)
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
         seen.append(statement)
 
-    try:
-        transport = httpx.ASGITransport(app=app)
+    async with school_deps(engine, passwords, Clock()) as deps:
+        transport = httpx.ASGITransport(app=Starlette(routes=page_routes(deps)))
         async with httpx.AsyncClient(transport=transport, base_url="http://s.test") as client:
             token = token_in((await client.get("/signin")).text)
             signed = await client.post(
@@ -450,9 +428,6 @@ async def test_the_teachers_dashboard_costs_the_same_whatever_the_classes(
             event.listen(engine.sync_engine, "before_cursor_execute", record)
             home = await client.get("/home")
             event.remove(engine.sync_engine, "before_cursor_execute", record)
-    finally:
-        pool.close()
-        await throttle.aclose()
     assert home.status_code == 200
     assert home.text.count('name="role" value="parent"') == classes
     assert home.text.count('<option value="') == 4 * classes + classes  # pupils, and the class
