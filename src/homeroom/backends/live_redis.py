@@ -14,17 +14,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 
 from homeroom.backends.live import Deliver, Entry
-from homeroom.backends.redis import SOCKET_TIMEOUT_S, Client, _parse_cluster_url
+from homeroom.backends.redis import SOCKET_TIMEOUT_S, Client, _parse_cluster_url, eval_pipelined
 
 log = logging.getLogger("homeroom.live")
 
@@ -541,24 +541,9 @@ class RedisLog:
                         self._lose(follow)  # Redis forgot the log this replica follows
 
     async def _send(self, batch: list[tuple[str, str, int, str]]) -> list[Any]:
-        """One pipelined round trip (one per node on a cluster), the script's text on a cluster
-        (redis-py refuses EVALSHA there), EVALSHA on one server, loaded again if forgotten."""
-        script = self._append_script
-        cluster = isinstance(self._client, RedisCluster)
-        for attempt in (1, 2):
-            pipe = self._client.pipeline(transaction=False)
-            for room, epoch, n, text in batch:
-                keys = self._keys(room)
-                args: list[str | int] = [epoch, self.writer, n, text]
-                args += [self.max_entries, self.idle_ttl_s]
-                if cluster:
-                    pipe.eval(cast(str, script.script), len(keys), *keys, *args)
-                else:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-            try:
-                return list(await pipe.execute())
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await self._client.script_load(script.script)
-        raise AssertionError("unreachable")
+        """One pipelined round trip (one per node on a cluster): `eval_pipelined`."""
+        calls = [
+            (self._keys(room), [epoch, self.writer, n, text, self.max_entries, self.idle_ttl_s])
+            for room, epoch, n, text in batch
+        ]
+        return await eval_pipelined(self._client, self._append_script, calls)

@@ -383,28 +383,8 @@ class RedisGateStore:
     async def _eval_lanes(
         self, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]
     ) -> list[Any]:
-        """Run an idempotent script once per lane, in one pipeline.
-
-        A cluster pipeline is split by slot, one round trip per node; redis-py refuses EVALSHA
-        in it, so it carries the script's text. On one server EVALSHA is used, and a server
-        that lost its script cache (a restart) gets the script and the whole batch again.
-        """
-        cluster = isinstance(self._client, RedisCluster)
-        body = cast(str, script.script)  # every script here is registered from a str
-        for attempt in (1, 2):
-            pipe = self._client.pipeline(transaction=False)
-            for keys, args in calls:
-                if cluster:
-                    pipe.eval(body, len(keys), *keys, *args)
-                else:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-            try:
-                return list(await pipe.execute())
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await self._client.script_load(script.script)
-        raise AssertionError("unreachable")
+        """Run an idempotent script once per lane, in one pipeline (`eval_pipelined`)."""
+        return await eval_pipelined(self._client, script, calls)
 
     async def get_policy(self, gate: str) -> GatePolicy | None:
         async with self._io("get policy"):
@@ -646,3 +626,30 @@ def _parse_cluster_url(url: str) -> tuple[str | None, str | None, list[ClusterNo
             raise ValueError(f"cluster node must be HOST:PORT, got {part!r} in the Redis URL")
         nodes.append(ClusterNode(host.strip("[]"), int(port)))
     return username, password, nodes
+
+
+async def eval_pipelined(
+    client: Client, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]
+) -> list[Any]:
+    """Run an idempotent script once per (keys, args), in one pipeline.
+
+    A cluster pipeline is split by slot, one round trip per node; redis-py refuses EVALSHA in
+    it, so it carries the script's text. On one server EVALSHA is used, and a server that lost
+    its script cache (a restart) gets the script and the whole batch again.
+    """
+    cluster = isinstance(client, RedisCluster)
+    body = cast(str, script.script)  # every script here is registered from a str
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        for keys, args in calls:
+            if cluster:
+                pipe.eval(body, len(keys), *keys, *args)
+            else:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+        try:
+            return list(await pipe.execute())
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            await client.script_load(body)
+    raise AssertionError("unreachable")
