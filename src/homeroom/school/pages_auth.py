@@ -246,12 +246,10 @@ class AuthPages(PageKit):
     async def claim(self, request: Request) -> Response:
         form = await read_form(request)
         async with self.deps.sessionmaker() as db:
-            signed = await self.principal(request, db)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
-            current, principal = signed
-            if not Sessions.csrf_ok(current, form.get(CSRF_FIELD, 300)):
-                raise bad_csrf()
+            principal = signed[1]
             await enrol.claim_child(db, principal, form.get("invite", 200), self.now())
             await db.commit()
         self.deps.principals.forget(principal.person_id)  # one child more

@@ -38,9 +38,8 @@ from homeroom.school.api_live import (
 from homeroom.school.dashboard import session_brief
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import ClassSession
-from homeroom.school.pages_forms import CSRF_FIELD, bad_csrf, read_form
+from homeroom.school.pages_forms import read_form
 from homeroom.school.pages_kit import PageKit
-from homeroom.school.sessions import Sessions
 from homeroom.school.slides import MAX_BYTES
 
 
@@ -148,12 +147,10 @@ class ClassPages(PageKit):
         """A teacher of the session makes a guest link from the dashboard (a form, CSRF)."""
         form = await read_form(request)
         async with self.deps.sessionmaker() as db:
-            signed = await self.principal(request, db)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             current, principal = signed
-            if not Sessions.csrf_ok(current, form.get(CSRF_FIELD, 300)):
-                raise bad_csrf()
             session_id = path_id(request, "session_id", session_not_found())
             seat = await teacher_seat(db, principal, session_id)
             brief = await session_brief(db, session_id)

@@ -37,11 +37,11 @@ from homeroom.school.dashboard import (
 )
 from homeroom.school.importer import import_roster
 from homeroom.school.models import Role
-from homeroom.school.pages_forms import CSRF_FIELD, Form, bad_csrf, read_form, read_upload
+from homeroom.school.pages_forms import Form, read_form, read_upload
 from homeroom.school.pages_kit import PageKit
 from homeroom.school.queries import place_of
 from homeroom.school.roster import MAX_BYTES, clean
-from homeroom.school.sessions import Current, Sessions
+from homeroom.school.sessions import Current
 from homeroom.school.timetable import local_view
 
 MAX_ID: Final = 2**31 - 1  # ids are 32-bit: a larger one is simply unknown
@@ -103,19 +103,9 @@ class HomePages(PageKit):
             Route("/home/schools/{school_id}/roster", self.pages(self.roster), methods=["POST"]),
         ]
 
-    async def _signed(
-        self, request: Request, db: AsyncSession, form: Form | None
-    ) -> tuple[Current, Principal] | None:
-        """The signed-in person; with a form, its session token must be good (else 403)."""
-        signed = await self.principal(request, db)
-        token = form.get(CSRF_FIELD, 300) if form is not None else None
-        if signed is not None and form is not None and not Sessions.csrf_ok(signed[0], token):
-            raise bad_csrf()
-        return signed
-
     async def home(self, request: Request) -> Response:
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, None)
+            signed = await self.signed(request, db, None)
             if signed is None:
                 return self.to_signin(request)
             return await self._home(request, db, *signed)
@@ -298,7 +288,7 @@ class HomePages(PageKit):
     async def new_session(self, request: Request) -> Response:
         form = await read_form(request)
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, form)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             current, principal = signed
@@ -328,7 +318,7 @@ class HomePages(PageKit):
         form = await read_form(request)
         group_id = query_id(request.path_params["group_id"])
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, form)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             if group_id is None:
@@ -347,7 +337,7 @@ class HomePages(PageKit):
         group_id = query_id(request.path_params["group_id"])
         lang, now = lang_of(request), self.now()
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, form)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             if group_id is None:
@@ -373,7 +363,7 @@ class HomePages(PageKit):
         school_id = query_id(request.path_params["school_id"])
         form, content = await read_upload(request, MAX_BYTES + 64 * 1024, "file")
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, form)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             academy_id = await school_place(db, school_id) if school_id is not None else None

@@ -20,9 +20,9 @@ from homeroom.gate.pages import render_page, with_query
 from homeroom.school import words  # noqa: F401  (registers the school's words)
 from homeroom.school.access import Principal
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.pages_forms import FormGuard
+from homeroom.school.pages_forms import CSRF_FIELD, Form, FormGuard, bad_csrf
 from homeroom.school.passwords import hash_password
-from homeroom.school.sessions import COOKIE, Current
+from homeroom.school.sessions import COOKIE, Current, Sessions
 
 NO_STORE: Final = {"cache-control": "no-store"}
 Handler = Callable[[Request], Awaitable[Response]]
@@ -110,6 +110,16 @@ class PageKit:
             return None
         principal = await self.deps.principals.get(db, current.person_id)
         return None if principal is None else (current, principal)
+
+    async def signed(
+        self, request: Request, db: AsyncSession, form: Form | None = None
+    ) -> tuple[Current, Principal] | None:
+        """The signed-in person; with a form, its session token must be good (else 403)."""
+        signed = await self.principal(request, db)
+        token = form.get(CSRF_FIELD, 300) if form is not None else None
+        if signed is not None and form is not None and not Sessions.csrf_ok(signed[0], token):
+            raise bad_csrf()
+        return signed
 
     def to_signin(self, request: Request) -> RedirectResponse:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")

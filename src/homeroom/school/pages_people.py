@@ -104,7 +104,7 @@ class PeoplePages(HomePages):
         group_id = query_id(request.path_params["group_id"])
         now = self.now()
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, form)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             place = await place_of(db, group_id) if group_id is not None else None
@@ -151,7 +151,7 @@ class PeoplePages(HomePages):
         school_id = query_id(request.path_params["school_id"])
         now = self.now()
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, form)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             if school_id is None:
@@ -214,7 +214,7 @@ class PeoplePages(HomePages):
         """Everything held about the person, as a JSON download (privacy.export)."""
         person_id = query_id(request.path_params["person_id"])
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, None)
+            signed = await self.signed(request, db, None)
             if signed is None:
                 return self.to_signin(request)
             if person_id is None:
@@ -236,7 +236,7 @@ class PeoplePages(HomePages):
         """What erasing the person deletes, and the form that does it."""
         person_id = query_id(request.path_params["person_id"])
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, None)
+            signed = await self.signed(request, db, None)
             if signed is None:
                 return self.to_signin(request)
             current, principal = signed
@@ -273,7 +273,7 @@ class PeoplePages(HomePages):
         form = await read_form(request)
         person_id = query_id(request.path_params["person_id"])
         async with self.deps.sessionmaker() as db:
-            signed = await self._signed(request, db, form)
+            signed = await self.signed(request, db, form)
             if signed is None:
                 return self.to_signin(request)
             principal = signed[1]
