@@ -28,6 +28,8 @@ from homeroom.config import load_settings
 from homeroom.core.live.parts import Role
 from homeroom.keys import live_join_key
 from homeroom.live.jointoken import JoinClaims, JoinTokens
+from homeroom.school.db import engine_for, sessions, upgrade
+from homeroom.school.revocations import revoke_live
 from tests.gate_process import HOMEROOM, wait_http
 from tests.redis_servers import RedisServer, free_port
 
@@ -281,3 +283,38 @@ async def test_after_redis_lost_the_rooms_everyone_reconnects_to_a_new_epoch(
     assert teacher.messages[0]["epoch"] != old  # a snapshot of the new epoch, not a replay
     await pupil.send("chat.send", "c1", text="encore là", to="all")
     await teacher.until(kind("chat.message", text="encore là"), "the class goes on")
+
+
+async def test_a_token_revoked_at_the_school_closes_its_socket_within_seconds(
+    opened: list[Client], tmp_path: Path
+) -> None:
+    """The school writes a revocation row; the real process reads it and closes with 4003."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"
+    await asyncio.to_thread(upgrade, url)
+    keys = "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    env = {"HOMEROOM_BACKEND_URL": "memory://", "HOMEROOM_SECRET_KEYS": keys}
+    live = LiveProcess({**env, "HOMEROOM_DATABASE_URL": url}).start()
+    engine = engine_for(url)
+    try:
+        tokens = JoinTokens(live_join_key(load_settings(secret_keys=keys)))
+        now_ms = int(time.time() * 1000)
+
+        def token(person: str, role: Role, grant: str) -> str:
+            expires = int(time.time()) + 3600
+            return tokens.issue(JoinClaims("s1", person, role, "X", expires, now_ms - 1, grant))
+
+        teacher = await join(opened, live.url(token("t1", Role.TEACHER, "gt")))
+        pupil = await join(opened, live.url(token("p1", Role.PUPIL, "gp")))
+        async with sessions(engine)() as db:
+            await revoke_live(db, time.time(), grant="gp")  # the pupil signed out
+            await db.commit()
+        await teacher.until(kind("presence.left", person="p1"), "the pupil leaving")
+        await pupil.task
+        assert pupil.ws.close_code == 4003 and pupil.ws.close_reason == "revoked"
+        assert teacher.ws.close_code is None
+    finally:
+        for client in opened:
+            await client.close()
+        opened.clear()
+        live.stop()
+        await engine.dispose()

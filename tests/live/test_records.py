@@ -33,6 +33,7 @@ from tests.school.people import Demo, build
 db_url = school.db_url  # the school tests' fixtures: a database at head, SQLite and PostgreSQL
 pg_database = school.pg_database
 sqlite_template = school.sqlite_template
+engine = school.engine
 empty_db_url = school.empty_db_url
 
 FAST = {"backoff_s": (0.01, 0.05)}
@@ -46,15 +47,6 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.engine_for(db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def seed(engine: AsyncEngine) -> tuple[Demo, int]:

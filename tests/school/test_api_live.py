@@ -6,9 +6,12 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from homeroom.core.live.parts import Role
-from homeroom.live.jointoken import JoinTokens
+from homeroom.live.jointoken import JoinClaims, JoinTokens
+from homeroom.live.revocations import Revocation, Revocations
+from homeroom.school.models import LiveRevocation
 from tests.school.apiclient import Api, sign_in, with_cookie
 from tests.school.people import NOW
 
@@ -158,3 +161,39 @@ async def test_only_a_teacher_of_the_session_makes_a_guest_link(live_api: Api) -
     refused = await guest_link(live_api, pupil, session_id)
     unknown = await guest_link(live_api, pupil, 99_999)
     assert refused == unknown and refused[0] == 404
+
+
+async def revocations(api: Api) -> Revocations:
+    async with api.deps.sessionmaker() as db:
+        rows = (await db.scalars(select(LiveRevocation))).all()
+    return Revocations(Revocation(r.room, r.person, r.grant_tag, r.before_ms) for r in rows)
+
+
+async def test_signing_out_revokes_the_join_tokens_of_that_sign_in_only(live_api: Api) -> None:
+    pupil = await sign_in(live_api, "lea")
+    elsewhere = await sign_in(live_api, "lea")  # the same pupil on another device
+    session_id = await first_session(live_api, pupil)
+    tokens = JoinTokens(SECRET)
+    here = [await join(live_api, c, session_id) for c in (pupil, elsewhere)]
+    mine, theirs = (tokens.verify(str(body["token"]), NOW.timestamp()) for _, body in here)
+    assert mine.grant and mine.grant != theirs.grant
+    assert not (await revocations(live_api)).covers(mine)
+    headers = with_cookie(pupil, **{"x-csrf-token": await csrf_of(live_api, pupil)})
+    assert (await live_api.client.delete("/api/v1/session", headers=headers)).status_code == 204
+    known = await revocations(live_api)
+    assert known.covers(mine) and not known.covers(theirs)
+
+
+async def test_deleting_a_session_revokes_every_token_for_its_room(live_api: Api) -> None:
+    teacher = await sign_in(live_api, "prof")
+    session_id = await first_session(live_api, await sign_in(live_api, "lea"))
+    status, body = await join(live_api, teacher, session_id)
+    assert status == 200
+    claims = JoinTokens(SECRET).verify(str(body["token"]), NOW.timestamp())
+    headers = with_cookie(teacher, **{"x-csrf-token": await csrf_of(live_api, teacher)})
+    response = await live_api.client.delete(f"/api/v1/sessions/{session_id}", headers=headers)
+    assert response.status_code == 204
+    guest = JoinClaims(claims.room, "g-x", Role.GUEST, "Invitée", claims.expires, claims.issued)
+    known = await revocations(live_api)
+    assert known.covers(claims) and known.covers(guest)
+    assert not known.covers(JoinClaims("s999", "1", Role.PUPIL, "A", claims.expires, 0))

@@ -29,6 +29,7 @@ from homeroom.school.models import (
     Enrolment,
     Guardianship,
     Invitation,
+    LiveRevocation,
     OneTimeCode,
     Outcome,
     Person,
@@ -277,6 +278,7 @@ async def test_every_model_round_trips(session: AsyncSession) -> None:
             shown=True,
             closed_at=MONDAY_7_UTC,
         ),
+        LiveRevocation(room="s1", person="*", grant_tag="ab12", before_ms=1_790_000_000_123),
     ]
     session.add_all([*sign_in, *live])
     await session.commit()

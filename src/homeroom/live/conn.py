@@ -25,6 +25,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from homeroom.live.jointoken import JoinClaims, JoinRefused, JoinTokens
+from homeroom.live.revocations import Revocations
 from homeroom.live.wire import (
     Control,
     Frames,
@@ -69,6 +70,7 @@ class Gateway:
         self.rate = parse(self.limits.rate)
         self.limiter = FixedWindowRateLimiter(MemoryStorage())
         self.open: set[Conn] = set()
+        self.revoked = Revocations()  # tokens the school revoked before they expire
 
     def protocol(self) -> Conn:
         return Conn(self)
@@ -199,6 +201,8 @@ class Conn(asyncio.Protocol):
             )
         except JoinRefused as exc:
             return None, exc.reason
+        if self.gateway.revoked.covers(claims):
+            return None, "revoked"
         return claims, ""
 
     def _flush(self, handshake: ServerProtocol) -> None:

@@ -3,6 +3,8 @@
 The school issues one after checking that the person belongs to the session's class; the
 gateway verifies it in the handshake with the shared key and no database (docs/live.md#join).
 Signed with itsdangerous (HMAC-SHA256) over compact JSON; `expires` bounds the connection too.
+`issued` and `grant` (the sign-in session that asked for it) let the school revoke tokens before
+they expire (live/revocations.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class JoinClaims:
     role: Role
     name: str
     expires: int  # unix seconds: the connection is closed then (4001)
+    issued: int = 0  # unix milliseconds: a revocation covers the tokens issued until its time
+    grant: str = ""  # a tag of the sign-in session that asked for it; "" for a guest
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -44,6 +48,8 @@ class JoinClaims:
             "o": self.role.value,
             "n": self.name,
             "x": self.expires,
+            "i": self.issued,
+            "g": self.grant,
         }
 
 
@@ -73,6 +79,7 @@ def _claims(data: object) -> JoinClaims:
     if not isinstance(data, dict):
         raise JoinRefused("bad_token")
     room, person, role, name, expires = (data.get(k) for k in ("r", "p", "o", "n", "x"))
+    issued, grant = data.get("i", 0), data.get("g", "")
     ok = (
         isinstance(room, str)
         and _ID.fullmatch(room)
@@ -82,9 +89,13 @@ def _claims(data: object) -> JoinClaims:
         and isinstance(name, str)
         and 0 < len(name) <= NAME_MAX
         and isinstance(expires, int)
+        and isinstance(issued, int)
+        and isinstance(grant, str)
+        and (grant == "" or _ID.fullmatch(grant))
     )
     if not ok:
         raise JoinRefused("bad_token")
     assert isinstance(room, str) and isinstance(person, str) and isinstance(name, str)
     assert isinstance(expires, int) and isinstance(role, str)
-    return JoinClaims(room, person, Role(role), name, expires)
+    assert isinstance(issued, int) and isinstance(grant, str)
+    return JoinClaims(room, person, Role(role), name, expires, issued, grant)

@@ -26,6 +26,7 @@ from homeroom.config import Settings
 from homeroom.keys import live_join_key
 from homeroom.live.conn import PATH
 from homeroom.live.records import DatabaseRecorder
+from homeroom.live.revocations import RevocationFeed
 from homeroom.live.server import LiveServer
 from homeroom.school.db import engine_for
 
@@ -74,6 +75,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)  # not a line per handshake
     # Chat messages and poll results go to the school database; `homeroom run` migrates it.
     # The gateway does not wait for it: records queue until the tables answer (docs/live.md).
+    # Revocations of join tokens come from it too, read every few seconds.
     engine = engine_for(settings.database_url)
     recorder = DatabaseRecorder(engine)
     await recorder.check()
@@ -83,6 +85,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
         room_log=room_log(settings),
         recorder=recorder,
         heartbeat_s=settings.live_heartbeat_s,
+        revocations=RevocationFeed(engine),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

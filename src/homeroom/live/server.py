@@ -2,7 +2,8 @@
 
 One sweep every few seconds does what would otherwise need a timer per connection: close those
 whose join token has expired (4001), ping the quiet ones, cut the silent ones, and forget rooms
-nobody has been in for a while (docs/live.md#gateway). With a shared log it also renews this
+nobody has been in for a while (docs/live.md#gateway). Every `POLL_S` the school's new
+revocations are read, and the connections they cover closed (4003; live/revocations.py). With a shared log it also renews this
 process's heartbeat, and lets go of the connections of processes whose heartbeat lapsed: they
 died without saying so (docs/live.md#many-processes).
 """
@@ -16,13 +17,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from websockets.frames import CloseCode, Opcode
 
 from homeroom.backends.live import ProcessLiveness, RoomLog
-from homeroom.live.conn import CLOSE_EXPIRED, Conn, Gateway, Limits
+from homeroom.live.conn import CLOSE_EXPIRED, CLOSE_REVOKED, Conn, Gateway, Limits
 from homeroom.live.hub import Hub, Recorder
 from homeroom.live.jointoken import JoinTokens
+from homeroom.live.revocations import KEPT_S, POLL_S, Revocation, Revocations
 from homeroom.live.wire import control_frame
 
 log = logging.getLogger("homeroom.live")
@@ -31,6 +34,12 @@ SWEEP_S = 5.0
 PING_AFTER_S = 25.0  # quiet this long: a ping, which the browser answers by itself
 DEAD_AFTER_S = 70.0  # silent this long, pings included: the connection is gone
 HEARTBEAT_S = 15.0  # a process whose heartbeat is older than this is gone
+
+
+class RevocationSource(Protocol):
+    """Where revocations come from (live/revocations.py RevocationFeed: the school database)."""
+
+    async def read(self, now_ms: int) -> list[Revocation]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,21 @@ def sweep(gateway: Gateway, now: float) -> Swept:
     return Swept(expired, pinged, dead, gateway.hub.forget_idle(now))
 
 
+def revoke(gateway: Gateway, revocations: list[Revocation], now: float) -> int:
+    """Refuse these tokens from now on and close the connections they cover; returns how many."""
+    gateway.revoked.forget(int((now - KEPT_S) * 1000))
+    if not revocations:
+        return 0
+    gateway.revoked.add(revocations)
+    new = Revocations(revocations)
+    closed = 0
+    for conn in list(gateway.open):
+        if new.covers(conn.claims):
+            conn.close(CLOSE_REVOKED, "revoked")
+            closed += 1
+    return closed
+
+
 class LiveServer:
     def __init__(
         self,
@@ -68,6 +92,7 @@ class LiveServer:
         clock: Callable[[], float] = time.time,
         lobby: bool = False,
         heartbeat_s: float = HEARTBEAT_S,
+        revocations: RevocationSource | None = None,
     ) -> None:
         self.hub = Hub(room_log, recorder, clock=clock, lobby=lobby)
         self.gateway = Gateway(self.hub, JoinTokens(secret), limits)
@@ -75,17 +100,25 @@ class LiveServer:
         self.sweep_s = min(SWEEP_S, heartbeat_s / 3)  # beat well within the heartbeat's life
         self._liveness = room_log if isinstance(room_log, ProcessLiveness) else None
         self._buried: dict[tuple[str, str], float] = {}  # (room, origin): when "gone" was sent
+        self._revocations = revocations
         self._server: asyncio.Server | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         if self._liveness is not None:  # alive before anyone can take a connection here for dead
             await self._liveness.beat(self.hub.origin, self.heartbeat_s)
+        if self._revocations is not None:  # what was revoked before this process started
+            try:
+                await self.read_revocations()
+            except Exception:  # classes go on; the poll tries again
+                log.warning("cannot read revocations yet", exc_info=True)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self.gateway.protocol, host, port, reuse_port=reuse_port or None, backlog=4096
         )
-        self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._tasks.append(asyncio.create_task(self._sweep_forever()))
+        if self._revocations is not None:
+            self._tasks.append(asyncio.create_task(self._revocations_forever()))
         gc.collect()
         gc.freeze()  # what start-up made is never collected: the collector walks less
         bound: int = self._server.sockets[0].getsockname()[1]
@@ -99,6 +132,20 @@ class LiveServer:
                 await self.watch_processes()
             except Exception:  # a sweep must not stop the sweeping
                 log.exception("sweep failed")
+
+    async def read_revocations(self) -> int:
+        """Read the school's new revocations and apply them; returns the connections closed."""
+        assert self._revocations is not None
+        now = self.hub.clock()
+        return revoke(self.gateway, await self._revocations.read(int(now * 1000)), now)
+
+    async def _revocations_forever(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            try:
+                await self.read_revocations()
+            except Exception:  # the database away: tried again at the next poll
+                log.warning("cannot read revocations", exc_info=True)
 
     async def watch_processes(self) -> int:
         """Beat, and append `gone` to the rooms where a process without a heartbeat has
@@ -131,10 +178,10 @@ class LiveServer:
         return sent
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+                await task
         if self._server is not None:
             self._server.close()
         for conn in list(self.gateway.open):

@@ -174,10 +174,14 @@ class Endpoints:
 
     async def acting(self, request: Request, db: AsyncSession) -> Principal:
         """The signed-in person, for a change: the session's CSRF token must come with it."""
+        return (await self.acting_in(request, db))[1]
+
+    async def acting_in(self, request: Request, db: AsyncSession) -> tuple[Current, Principal]:
+        """The same, with the sign-in session it acts in."""
         current = await self.current(request, db)
         if not Sessions.csrf_ok(current, request.headers.get("x-csrf-token")):
             raise bad_csrf()
-        return await self._principal_of(db, current)
+        return current, await self._principal_of(db, current)
 
     async def _principal_of(self, db: AsyncSession, current: Current) -> Principal:
         principal = await self.deps.principals.get(db, current.person_id)

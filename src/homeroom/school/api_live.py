@@ -28,14 +28,17 @@ from starlette.routing import Route
 from homeroom.core.live.parts import Role
 from homeroom.errors import BadRequest, Gone, NotFound, TooEarly, Unavailable
 from homeroom.live.jointoken import NAME_MAX, JoinClaims, JoinTokens
+from homeroom.live.revocations import KEPT_S
 from homeroom.school.access import Principal
 from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import ClassSession, Person
+from homeroom.school.revocations import grant_of
 
 GUEST_COOKIE: Final = "hr_guest"  # one random id per browser: a guest keeps their seat
 OPENS_BEFORE: Final = dt.timedelta(hours=1)  # the lobby opens this long before the class
 LASTS_AFTER: Final = dt.timedelta(minutes=30)  # a class that runs late is not cut off at once
+LONGEST: Final = dt.timedelta(seconds=KEPT_S)  # a longer class takes a new token (4001) on the way
 
 
 def session_not_found() -> NotFound:
@@ -189,7 +192,15 @@ class LiveEndpoints(Endpoints):
         until = self.guests.until(request.query_params.get("token", ""), session_id, now)
         name = guest_name(request.query_params.get("name"))
         person = guest_person(request.cookies.get(GUEST_COOKIE))
-        claims = JoinClaims(room_of(session_id), person, Role.GUEST, name, int(until.timestamp()))
+        until = min(until, now + LONGEST)
+        claims = JoinClaims(
+            room_of(session_id),
+            person,
+            Role.GUEST,
+            name,
+            int(until.timestamp()),
+            issued=int(now.timestamp() * 1000),
+        )
         return JSONResponse(
             {
                 "room": room_of(session_id),
@@ -205,7 +216,7 @@ class LiveEndpoints(Endpoints):
         session_id = path_id(request, "session_id", session_not_found())
         tokens = self._tokens()
         async with self.deps.sessionmaker() as db:
-            principal = await self.acting(request, db)
+            current, principal = await self.acting_in(request, db)
             seat = await seat_of(db, principal, session_id)
         if seat is None:
             raise session_not_found()
@@ -222,8 +233,15 @@ class LiveEndpoints(Endpoints):
         until = seat.ends_at + LASTS_AFTER
         if now >= until:
             raise class_over()
+        until = min(until, now + LONGEST)
         claims = JoinClaims(
-            seat.room, str(principal.person_id), seat.role, seat.name, int(until.timestamp())
+            seat.room,
+            str(principal.person_id),
+            seat.role,
+            seat.name,
+            int(until.timestamp()),
+            issued=int(now.timestamp() * 1000),
+            grant=grant_of(current.id_hash),  # signing out closes the class too
         )
         return JSONResponse(
             {

@@ -35,9 +35,11 @@ from homeroom.school.api_base import (
     optional_id,
     path_id,
 )
+from homeroom.school.api_live import room_of
 from homeroom.school.directory import classes_taught, session_place
 from homeroom.school.models import ClassGroup, ClassSession, Invitation, Role
 from homeroom.school.queries import place_of
+from homeroom.school.revocations import revoke_live
 
 MIN_SESSION: Final = dt.timedelta(minutes=5)
 MAX_SESSION: Final = dt.timedelta(hours=8)
@@ -219,6 +221,7 @@ class TeacherEndpoints(Endpoints):
             if not principal.manages_group(place):
                 raise not_manager()
             await db.execute(delete(ClassSession).where(ClassSession.id == session_id))
+            await revoke_live(db, self.deps.clock(), room=room_of(session_id))  # its class closes
             await db.commit()
         return Response(status_code=204, headers=NO_STORE)
 

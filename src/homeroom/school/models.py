@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -336,3 +337,18 @@ class PollResult(Base):
     voters: Mapped[int] = mapped_column(Integer)
     shown: Mapped[bool] = mapped_column(Boolean, default=False)  # pupils saw the counts
     closed_at: Mapped[dt.datetime]
+
+
+class LiveRevocation(Base):
+    """Join tokens revoked before they expire; the gateways read new rows (live/revocations.py).
+
+    `room`, `person` and `grant_tag` may each be "*" (any); the row covers the tokens issued until
+    `before_ms` (unix milliseconds). Rows older than a join token's longest life are deleted.
+    """
+
+    __tablename__ = "live_revocation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room: Mapped[str] = mapped_column(String(64))
+    person: Mapped[str] = mapped_column(String(64))
+    grant_tag: Mapped[str] = mapped_column(String(64))
+    before_ms: Mapped[int] = mapped_column(BigInteger, index=True)

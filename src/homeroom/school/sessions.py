@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.school.models import AuthSession
+from homeroom.school.revocations import grant_of, revoke_live
 
 COOKIE = "hr_sid"
 TOUCH_EVERY_S = 300
@@ -145,6 +146,7 @@ class Sessions:
         key = _hash(raw)
         self._cache.pop(key, None)
         await db.execute(update(AuthSession).where(AuthSession.id_hash == key).values(revoked=True))
+        await revoke_live(db, self._clock(), grant=grant_of(key))  # its live classes too
 
     async def revoke_person(self, db: AsyncSession, person_id: int) -> None:
         """Every session of a person (password reset, erasure, a lost phone)."""
@@ -156,3 +158,4 @@ class Sessions:
         await db.execute(
             update(AuthSession).where(AuthSession.person_id == person_id).values(revoked=True)
         )
+        await revoke_live(db, self._clock(), person=str(person_id))

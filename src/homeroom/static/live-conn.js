@@ -1,13 +1,14 @@
 // The connection to the live gateway: join token, WebSocket, resume, outbox, back-off (docs/live.md#pages).
 //
-// Rules: a join token comes from the school (POST join_url) and is kept until the gateway
-// says it expired (4001) or a connection attempt never opened (a 403 handshake looks the same
-// to a browser); the socket opens with ?token= and, to resume, &epoch=&seq= of the last event
+// Rules: a join token comes from the school (POST join_url) and is kept until the gateway says
+// it expired (4001) or was revoked (4003: the school then gives a new one or refuses, e.g. after
+// a sign-out), or a connection attempt never opened (a 403 handshake looks the same to a
+// browser); the socket opens with ?token= and, to resume, &epoch=&seq= of the last event
 // applied. Every command carries a client id and stays in the outbox until its `ack` (or an
 // `error` naming it); the outbox is sent again after each reconnection and every few seconds
 // while unanswered: the room applies a resend once. Reconnection waits a random time between 0
-// and min(30 s, 0.5 s × 2^attempt) (full jitter), except after 1012 and 4001 (at once) and when
-// the browser comes back online; it stops for good on 4401, 4403, 4410 and 4423.
+// and min(30 s, 0.5 s × 2^attempt) (full jitter), except after 1012, 4001 and 4003 (at once) and
+// when the browser comes back online; it stops for good on 4401, 4403, 4410 and 4423.
 
 const STOP_CODES = { 4401: "removed", 4403: "refused", 4410: "ended", 4423: "locked", 4429: "other" };
 const PING_MS = 25000;
@@ -174,7 +175,7 @@ export class Connection {
   closed(code) {
     if (STOP_CODES[code]) return this.stop(STOP_CODES[code]);
     if (!navigator.onLine) return this.wentOffline();
-    if (code === 4001) {
+    if (code === 4001 || code === 4003) {
       this.token = null;
       return this.connect();
     }

@@ -1,0 +1,34 @@
+"""The school's side of revoking live join tokens before they expire (live/revocations.py).
+
+Ending a sign-in session revokes the join tokens it asked for (its grant); ending all of a
+person's revokes theirs everywhere; deleting a class session revokes every token for its room.
+Each is one row in the caller's transaction, read by the gateways within a few seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from homeroom.live.revocations import ANY, KEPT_S
+from homeroom.school.models import LiveRevocation
+
+
+def grant_of(session_hash: bytes) -> str:
+    """The tag of a sign-in session in its join tokens: not the key of its row."""
+    return hashlib.sha256(b"homeroom.live.grant" + session_hash).hexdigest()[:16]
+
+
+async def revoke_live(
+    db: AsyncSession, now: float, *, room: str = ANY, person: str = ANY, grant: str = ANY
+) -> None:
+    """Revoke the join tokens issued until `now` for this room, person and grant."""
+    assert (room, person, grant) != (ANY, ANY, ANY), "that would close every class"
+    now_ms = int(now * 1000)
+    # Rows past a token's longest life cover nothing: each new row clears them (indexed).
+    await db.execute(
+        delete(LiveRevocation).where(LiveRevocation.before_ms < now_ms - 2 * KEPT_S * 1000)
+    )
+    db.add(LiveRevocation(room=room, person=person, grant_tag=grant, before_ms=now_ms))
