@@ -205,6 +205,31 @@ async def test_the_teacher_uploads_slides_the_class_reads_them(site: Api, tmp_pa
         assert bad_read.status_code == 404
 
 
+async def test_deleting_a_session_deletes_its_slides_and_no_other_sessions(
+    site: Api, tmp_path: Path
+) -> None:
+    teacher = await sign_in(site, "prof")
+    session_id = await session_of_class(site, teacher)
+    created = await site.client.post(
+        f"/api/v1/groups/{site.demo.groups[0]}/sessions",
+        json={
+            "title": "Autre",
+            "starts_at": "2026-09-08T08:00:00+02:00",
+            "ends_at": "2026-09-08T09:00:00+02:00",
+        },
+        headers=with_cookie(teacher, **{"x-csrf-token": await csrf_of(site, teacher)}),
+    )
+    assert created.status_code == 201, created.text
+    other = created.json()["id"]
+    for sid in (session_id, session_id, other):
+        assert (await upload(site, teacher, sid, pdf_of(["Un"]))).status_code == 201
+    folder = tmp_path / ".homeroom" / "slides"
+    headers = with_cookie(teacher, **{"x-csrf-token": await csrf_of(site, teacher)})
+    deleted = await site.client.delete(f"/api/v1/sessions/{session_id}", headers=headers)
+    assert deleted.status_code == 204
+    assert [p.name.split("-")[0] for p in folder.glob("*.pdf")] == [str(other)]
+
+
 async def test_only_the_sessions_teachers_upload(site: Api, tmp_path: Path) -> None:
     teacher = await sign_in(site, "prof")
     session_id = await session_of_class(site, teacher)

@@ -26,7 +26,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from homeroom.core.live.parts import Role as LiveRole
-from homeroom.school.models import ChatAudience, ChatMessage, ClassSession, Person, PollResult
+from homeroom.school.models import (
+    MAX_ID,
+    ChatAudience,
+    ChatMessage,
+    ClassSession,
+    Person,
+    PollResult,
+)
 
 log = logging.getLogger("homeroom.live.records")
 
@@ -39,7 +46,6 @@ CHECK_S: Final = 5.0  # start-up does not wait longer than this to look at the t
 TABLES: Final = (ChatMessage.__tablename__, PollResult.__tablename__)
 _ROOM = re.compile(r"s([1-9][0-9]{0,9})")  # school/api_live.py room_of
 _PERSON = re.compile(r"[1-9][0-9]{0,9}")
-MAX_ID: Final = 2**31 - 1
 
 
 class Unrecordable(ValueError):

@@ -21,11 +21,11 @@ from homeroom.errors import BadRequest, Forbidden, HomeroomError, NotFound
 from homeroom.gate.http import Cookies
 from homeroom.school.access import Principal
 from homeroom.school.deps import SchoolDeps
+from homeroom.school.models import MAX_ID
 from homeroom.school.sessions import COOKIE, Current, Sessions
 
 BODY_LIMIT: Final = 16 * 1024
 NO_STORE: Final = {"cache-control": "no-store"}
-MAX_ID: Final = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
 MAX_PAGE: Final = 10_000
 MAX_PER_PAGE: Final = 200
 DEFAULT_PER_PAGE: Final = 50

@@ -19,7 +19,7 @@ from homeroom.errors import BadRequest, NotFound
 from homeroom.school.api_base import NO_STORE, Endpoints, path_id
 from homeroom.school.api_live import seat_of, session_not_found, teacher_seat
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.slides import MAX_BYTES, SlideStore, count_pages, too_large
+from homeroom.school.slides import MAX_BYTES, count_pages, too_large
 
 # A document never changes (a new upload is a new id): the browser may keep it, no one else.
 PDF_HEADERS = {
@@ -45,9 +45,9 @@ async def _bounded(request: Request) -> bytes:
 
 
 class SlidesEndpoints(Endpoints):
-    def __init__(self, deps: SchoolDeps, store: SlideStore | None = None) -> None:
+    def __init__(self, deps: SchoolDeps) -> None:
         super().__init__(deps)
-        self.store = store or SlideStore()
+        self.store = deps.slides
 
     def routes(self) -> list[Route]:
         return [

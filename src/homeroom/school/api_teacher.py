@@ -8,6 +8,7 @@ needs the session's CSRF token (`X-CSRF-Token`). Design: docs/api.md#school-api.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from typing import Any, Final
@@ -24,7 +25,6 @@ from homeroom.school import enrol
 from homeroom.school.access import Place, Principal
 from homeroom.school.api_base import (
     BODY_LIMIT,
-    MAX_ID,
     NO_STORE,
     Endpoints,
     bad_field,
@@ -37,7 +37,7 @@ from homeroom.school.api_base import (
 )
 from homeroom.school.api_live import room_of
 from homeroom.school.directory import classes_taught, session_place
-from homeroom.school.models import ClassGroup, ClassSession, Invitation, Role
+from homeroom.school.models import MAX_ID, ClassGroup, ClassSession, Invitation, Role
 from homeroom.school.queries import place_of
 from homeroom.school.revocations import revoke_live
 
@@ -223,6 +223,7 @@ class TeacherEndpoints(Endpoints):
             await db.execute(delete(ClassSession).where(ClassSession.id == session_id))
             await revoke_live(db, self.deps.clock(), room=room_of(session_id))  # its class closes
             await db.commit()
+        await asyncio.to_thread(self.deps.slides.forget, session_id)
         return Response(status_code=204, headers=NO_STORE)
 
     async def make_code(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from homeroom.school.passwords import Passwords
 from homeroom.school.principals import Principals
 from homeroom.school.sessions import Sessions
 from homeroom.school.signin import SignIn
+from homeroom.school.slides import SlideStore
 
 
 @dataclass
@@ -30,3 +31,4 @@ class SchoolDeps:
     join_tokens: JoinTokens | None = None  # signs the live classes' join tokens
     live_url: str = ""  # the gateway's public WebSocket URL; empty: this host, live_port
     live_port: int = 8001
+    slides: SlideStore = field(default_factory=SlideStore)  # the live classes' PDFs, on disk

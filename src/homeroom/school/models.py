@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
     JSON,
@@ -38,6 +38,7 @@ DEFAULT_ZONE = "Europe/Paris"
 
 # Constraint names are part of the schema: migrations drop and alter constraints by name, and
 # SQLite's batch mode can only do so for named ones. Keep the convention stable.
+MAX_ID: Final = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

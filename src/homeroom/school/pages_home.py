@@ -36,7 +36,7 @@ from homeroom.school.dashboard import (
     viewer_and_sessions,
 )
 from homeroom.school.importer import import_roster
-from homeroom.school.models import Role
+from homeroom.school.models import MAX_ID, Role
 from homeroom.school.pages_forms import Form, read_form, read_upload
 from homeroom.school.pages_kit import PageKit
 from homeroom.school.queries import place_of
@@ -44,7 +44,6 @@ from homeroom.school.roster import MAX_BYTES, clean
 from homeroom.school.sessions import Current
 from homeroom.school.timetable import local_view
 
-MAX_ID: Final = 2**31 - 1  # ids are 32-bit: a larger one is simply unknown
 DAY_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TIME_RE: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 MINUTES: Final = (5, 240)

@@ -4,7 +4,7 @@ A document is a number chosen at random within its session (a positive 32-bit in
 every id in the API's paths), kept as `<data folder>/slides/<session id>-<number>.pdf`, written
 whole then linked into place, so that a reader never sees half a file. Its session is in its
 address, so serving it needs no table: who may read it is `api_live.seat_of` of that session
-(docs/live.md#pages).
+(docs/live.md#pages). Deleting the session deletes its documents.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pypdf import PdfReader
 
 from homeroom.core.live.commands import PAGES
 from homeroom.errors import BadRequest, TooLarge
-from homeroom.school.api_base import MAX_ID
+from homeroom.school.models import MAX_ID
 
 MAX_BYTES: Final = 20 * 1024 * 1024  # a lesson's slides; a scanned book is not slides
 MAX_PAGES: Final = 300
@@ -105,6 +105,14 @@ class SlideStore:
         """The file of document `doc` of `session_id`, or None when there is none."""
         path = self._file(session_id, doc)
         return path if path.is_file() else None
+
+    def forget(self, session_id: int) -> int:
+        """Delete every document of `session_id` (the session is gone); how many there were."""
+        gone = 0
+        for path in self.folder.glob(f"{session_id}-*.pdf"):
+            path.unlink(missing_ok=True)
+            gone += 1
+        return gone
 
     def _file(self, session_id: int, doc: int) -> Path:
         return self.folder / f"{session_id}-{doc}.pdf"
