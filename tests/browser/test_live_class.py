@@ -341,3 +341,24 @@ def test_a_guest_with_a_link_gives_a_name_and_waits_for_the_teacher(
     clean_at_both_widths(guest)
     for context in (t_context, g_context):
         context.close()
+
+
+def test_signing_out_in_another_tab_closes_the_class_there_too(
+    browser: Browser, live_class: Class
+) -> None:
+    """Sign-out revokes the join tokens of that sign-in: the gateway closes the class (4003)
+    within its poll, the page asks for a new token, the school says signed out."""
+    t_context, teacher = open_class(browser, live_class, "prof", "en")
+    l_context, lea = open_class(browser, live_class, "lea", "fr")
+    expect(teacher.locator("#lv-people-list li", has_text="Lea")).to_have_count(1)
+    other_tab = l_context.new_page()
+    other_tab.goto(f"{live_class.base}/home")
+    other_tab.get_by_role("button", name="Se déconnecter").click()
+    other_tab.wait_for_url(re.compile(r"/signin"))
+    expect(lea.locator("#lv")).to_have_attribute("data-connection", "stopped")
+    expect(lea.locator("#lv-stopped-text")).to_have_text(
+        "Vous n'êtes plus connecté : reconnectez-vous."
+    )
+    expect(teacher.locator("#lv-people-list li", has_text="Lea")).to_have_count(0)
+    for context in (t_context, l_context):
+        context.close()
