@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 from homeroom.errors import NotFound
 from homeroom.school import enrol
 from homeroom.school.access import Place, Principal
+from homeroom.school.directory import pupils_of
 from homeroom.school.enrol import MESSAGES
 from homeroom.school.models import (
     DEFAULT_ZONE,
@@ -184,15 +185,7 @@ async def classes(db: AsyncSession, group_ids: frozenset[int]) -> list[ClassInfo
             .order_by(School.name, ClassGroup.name)
         )
     ).all()
-    pupils: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    enrolled = await db.execute(
-        select(Enrolment.group_id, Enrolment.pupil_id, Person.display_name)
-        .join(Person, Person.id == Enrolment.pupil_id)
-        .where(Enrolment.group_id.in_(group_ids))
-        .order_by(Person.display_name, Person.id)
-    )
-    for group_id, pupil_id, name in enrolled:
-        pupils[group_id].append((pupil_id, name))
+    pupils = await pupils_of(db, group_ids)
     return [
         ClassInfo(
             r[0],

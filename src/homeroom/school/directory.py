@@ -8,6 +8,7 @@ decided by the caller (school/access.py); these functions only read.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, false, func, or_, select, true
@@ -215,16 +216,26 @@ async def classes_taught(db: AsyncSession, teacher_id: int) -> list[TaughtClass]
         )
         if subject:
             taught.subjects.append(subject)
-    if classes:
-        pupils = await db.execute(
-            select(Enrolment.group_id, Person.id, Person.display_name)
-            .join(Person, Person.id == Enrolment.pupil_id)
-            .where(Enrolment.group_id.in_(list(classes)))
-            .order_by(Person.display_name, Person.id)
-        )
-        for gid, pid, display_name in pupils.all():
-            classes[gid].pupils.append(Pupil(pid, display_name))
+    for gid, pupils in (await pupils_of(db, classes)).items():
+        classes[gid].pupils.extend(Pupil(pid, name) for pid, name in pupils)
     return list(classes.values())
+
+
+async def pupils_of(db: AsyncSession, group_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each group's pupils (id, display name), by name: one query, none without groups."""
+    wanted = list(group_ids)
+    pupils: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    if not wanted:
+        return pupils
+    enrolled = await db.execute(
+        select(Enrolment.group_id, Person.id, Person.display_name)
+        .join(Person, Person.id == Enrolment.pupil_id)
+        .where(Enrolment.group_id.in_(wanted))
+        .order_by(Person.display_name, Person.id)
+    )
+    for gid, pid, name in enrolled:
+        pupils[gid].append((pid, name))
+    return pupils
 
 
 async def session_place(db: AsyncSession, session_id: int) -> Place | None:
