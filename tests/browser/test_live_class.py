@@ -339,6 +339,19 @@ def test_a_guest_with_a_link_gives_a_name_and_waits_for_the_teacher(
     teacher.get_by_role("button", name="Let Mme Intervenante in").click()
     expect(guest.locator("#lv-class")).to_be_visible()
     clean_at_both_widths(guest)
+
+    # the link was shared too widely: the teacher cancels the class's guest links
+    links = t_context.new_page()
+    links.goto(f"{live_class.base}/home")
+    links.get_by_role("button", name=re.compile("Guest link")).first.click()
+    assert axe_violations(links) == []
+    links.get_by_role("button", name="Cancel this class's guest links").click()
+    expect(links.get_by_text("This class's guest links are cancelled.")).to_be_visible()
+    expect(guest.locator("#lv")).to_have_attribute("data-connection", "stopped")
+    expect(guest.locator("#lv-stopped-text")).to_have_text(
+        "L'enseignant a annulé ce lien d'invité."
+    )
+    expect(teacher.locator("#lv-people-list li", has_text="Mme Intervenante")).to_have_count(0)
     for context in (t_context, g_context):
         context.close()
 

@@ -197,3 +197,37 @@ async def test_deleting_a_session_revokes_every_token_for_its_room(live_api: Api
     known = await revocations(live_api)
     assert known.covers(claims) and known.covers(guest)
     assert not known.covers(JoinClaims("s999", "1", Role.PUPIL, "A", claims.expires, 0))
+
+
+async def test_a_teacher_cancels_the_guest_links_and_their_guests_are_revoked(
+    live_api: Api,
+) -> None:
+    teacher = await sign_in(live_api, "prof")
+    session_id = await first_session(live_api, teacher)
+    _, made = await guest_link(live_api, teacher, session_id)
+    link = str(made["url"]).split("guest=", 1)[1]
+
+    async def guest_join(token: str) -> Any:
+        return await live_api.client.post(
+            f"/api/v1/sessions/{session_id}/guest-join",
+            params={"token": token, "name": "Mme"},
+            headers={"cookie": f"hr_guest={'b' * 22}"},
+        )
+
+    joined = await guest_join(link)
+    claims = JoinTokens(SECRET).verify(joined.json()["token"], NOW.timestamp())
+    assert claims.grant == "guest"
+    pupil = await sign_in(live_api, "lea")
+    for who, status in ((pupil, 404), (teacher, 204)):  # a pupil: as for an unknown session
+        headers = with_cookie(who, **{"x-csrf-token": await csrf_of(live_api, who)})
+        url = f"/api/v1/sessions/{session_id}/guest-link"
+        assert (await live_api.client.delete(url, headers=headers)).status_code == status
+    refused = await guest_join(link)
+    assert refused.status_code == 410 and refused.json()["error"] == "guest_link_cancelled"
+    known = await revocations(live_api)
+    assert known.covers(claims)
+    pupil_claims = JoinClaims(claims.room, "1", Role.PUPIL, "A", claims.expires, claims.issued, "x")
+    assert not known.covers(pupil_claims)  # the class goes on for its members
+    live_api.deps.clock = lambda: NOW.timestamp() + 1  # a link made after: it works
+    _, fresh = await guest_link(live_api, teacher, session_id)
+    assert (await guest_join(str(fresh["url"]).split("guest=", 1)[1])).status_code == 200

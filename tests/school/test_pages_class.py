@@ -320,6 +320,33 @@ async def test_a_teacher_makes_a_guest_link_from_the_dashboard_and_a_guest_comes
     assert claims.person == data["person"] and claims.name == "Mme Intervenante"
 
 
+async def test_the_teacher_cancels_the_guest_links_from_the_link_page(site: Api) -> None:
+    teacher = await sign_in(site, "prof")
+    session_id = await session_of_class(site, teacher)
+    csrf = await csrf_of(site, teacher)
+    made = await site.client.post(
+        f"/class/{session_id}/guest-link", data={"csrf": csrf}, headers=with_cookie(teacher)
+    )
+    link = re.search(r'<code id="guest-link">([^<]+)</code>', made.text)
+    assert link is not None
+    path = unescape(link.group(1)).removeprefix("http://school.test")
+    cancel = re.search(r'<form method="post" action="([^"]+/guest-link/cancel)"', made.text)
+    assert cancel is not None and "Annuler les liens" in made.text
+    forged = await site.client.post(
+        cancel.group(1), data={"csrf": "forged"}, headers=with_cookie(teacher)
+    )
+    assert forged.status_code == 403
+    assert (await site.client.get(path)).status_code == 200  # still good
+    done = await site.client.post(
+        cancel.group(1), data={"csrf": csrf}, headers=with_cookie(teacher)
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith("done=guests_cancelled")
+    home = await site.client.get(done.headers["location"], headers=with_cookie(teacher))
+    assert "Les liens d'invité de cette classe sont annulés." in unescape(home.text)
+    gone = await site.client.get(path)
+    assert gone.status_code == 410 and "annulé par l'enseignant" in unescape(gone.text)
+
+
 async def test_a_bad_guest_link_or_name_is_said_clearly(site: Api) -> None:
     teacher = await sign_in(site, "prof")
     session_id = await session_of_class(site, teacher)

@@ -7,7 +7,7 @@ teachers); the live gateway then trusts the signed token and touches no database
 A teacher can also make a **guest link** for one session (someone without an account: a
 speaker, an assistant): a signed, stateless token for that session until it ends; whoever holds
 it takes a guest's join token with the name they give, and always waits in the lobby until the
-teacher lets them in (docs/live.md#guests).
+teacher lets them in. The teacher can cancel all the links made so far (docs/live.md#guests).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from homeroom.school.access import Principal
 from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import ClassSession, Person
-from homeroom.school.revocations import grant_of
+from homeroom.school.revocations import GUEST, grant_of, guests_cancelled, revoke_live
 
 GUEST_COOKIE: Final = "hr_guest"  # one random id per browser: a guest keeps their seat
 OPENS_BEFORE: Final = dt.timedelta(hours=1)  # the lobby opens this long before the class
@@ -71,39 +71,57 @@ def class_over() -> Gone:
 
 
 class GuestLinks:
-    """Signed guest links: the session and until when; nothing is stored."""
+    """Signed guest links: the session, when made and until when. Nothing is stored for a link;
+    a teacher cancels all those of a session made until then (one revocation row)."""
 
     def __init__(self, key: bytes) -> None:
         self._signer = URLSafeSerializer(
             key, salt="homeroom.live.guest", signer_kwargs={"digest_method": hashlib.sha256}
         )
 
-    def issue(self, session_id: int, until: dt.datetime) -> str:
-        return str(self._signer.dumps({"s": session_id, "x": int(until.timestamp())}))
+    def issue(self, session_id: int, until: dt.datetime, now: dt.datetime) -> str:
+        made = int(now.timestamp() * 1000)
+        return str(self._signer.dumps({"s": session_id, "x": int(until.timestamp()), "i": made}))
 
     def link(self, request: Request, seat: Seat, session_id: int, now: dt.datetime) -> str:
         """The absolute guest link to a teacher's session, until it is over; Gone after."""
         until = seat.ends_at + LASTS_AFTER
         if now >= until:
             raise class_over()
-        token = self.issue(session_id, until)
+        token = self.issue(session_id, until, now)
         return f"{str(request.base_url).rstrip('/')}/class/{session_id}?guest={token}"
 
-    def until(self, token: str, session_id: int, now: dt.datetime) -> dt.datetime:
-        """When the link stops working; NotFound when it is not one for this session, Gone after."""
+    async def until(
+        self, db: AsyncSession, token: str, session_id: int, now: dt.datetime
+    ) -> dt.datetime:
+        """When the link stops working; NotFound when it is not one for this session, Gone
+        when it is over or was cancelled."""
         try:
             data = self._signer.loads(token) if 0 < len(token) <= 200 else None
         except BadSignature:
             data = None
         if not isinstance(data, dict) or data.get("s") != session_id:
             raise session_not_found()
-        expires = data.get("x")
-        if not isinstance(expires, int) or isinstance(expires, bool):
+        expires, made = data.get("x"), data.get("i", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (expires, made)):
             raise session_not_found()
+        assert isinstance(expires, int) and isinstance(made, int)
         until = dt.datetime.fromtimestamp(expires, dt.UTC)
         if now >= until:
             raise class_over()
+        cancelled = await guests_cancelled(db, room_of(session_id))
+        if cancelled is not None and made <= cancelled:
+            raise Gone(
+                "guest_link_cancelled",
+                "Ce lien d'invité a été annulé par l'enseignant.",
+                "This guest link was cancelled by the teacher.",
+            )
         return until
+
+
+async def cancel_guests(db: AsyncSession, session_id: int, now: float) -> None:
+    """Cancel the guest links of a session made until `now`, and its guests' join tokens."""
+    await revoke_live(db, now, room=room_of(session_id), grant=GUEST)
 
 
 def guest_name(text: str | None) -> str:
@@ -160,6 +178,11 @@ class LiveEndpoints(Endpoints):
         return [
             Route("/api/v1/sessions/{session_id}/join", self.join, methods=["POST"]),
             Route("/api/v1/sessions/{session_id}/guest-link", self.guest_link, methods=["POST"]),
+            Route(
+                "/api/v1/sessions/{session_id}/guest-link",
+                self.cancel_guest_links,
+                methods=["DELETE"],
+            ),
             Route("/api/v1/sessions/{session_id}/guest-join", self.guest_join, methods=["POST"]),
         ]
 
@@ -184,12 +207,24 @@ class LiveEndpoints(Endpoints):
             {"url": url, "expires_at": iso(seat.ends_at + LASTS_AFTER)}, headers=NO_STORE
         )
 
+    async def cancel_guest_links(self, request: Request) -> Response:
+        """A teacher of the session cancels every guest link made so far; guests in the room
+        are closed (4003) and cannot come back with those links."""
+        session_id = path_id(request, "session_id", session_not_found())
+        async with self.deps.sessionmaker() as db:
+            await teacher_seat(db, await self.acting(request, db), session_id)
+            await cancel_guests(db, session_id, self.deps.clock())
+            await db.commit()
+        return Response(status_code=204, headers=NO_STORE)
+
     async def guest_join(self, request: Request) -> Response:
         """Whoever holds a guest link takes a guest's join token (`?token=…&name=…`)."""
         session_id = path_id(request, "session_id", session_not_found())
         tokens = self._tokens()
         now = self.now()
-        until = self.guests.until(request.query_params.get("token", ""), session_id, now)
+        async with self.deps.sessionmaker() as db:
+            link = request.query_params.get("token", "")
+            until = await self.guests.until(db, link, session_id, now)
         name = guest_name(request.query_params.get("name"))
         person = guest_person(request.cookies.get(GUEST_COOKIE))
         until = min(until, now + LONGEST)
@@ -200,6 +235,7 @@ class LiveEndpoints(Endpoints):
             name,
             int(until.timestamp()),
             issued=int(now.timestamp() * 1000),
+            grant=GUEST,  # cancelling the session's guest links closes this one
         )
         return JSONResponse(
             {

@@ -46,6 +46,20 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
         "Valid until {date} at {time}.",
     ),
     "class_guest_link_make": ("Lien pour un invité", "Guest link"),
+    "class_guest_link_cancel": (
+        "Annuler les liens d'invité de cette classe",
+        "Cancel this class's guest links",
+    ),
+    "class_guest_link_cancel_help": (
+        "Un lien partagé par erreur ? Annulez tous ceux que vous avez faits pour cette classe : "
+        "les invités présents sont déconnectés, et il vous faudra un nouveau lien.",
+        "Shared a link by mistake? Cancel all those you made for this class: guests in it are "
+        "disconnected, and you will need a new link.",
+    ),
+    "class_guests_cancelled": (
+        "Les liens d'invité de cette classe sont annulés.",
+        "This class's guest links are cancelled.",
+    ),
     # connection
     "class_status_connecting": ("Connexion…", "Connecting…"),
     "class_status_online": ("En direct.", "Live."),
@@ -81,6 +95,10 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
     "class_stop_gone": (
         "Cette classe n'existe pas, ou vous n'en faites pas partie.",
         "This class does not exist, or you are not in it.",
+    ),
+    "class_stop_cancelled": (
+        "L'enseignant a annulé ce lien d'invité.",
+        "The teacher cancelled this guest link.",
     ),
     "class_stop_other": ("La connexion a été coupée.", "The connection was closed."),
     # the lobby

@@ -580,7 +580,14 @@ def _teacher_paths() -> dict[str, Any]:
                 errors=(404, 410),
                 params=[_path_id("session_id")],
                 changes=True,
-            )
+            ),
+            "delete": _op(
+                "Cancel every guest link of the session made so far; its guests are disconnected",
+                {"204": _no_content("cancelled")},
+                errors=(404,),
+                params=[_path_id("session_id")],
+                changes=True,
+            ),
         },
         "/api/v1/sessions/{session_id}/guest-join": {
             "post": _op(

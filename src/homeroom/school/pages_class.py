@@ -29,6 +29,7 @@ from homeroom.school.api_live import (
     GUEST_COOKIE,
     LASTS_AFTER,
     GuestLinks,
+    cancel_guests,
     guest_name,
     guest_person,
     seat_of,
@@ -52,6 +53,11 @@ class ClassPages(PageKit):
         return [
             Route("/class/{session_id}", self.pages(self.room), methods=["GET"]),
             Route("/class/{session_id}/guest-link", self.pages(self.guest_link), methods=["POST"]),
+            Route(
+                "/class/{session_id}/guest-link/cancel",
+                self.pages(self.cancel_guest_links),
+                methods=["POST"],
+            ),
         ]
 
     async def room(self, request: Request) -> Response:
@@ -103,7 +109,7 @@ class ClassPages(PageKit):
 
     async def _guest(self, request: Request, db: AsyncSession, link: str) -> Response:
         session_id = path_id(request, "session_id", session_not_found())
-        self.guests.until(link, session_id, self.now())  # NotFound, or Gone once it is over
+        await self.guests.until(db, link, session_id, self.now())  # NotFound, or Gone
         title = await db.scalar(select(ClassSession.title).where(ClassSession.id == session_id))
         if title is None:
             raise session_not_found()
@@ -143,6 +149,19 @@ class ClassPages(PageKit):
             response.raw_headers.append(self.cookies.header(GUEST_COOKIE, browser, 86400))
         return response
 
+    async def cancel_guest_links(self, request: Request) -> Response:
+        """A teacher cancels the session's guest links (a form, CSRF); back home with a notice."""
+        form = await read_form(request)
+        async with self.deps.sessionmaker() as db:
+            signed = await self.signed(request, db, form)
+            if signed is None:
+                return self.to_signin(request)
+            session_id = path_id(request, "session_id", session_not_found())
+            await teacher_seat(db, signed[1], session_id)
+            await cancel_guests(db, session_id, self.deps.clock())
+            await db.commit()
+        return self.redirect(request, "/home", done="guests_cancelled")
+
     async def guest_link(self, request: Request) -> Response:
         """A teacher of the session makes a guest link from the dashboard (a form, CSRF)."""
         form = await read_form(request)
@@ -167,4 +186,6 @@ class ClassPages(PageKit):
             until_date=i18n.format_date(lang, at, brief.zone),
             until_time=i18n.format_time(lang, at, brief.zone),
             home_url=self.url(request, "/home"),
+            cancel_url=self.url(request, f"/class/{session_id}/guest-link/cancel"),
+            csrf=current.csrf,
         )

@@ -47,7 +47,11 @@ from homeroom.school.timetable import local_view
 DAY_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TIME_RE: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 MINUTES: Final = (5, 240)
-DONE: Final = {"claimed": "school_claimed", "erased": "school_erased"}
+DONE: Final = {
+    "claimed": "school_claimed",
+    "erased": "school_erased",
+    "guests_cancelled": "class_guests_cancelled",
+}
 STAFF: Final = frozenset({Role.ADMIN, Role.OPERATOR})
 # Invitation links made from the pages: uses and days of validity offered by default, within
 # enrol's bounds (docs/school.md#pages explains each choice; pages_people makes the links).

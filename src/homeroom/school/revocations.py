@@ -1,19 +1,24 @@
 """The school's side of revoking live join tokens before they expire (live/revocations.py).
 
 Ending a sign-in session revokes the join tokens it asked for (its grant); ending all of a
-person's revokes theirs everywhere; deleting a class session revokes every token for its room.
-Each is one row in the caller's transaction, read by the gateways within a few seconds.
+person's revokes theirs everywhere; deleting a class session revokes every token for its room;
+a teacher cancelling a session's guest links revokes its guests' tokens (grant `GUEST`), and
+the links made until then stop working. Each is one row in the caller's transaction, read by
+the gateways within a few seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Final
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.live.revocations import ANY, KEPT_S
 from homeroom.school.models import LiveRevocation
+
+GUEST: Final = "guest"  # the grant of every guest's join token: a guest has no sign-in
 
 
 def grant_of(session_hash: bytes) -> str:
@@ -32,3 +37,15 @@ async def revoke_live(
         delete(LiveRevocation).where(LiveRevocation.before_ms < now_ms - 2 * KEPT_S * 1000)
     )
     db.add(LiveRevocation(room=room, person=person, grant_tag=grant, before_ms=now_ms))
+
+
+async def guests_cancelled(db: AsyncSession, room: str) -> int | None:
+    """Until when (unix ms) the guest links of a room were cancelled, if they ever were."""
+    until: int | None = await db.scalar(
+        select(func.max(LiveRevocation.before_ms)).where(
+            LiveRevocation.room == room,
+            LiveRevocation.person == ANY,
+            LiveRevocation.grant_tag == GUEST,
+        )
+    )
+    return until

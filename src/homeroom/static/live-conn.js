@@ -130,7 +130,10 @@ export class Connection {
       this.url = body.url;
       return true;
     }
-    const stop = { 401: "signed_out", 403: "signed_out", 404: "gone", 410: "ended" }[response.status];
+    const stop =
+      body.error === "guest_link_cancelled"
+        ? "cancelled"
+        : { 401: "signed_out", 403: "signed_out", 404: "gone", 410: "ended" }[response.status];
     if (stop) {
       this.stop(stop);
     } else if (response.status === 425) {
