@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from limits import parse
-from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from websockets.frames import CloseCode, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from homeroom.live.jointoken import JoinClaims, JoinRefused, JoinTokens
+from homeroom.live.ratelimit import LoopCounters
 from homeroom.live.revocations import Revocations
 from homeroom.live.wire import (
     Control,
@@ -68,7 +68,7 @@ class Gateway:
         self.limits = limits or Limits()
         # one limiter for the process; a counter lives only while its connection sends
         self.rate = parse(self.limits.rate)
-        self.limiter = FixedWindowRateLimiter(MemoryStorage())
+        self.limiter = FixedWindowRateLimiter(LoopCounters())
         self.open: set[Conn] = set()
         self.revoked = Revocations()  # tokens the school revoked before they expire
 

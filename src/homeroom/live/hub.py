@@ -235,8 +235,10 @@ class Hub:
 
     def _link(self, host: Host, entry: Entry) -> Link | None:
         ref = entry.get("l")
-        mine = host.by_person.get(entry.get("p", ""), ())
-        return next((link for link in mine if link.ref == ref), None)
+        for link in host.by_person.get(entry.get("p", ""), ()):  # once a message: no generator
+            if link.ref == ref:
+                return link
+        return None
 
     def _joined(self, host: Host, room: Room, joining: Joining, outcome: Outcome) -> None:
         link = joining.link
