@@ -4,8 +4,9 @@
 
 Raw asyncio protocols on uvloop with a minimal client side of RFC 6455 written here: the
 handshake by hand, frames masked with a zero key (legal, and free), server frames parsed only
-as far as their length. Source addresses rotate over 127.0.0.2-127.0.0.9 with
-IP_BIND_ADDRESS_NO_PORT set before bind, so the kernel does not search for a port at bind time.
+as far as their length, pings answered with their own data (as websockets requires). Source
+addresses rotate over 127.0.0.2-127.0.0.9 with IP_BIND_ADDRESS_NO_PORT set before bind, so the
+kernel does not search for a port at bind time.
 A process holds at most 19,000 connections (the machine allows 20,000 open files a process).
 
 Commands (`op`):
@@ -16,7 +17,8 @@ Commands (`op`):
   have received a frame holding the marker: times are `time.monotonic()`, the same clock in
   every process of the machine.
 - `class`: connections in groups; each group's first one sends a chat message every `period_s`
-  for `duration_s`, stamped with its send time; every other member records the delivery delay.
+  for `duration_s`, stamped with its send time, from a phase drawn with `seed` (give each
+  process its own); every other member records the delivery delay.
 - `stats`, `quit`.
 """
 
@@ -44,13 +46,18 @@ STAMP = b"@@"  # a class message's text carries "@@<send time>@@"
 
 def masked_text(payload: bytes) -> bytes:
     """A final, masked text frame with a zero masking key (RFC 6455 §5.3 allows any key)."""
+    return masked_frame(0x81, payload)
+
+
+def masked_frame(first: int, payload: bytes) -> bytes:
+    """A masked frame (`first`: FIN and opcode) with a zero masking key: the payload as it is."""
     n = len(payload)
     if n < 126:
-        head = struct.pack("!BB", 0x81, 0x80 | n)
+        head = struct.pack("!BB", first, 0x80 | n)
     elif n < 65536:
-        head = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+        head = struct.pack("!BBH", first, 0x80 | 126, n)
     else:
-        head = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
+        head = struct.pack("!BBQ", first, 0x80 | 127, n)
     return head + b"\0\0\0\0" + payload
 
 
@@ -115,8 +122,9 @@ class Client(asyncio.Protocol):
             opcode = buf[offset] & 0x0F
             if opcode == 1:
                 owner.text(self, buf, start, end)
-            elif opcode == 9 and self.transport is not None:  # ping: pong, masked
-                self.transport.write(b"\x8a\x80\0\0\0\0")
+            elif opcode == 9 and self.transport is not None:  # ping: the same data back, masked
+                # (RFC 6455 §5.5.3: websockets closes a connection whose pongs do not match)
+                self.transport.write(masked_frame(0x8A, buf[start:end]))
             offset = end
         self.buf = buf[offset:] if offset < size else b""
 
@@ -297,7 +305,9 @@ class Load:
         for group in groups:
             self.clients[group[0]].marked = True
         sent = [0]
-        rng = random.Random(1)
+        # Each process draws its own phases (`seed`: its index): with one seed for all, the
+        # classes of every process would fire together, in bursts no real school makes.
+        rng = random.Random(int(cmd.get("seed", 1)))
         pad = "x" * int(cmd.get("pad", 40))
 
         async def sender(group: list[int]) -> None:
