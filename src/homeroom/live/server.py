@@ -140,12 +140,19 @@ class LiveServer:
         return revoke(self.gateway, await self._revocations.read(int(now * 1000)), now)
 
     async def _revocations_forever(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(POLL_S)
             try:
                 await self.read_revocations()
             except Exception:  # the database away: tried again at the next poll
-                log.warning("cannot read revocations", exc_info=True)
+                if not failing:  # once an outage, not every poll
+                    log.warning("cannot read revocations; trying every %s s", POLL_S, exc_info=True)
+                failing = True
+            else:
+                if failing:
+                    log.warning("revocations read again")
+                failing = False
 
     async def watch_processes(self) -> int:
         """Beat, and append `gone` to the rooms where a process without a heartbeat has
