@@ -45,9 +45,13 @@ def text_frame(payload: bytes) -> bytes:
     return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
+# json.dumps with options builds an encoder on every call; one is enough (it keeps no state).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def json_frame(message: dict[str, Any]) -> bytes:
     """A message as a text frame: compact JSON, UTF-8 as it is."""
-    return text_frame(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
+    return text_frame(_ENCODER.encode(message).encode())
 
 
 def control_frame(opcode: Opcode, data: bytes = b"") -> bytes:
