@@ -3,9 +3,9 @@
 One sweep every few seconds does what would otherwise need a timer per connection: close those
 whose join token has expired (4001), ping the quiet ones, cut the silent ones, and forget rooms
 nobody has been in for a while (docs/live.md#gateway). Every `POLL_S` the school's new
-revocations are read, and the connections they cover closed (4003; live/revocations.py). With a shared log it also renews this
-process's heartbeat, and lets go of the connections of processes whose heartbeat lapsed: they
-died without saying so (docs/live.md#many-processes).
+revocations are read, and the connections they cover closed (4003; live/revocations.py). With a
+shared log it also renews this process's heartbeat, and lets go of the connections of processes
+whose heartbeat lapsed: they died without saying so (docs/live.md#many-processes).
 """
 
 from __future__ import annotations
