@@ -15,7 +15,7 @@ from homeroom.live.revocations import ANY, KEPT_S, Revocation, RevocationFeed, R
 from homeroom.live.server import LiveServer, revoke
 from homeroom.school import db
 from homeroom.school.models import LiveRevocation
-from homeroom.school.revocations import revoke_live
+from homeroom.school.revocations import GUEST, GUEST_KEPT_S, guests_cancelled, revoke_live
 from tests.live.conftest import NOW, SECRET, Clock, Live, receive, until
 from tests.school import conftest as school
 
@@ -101,6 +101,25 @@ async def test_a_new_revocation_deletes_the_rows_that_cover_nothing_any_more(
         await session.execute(delete(LiveRevocation))
         await session.commit()
         assert await session.scalar(select(func.count()).select_from(LiveRevocation)) == 0
+
+
+async def test_a_cancellation_of_guest_links_outlives_the_pruning_of_token_revocations(
+    engine: AsyncEngine,
+) -> None:
+    """Guest links live as long as their session, far longer than a join token."""
+    async with db.sessions(engine)() as session:
+        await revoke_live(session, NOW, room="s5", grant=GUEST)
+        await revoke_live(session, NOW, person="p1")
+        await session.commit()
+        await revoke_live(session, NOW + 3 * KEPT_S, person="p2")  # prunes the old token row
+        await session.commit()
+        assert await guests_cancelled(session, "s5") == NOW_MS
+        assert await guests_cancelled(session, "s6") is None
+        people = set((await session.scalars(select(LiveRevocation.person))).all())
+        assert people == {ANY, "p2"}
+        await revoke_live(session, NOW + GUEST_KEPT_S + 1, person="p3")  # a year on: gone too
+        await session.commit()
+        assert await guests_cancelled(session, "s5") is None
 
 
 # -- the gateway -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from homeroom.live.revocations import ANY, KEPT_S
 from homeroom.school.models import LiveRevocation
 
 GUEST: Final = "guest"  # the grant of every guest's join token: a guest has no sign-in
+GUEST_KEPT_S: Final = 400 * 86400  # a session is scheduled at most a year ahead
 
 
 def grant_of(session_hash: bytes) -> str:
@@ -32,9 +33,15 @@ async def revoke_live(
     """Revoke the join tokens issued until `now` for this room, person and grant."""
     assert (room, person, grant) != (ANY, ANY, ANY), "that would close every class"
     now_ms = int(now * 1000)
-    # Rows past a token's longest life cover nothing: each new row clears them (indexed).
+    # Rows past a token's longest life cover nothing: each new row clears them (indexed). But a
+    # cancellation of guest links also answers for links, which live as long as their session
+    # (scheduled up to a year ahead): those rows stay GUEST_KEPT_S.
+    old = LiveRevocation.before_ms < now_ms - 2 * KEPT_S * 1000
+    guests = LiveRevocation.grant_tag == GUEST
     await db.execute(
-        delete(LiveRevocation).where(LiveRevocation.before_ms < now_ms - 2 * KEPT_S * 1000)
+        delete(LiveRevocation).where(
+            old, ~guests | (LiveRevocation.before_ms < now_ms - GUEST_KEPT_S * 1000)
+        )
     )
     db.add(LiveRevocation(room=room, person=person, grant_tag=grant, before_ms=now_ms))
 
