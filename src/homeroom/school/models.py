@@ -349,7 +349,7 @@ class LiveRevocation(Base):
 
     __tablename__ = "live_revocation"
     id: Mapped[int] = mapped_column(primary_key=True)
-    room: Mapped[str] = mapped_column(String(64))
+    room: Mapped[str] = mapped_column(String(64), index=True)  # a guest's join: one look-up
     person: Mapped[str] = mapped_column(String(64))
     grant_tag: Mapped[str] = mapped_column(String(64))
     before_ms: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -32,8 +32,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_live_revocation"),
     )
     op.create_index("ix_live_revocation_before_ms", "live_revocation", ["before_ms"])
+    op.create_index("ix_live_revocation_room", "live_revocation", ["room"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_live_revocation_room", "live_revocation")
     op.drop_index("ix_live_revocation_before_ms", "live_revocation")
     op.drop_table("live_revocation")
