@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.steps import emit  # noqa: E402
 from tests.gate_process import GateProcess, wait_http  # noqa: E402
 from tests.redis_servers import RedisClusterProcesses, RedisServer, free_port  # noqa: E402
 
@@ -38,12 +39,6 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 KEY = secrets.token_bytes(32)
 KEYS_ENV = "1:" + base64.urlsafe_b64encode(KEY).decode().rstrip("=")
 QUICK = os.environ.get("BENCH_QUICK") == "1"  # shorter runs while developing the bench
-
-
-def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
-    print(
-        json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True
-    )
 
 
 def Gate(port: int, env: dict[str, str], cpu: str = SERVER_CPU) -> GateProcess:

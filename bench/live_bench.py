@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.steps import Steps, emit  # noqa: E402
 from tests.redis_servers import free_port  # noqa: E402
 
 from homeroom.config import Settings  # noqa: E402
@@ -63,21 +64,7 @@ CLASS_S = 10 if QUICK else 60
 JOINS = 3_000 if QUICK else 10_000
 BIG_ROOM = 500 if QUICK else 1_500  # the largest room a process joins in bounded time
 
-STEPS: dict[str, Callable[[], None]] = {}
-
-
-def step(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    def register(function: Callable[[], None]) -> Callable[[], None]:
-        STEPS[name] = function
-        return function
-
-    return register
-
-
-def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
-    print(
-        json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True
-    )
+step = Steps()
 
 
 # -- processes: all started here, all killed on any exit ---------------------------------------
@@ -643,13 +630,10 @@ def bench_joins() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    names = list(sys.argv[1:] if argv is None else argv) or list(STEPS)
-    unknown = [name for name in names if name not in STEPS]
-    if unknown:
-        print(f"unknown step(s): {', '.join(unknown)}; known: {', '.join(STEPS)}", file=sys.stderr)
-        return 2
-    for name in names:
-        STEPS[name]()
+    names = list(sys.argv[1:] if argv is None else argv)
+    done = step.run(names)
+    if done:
+        return done
     if PROFILE_DIR:
         print_profiles(Path(PROFILE_DIR))
     return 0

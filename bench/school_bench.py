@@ -3,8 +3,8 @@
     python bench/school_bench.py [step ...]     # every step when none is named
     BENCH_QUICK=1 python bench/school_bench.py  # shorter runs while developing the bench
 
-Each step is a function registered in `STEPS` with `@step("name")`; a step prints its own lines
-and is bounded in time. PostgreSQL is the server on 127.0.0.1:5432 (user postgres): a step that
+Each step is a function registered with `@step("name")` (bench/steps.py); a step prints its own
+lines and is bounded in time. PostgreSQL is the server on 127.0.0.1:5432 (user postgres): a step that
 needs it creates a database `homeroom_bench_<hex>` and drops it afterwards. The steps that drive
 a real `homeroom run` process pin it to core 0 and wrk to core 1, as `bench/gate_bench.py` does.
 """
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.steps import Steps, emit  # noqa: E402
 from tests.gate_process import GateProcess, wait_http  # noqa: E402
 from tests.school import people  # noqa: E402
 
@@ -63,21 +64,7 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 QUICK = os.environ.get("BENCH_QUICK") == "1"  # shorter runs while developing the bench
 NOW = dt.datetime(2026, 9, 1, 6, 0, tzinfo=dt.UTC)
 
-STEPS: dict[str, Callable[[], None]] = {}
-
-
-def step(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    def register(function: Callable[[], None]) -> Callable[[], None]:
-        STEPS[name] = function
-        return function
-
-    return register
-
-
-def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
-    print(
-        json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True
-    )
+step = Steps()
 
 
 # --- databases -------------------------------------------------------------------------------
@@ -745,7 +732,7 @@ def bench_dashboard() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    names = list(sys.argv[1:] if argv is None else argv) or list(STEPS)
+    names = list(sys.argv[1:] if argv is None else argv)
     if names[:1] == [SIGNIN_CHILD]:  # one measurement, in the process `bench_signin` pinned
         return signin_child(names[1])
     if names[:1] == [PROFILE_CHILD]:  # the server of `bench_session_profile`
@@ -753,12 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if names[:1] == [BREAKDOWN_CHILD]:  # `_breakdown_on` pinned to the server's core
         asyncio.run(_breakdown_on(names[1], 300 if QUICK else 2000))
         return 0
-    unknown = [name for name in names if name not in STEPS]
-    if unknown:
-        print(f"unknown step(s): {', '.join(unknown)}; known: {', '.join(STEPS)}", file=sys.stderr)
-        return 2
-    for name in names:
-        STEPS[name]()
+    done = step.run(names)
+    if done:
+        return done
     return 0
 
 
