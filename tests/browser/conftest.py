@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from homeroom.school import db
 from tests.gate_process import ROOT, GateProcess
+
+T = TypeVar("T")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -63,3 +70,14 @@ def axe_violations(page) -> list[dict[str, object]]:  # type: ignore[no-untyped-
         {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]][:3]}
         for v in result["violations"]
     ]
+
+
+def seeded_school_db(prefix: str, seed: Callable[[str], Awaitable[T]]) -> tuple[str, T]:
+    """A new SQLite school database at head in a folder of its own, seeded by `seed(url)`:
+    its URL and what `seed` returned."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    url = f"sqlite+aiosqlite:///{folder / 'school.db'}"
+    db.upgrade(url)
+    with ThreadPoolExecutor(1) as pool:  # the sync Playwright driver may own a loop here
+        seeded = pool.submit(lambda: asyncio.run(seed(url))).result()
+    return url, seeded

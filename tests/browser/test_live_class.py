@@ -10,17 +10,13 @@ message exactly once, in order. axe-core finds nothing on the teacher's and a pu
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import re
 import signal
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -29,7 +25,7 @@ from sqlalchemy import select
 from homeroom.school import db
 from homeroom.school.models import ClassSession, Enrolment, Person, Role
 from homeroom.school.passwords import Passwords
-from tests.browser.conftest import axe_violations
+from tests.browser.conftest import axe_violations, seeded_school_db
 from tests.gate_process import HOMEROOM, GateProcess, wait_http
 from tests.redis_servers import free_port
 from tests.school.people import build, person
@@ -103,11 +99,7 @@ class LiveProcess:
 
 @pytest.fixture(scope="module")
 def live_class() -> Iterator[Class]:
-    folder = Path(tempfile.mkdtemp(prefix="homeroom-live-class-"))
-    url = f"sqlite+aiosqlite:///{folder / 'school.db'}"
-    db.upgrade(url)
-    with ThreadPoolExecutor(1) as pool:  # the sync Playwright driver may own a loop here
-        session_id = pool.submit(lambda: asyncio.run(_seed(url))).result()
+    url, session_id = seeded_school_db("homeroom-live-class-", _seed)
     port = free_port()
     env = {
         "HOMEROOM_DATABASE_URL": url,

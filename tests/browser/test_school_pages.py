@@ -7,13 +7,9 @@ French and English.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -22,7 +18,7 @@ from sqlalchemy import select
 from homeroom.school import db
 from homeroom.school.models import ClassSession, Person, Role
 from homeroom.school.passwords import Passwords
-from tests.browser.conftest import axe_violations
+from tests.browser.conftest import axe_violations, seeded_school_db
 from tests.gate_process import GateProcess
 from tests.school.people import build, person
 
@@ -59,11 +55,7 @@ async def _seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def school() -> Iterator[GateProcess]:
-    folder = Path(tempfile.mkdtemp(prefix="homeroom-school-"))
-    url = f"sqlite+aiosqlite:///{folder / 'school.db'}"
-    db.upgrade(url)
-    with ThreadPoolExecutor(1) as pool:  # the sync Playwright driver may own a loop here
-        pool.submit(lambda: asyncio.run(_seed(url))).result()
+    url, _ = seeded_school_db("homeroom-school-", _seed)
     env = {"HOMEROOM_DATABASE_URL": url, "HOMEROOM_SESSION_SECRET": "b" * 32}
     with GateProcess(env) as process:
         yield process
