@@ -7,10 +7,10 @@ import base64
 import secrets
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -72,7 +72,7 @@ def axe_violations(page) -> list[dict[str, object]]:  # type: ignore[no-untyped-
     ]
 
 
-def seeded_school_db(prefix: str, seed: Callable[[str], Awaitable[T]]) -> tuple[str, T]:
+def seeded_school_db(prefix: str, seed: Callable[[str], Coroutine[Any, Any, T]]) -> tuple[str, T]:
     """A new SQLite school database at head in a folder of its own, seeded by `seed(url)`:
     its URL and what `seed` returned."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
