@@ -386,9 +386,12 @@ def hold_and_broadcast(
         counts = [len(c) for c in conns]
         rounds = []
         for _ in range(BROADCASTS):
-            cpu0 = sum(s.cpu() for s in servers)
+            cpu0 = [cpu_split(s.pid) for s in servers]
             rounds.append(broadcast_round(clients, counts, fire))
-            rounds[-1]["server_cpu_s"] = sum(s.cpu() for s in servers) - cpu0
+            cpu1 = [cpu_split(s.pid) for s in servers]
+            rounds[-1]["server_user_s"] = sum(b[0] - a[0] for a, b in zip(cpu0, cpu1, strict=True))
+            rounds[-1]["server_sys_s"] = sum(b[1] - a[1] for a, b in zip(cpu0, cpu1, strict=True))
+            rounds[-1]["server_cpu_s"] = rounds[-1]["server_user_s"] + rounds[-1]["server_sys_s"]
             time.sleep(0.5)
     kb = (sum(after) - sum(before)) / 1024 / sum(counts)
     return rounds, kb, connect_s
@@ -404,6 +407,15 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "server_cpu_us_per_msg": [
             round(r["server_cpu_s"] / r["received"] * 1e6, 2) for r in rounds if r["received"]
         ],
+        # the kernel's part of it (the send() a recipient, loopback delivery included)
+        "server_sys_us_per_msg": [
+            round(r["server_sys_s"] / r["received"] * 1e6, 2) for r in rounds if r["received"]
+        ],
+        "server_sys_share": round(
+            sum(r["server_sys_s"] for r in rounds)
+            / max(1e-9, sum(r["server_cpu_s"] for r in rounds)),
+            3,
+        ),
     }
 
 
