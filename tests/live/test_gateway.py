@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from homeroom.core.live.parts import Role
 from homeroom.live.conn import Limits
-from homeroom.live.server import sweep
+from homeroom.live.server import PING_AFTER_S, sweep, sweep_sliced
 from homeroom.live.wire import json_frame
 from tests.live.conftest import Live, receive, until
 
@@ -127,6 +127,38 @@ async def test_an_expired_token_closes_the_socket_with_4001(live: Live) -> None:
             await receive(pupil)
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "token_expired")
+
+
+async def test_the_sweep_pings_a_slice_at_a_time_and_the_loop_runs_in_between(
+    live: Live,
+) -> None:
+    async with live.open("p1") as a, live.open("p2") as b, live.open("p3") as c:
+        for pupil in (a, b, c):
+            await receive(pupil)
+        live.clock.now += PING_AFTER_S
+        turns = 0
+
+        async def count_turns() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count_turns())
+        await asyncio.sleep(0)
+        before = turns
+        swept = await sweep_sliced(live.server.gateway, lambda: live.clock.now, size=1)
+        counter.cancel()
+        assert swept.pinged == 3
+        assert turns - before >= 2  # the other task ran between the three slices
+        conns = live.server.gateway.open
+        # each browser answers its ping by itself, which counts as hearing from it
+        await asyncio.wait_for(_until(lambda: all(k.seen == live.clock.now for k in conns)), 5)
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    while not done():
+        await asyncio.sleep(0.01)
 
 
 async def test_a_removed_pupil_is_closed_with_4401_and_cannot_rejoin(live: Live) -> None:

@@ -2,7 +2,9 @@
 
 One sweep every few seconds does what would otherwise need a timer per connection: close those
 whose join token has expired (4001), ping the quiet ones, cut the silent ones, and forget rooms
-nobody has been in for a while (docs/live.md#gateway). Every `POLL_S` the school's new
+nobody has been in for a while (docs/live.md#gateway). It looks at `SWEEP_SLICE` connections a
+turn of the event loop, so pinging a class that all arrived at 8:00 does not hold up everyone's
+messages. Every `POLL_S` the school's new
 revocations are read, and the connections they cover closed (4003; live/revocations.py). With a
 shared log it also renews this process's heartbeat, and lets go of the connections of processes
 whose heartbeat lapsed: they died without saying so (docs/live.md#many-processes).
@@ -34,6 +36,7 @@ SWEEP_S = 5.0
 PING_AFTER_S = 25.0  # quiet this long: a ping, which the browser answers by itself
 DEAD_AFTER_S = 70.0  # silent this long, pings included: the connection is gone
 HEARTBEAT_S = 15.0  # a process whose heartbeat is older than this is gone
+SWEEP_SLICE = 500  # connections a turn: 10,000 pings in one turn held messages up ~100 ms
 
 
 class RevocationSource(Protocol):
@@ -50,10 +53,34 @@ class Swept:
     rooms_forgotten: int
 
 
+PING = control_frame(Opcode.PING, b"hr")
+
+
 def sweep(gateway: Gateway, now: float) -> Swept:
+    """The whole sweep in one go (what `sweep_sliced` does a slice at a time)."""
+    expired, pinged, dead = _check(list(gateway.open), now)
+    return Swept(expired, pinged, dead, gateway.hub.forget_idle(now))
+
+
+async def sweep_sliced(
+    gateway: Gateway, clock: Callable[[], float], size: int = SWEEP_SLICE
+) -> Swept:
+    """The sweep, `size` connections a turn of the loop; messages go on in between."""
+    conns = list(gateway.open)
     expired = pinged = dead = 0
-    ping = control_frame(Opcode.PING, b"hr")
-    for conn in list(gateway.open):
+    for start in range(0, len(conns), size):
+        if start:
+            await asyncio.sleep(0)
+        e, p, d = _check(conns[start : start + size], clock())
+        expired, pinged, dead = expired + e, pinged + p, dead + d
+    return Swept(expired, pinged, dead, gateway.hub.forget_idle(clock()))
+
+
+def _check(conns: list[Conn], now: float) -> tuple[int, int, int]:
+    expired = pinged = dead = 0
+    for conn in conns:
+        if conn.closing or conn.transport is None:
+            continue  # closed since the list was made
         if conn.claims.expires <= now:
             conn.close(CLOSE_EXPIRED, "token_expired")
             expired += 1
@@ -61,9 +88,9 @@ def sweep(gateway: Gateway, now: float) -> Swept:
             conn.close(CloseCode.GOING_AWAY, "no answer")
             dead += 1
         elif now - conn.seen >= PING_AFTER_S:
-            conn.send(ping)
+            conn.send(PING)
             pinged += 1
-    return Swept(expired, pinged, dead, gateway.hub.forget_idle(now))
+    return expired, pinged, dead
 
 
 def revoke(gateway: Gateway, revocations: list[Revocation], now: float) -> int:
@@ -128,7 +155,7 @@ class LiveServer:
         while True:
             await asyncio.sleep(self.sweep_s)
             try:
-                sweep(self.gateway, self.hub.clock())
+                await sweep_sliced(self.gateway, self.hub.clock)
                 await self.watch_processes()
             except Exception:  # a sweep must not stop the sweeping
                 log.exception("sweep failed")
