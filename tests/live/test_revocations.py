@@ -10,6 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from homeroom.core.live.parts import Role
+from homeroom.live.hub import Host, Hub, Joining
 from homeroom.live.jointoken import JoinClaims, JoinTokens
 from homeroom.live.revocations import ANY, KEPT_S, Revocation, RevocationFeed, Revocations
 from homeroom.live.server import LiveServer, revoke
@@ -126,11 +127,16 @@ async def test_a_cancellation_of_guest_links_outlives_the_pruning_of_token_revoc
 
 
 def token(
-    live: Live, person: str, role: Role = Role.PUPIL, grant: str = "", at: float = NOW
+    live: Live,
+    person: str,
+    role: Role = Role.PUPIL,
+    grant: str = "",
+    at: float = NOW,
+    room: str = "s1",
 ) -> str:
     name = person.title()
     issued = int(at * 1000)
-    claim = JoinClaims("s1", person, role, name, int(live.clock.now + 3600), issued, grant)
+    claim = JoinClaims(room, person, role, name, int(live.clock.now + 3600), issued, grant)
     return live.tokens.issue(claim)
 
 
@@ -157,6 +163,60 @@ async def test_a_revoked_token_closes_its_socket_with_4003_and_is_refused_after(
         live.clock.now += 1  # a token the school gives after the revocation is good
         async with connect(live.url(token(live, "p1", grant="gp2", at=live.clock.now))) as again:
             assert (await receive(again))["type"] == "snapshot"
+
+
+async def test_a_revocation_naming_a_room_or_a_person_closes_theirs_wherever_and_no_one_else(
+    live: Live,
+) -> None:
+    at = live.clock.now - 1
+    urls = {
+        (room, person): live.url(token(live, person, room=room, grant=f"g{person}", at=at))
+        for room, person in [("s1", "p1"), ("s1", "p2"), ("s2", "p1"), ("s2", "p3")]
+    }
+    sockets = {key: await connect(url, open_timeout=5) for key, url in urls.items()}
+    try:
+        for ws in sockets.values():
+            await receive(ws)
+        now_ms = int(live.clock.now * 1000)
+        gateway = live.server.gateway
+        # p1, in both rooms, named with the grant of the sign-in the tokens came from
+        assert revoke(gateway, [Revocation(ANY, "p1", "gp1", now_ms)], live.clock.now) == 2
+        assert revoke(gateway, [Revocation("s2", ANY, ANY, now_ms)], live.clock.now) == 1  # p3
+        for key in [("s1", "p1"), ("s2", "p1"), ("s2", "p3")]:
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await receive(sockets[key])
+        await sockets[("s1", "p2")].send('{"v":1,"type":"ping","id":"still"}')
+        assert (await until(sockets[("s1", "p2")], lambda m: m["type"] == "pong"))["id"] == "still"
+        assert len(gateway.open) == 1
+    finally:
+        for ws in sockets.values():
+            await ws.close()
+
+
+def test_the_hub_finds_a_revocations_links_joined_or_still_joining() -> None:
+    hub = Hub(clock=lambda: NOW)
+    joined, joining, other = (_Link(p, "s1") for p in ("p1", "p1", "p2"))
+    host = hub.rooms["s1"] = Host("s1")
+    host.add(joined)
+    host.joining[joining.ref] = Joining(joining, None, None)
+    host.waiting.append(Joining(other, None, None))
+    assert set(hub.links_named("s1", "p1")) == {joined, joining}
+    assert set(hub.links_named(None, "p2")) == {other}
+    assert set(hub.links_named("s1", None)) == {joined, joining, other}
+    assert hub.links_named("s9", None) == []
+
+
+class _Link:
+    refs = 0
+
+    def __init__(self, person: str, room: str) -> None:
+        _Link.refs += 1
+        self.ref = _Link.refs
+        self.claims = claims(room=room, person=person)
+
+    def __hash__(self) -> int:
+        return self.ref
 
 
 class Rows:

@@ -151,6 +151,21 @@ class Hub:
         if host is not None and link in host.links:
             self._append(host, {"op": "msg", "p": link.claims.person, "l": link.ref, "m": message})
 
+    def links_named(self, room: str | None, person: str | None) -> list[Link]:
+        """The links here of this room and person (None: any), joined or still joining: a
+        revocation's connections, found without looking at everyone else's."""
+        hosts = self.rooms.values() if room is None else filter(None, [self.rooms.get(room)])
+        out: list[Link] = []
+        for host in hosts:
+            pending = [*(j.link for j in host.joining.values()), *(j.link for j in host.waiting)]
+            if person is None:
+                out += host.links
+            else:
+                out += host.by_person.get(person, ())
+                pending = [link for link in pending if link.claims.person == person]
+            out += pending
+        return out
+
     def drained(self, link: Link) -> None:
         """A lagging connection's writes went through: catch it up."""
         host = self.rooms.get(link.claims.room)

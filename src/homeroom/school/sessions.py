@@ -145,8 +145,12 @@ class Sessions:
             return
         key = _hash(raw)
         self._cache.pop(key, None)
+        person = await db.scalar(select(AuthSession.person_id).where(AuthSession.id_hash == key))
+        if person is None:
+            return  # no such sign-in: nothing to end, no token came from it
         await db.execute(update(AuthSession).where(AuthSession.id_hash == key).values(revoked=True))
-        await revoke_live(db, self._clock(), grant=grant_of(key))  # its live classes too
+        # its live classes too; naming the person lets a gateway look only at theirs
+        await revoke_live(db, self._clock(), person=str(person), grant=grant_of(key))
 
     async def revoke_person(self, db: AsyncSession, person_id: int) -> None:
         """Every session of a person (password reset, erasure, a lost phone)."""
