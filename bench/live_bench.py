@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -204,6 +205,20 @@ def peer(kind: str) -> Server:
     port = free_port()
     argv = [PY, str(ROOT / "bench" / "live_peers.py"), kind, str(port)]
     return Server(argv, {}, "ready", port)
+
+
+def floor() -> Server | None:
+    """bench/floor_server.c: a broadcast with nothing but one write() a recipient, compiled
+    here; None without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    binary = Path(tempfile.mkdtemp(prefix="homeroom-floor-")) / "floor"
+    subprocess.run(
+        [cc, "-O2", "-o", str(binary), str(ROOT / "bench" / "floor_server.c")], check=True
+    )
+    port = free_port()
+    return Server([str(binary), str(port)], {}, "floor:", port)
 
 
 class Clients:
@@ -489,6 +504,24 @@ def bench_broadcast() -> None:
     emit("websockets_idle_kb_per_conn", ws_kb, "KB", **common)
     # before the Socket.IO peer: a figure of its own, whatever becomes of that one
     emit("live_vs_websockets", live_rate / ws_rate, "ratio", goal=">= 1.5")
+
+    # The floor: what one write() a recipient costs on this machine today, with no user-space
+    # work around it. No server in any language delivers faster; the two ratios say how much
+    # of each stack's time is its own.
+    with deadline(600, "broadcast floor"):
+        floors = [floor() for _ in counts]
+        if all(f is not None for f in floors):
+            servers = [f for f in floors if f is not None]
+            with running(*servers):
+                conns = [
+                    [{"port": s.port, "path": "/", "kind": "plain"}] * n
+                    for s, n in zip(servers, counts, strict=True)
+                ]
+                low, _, _ = hold_and_broadcast(servers, conns, lambda k, m: ([0], padded(m, 0)))
+            low_rate = statistics.median(r["rate"] for r in low)
+            emit("floor_broadcast_msgs_per_s", low_rate, "msgs/s", **common, **summary(low))
+            emit("live_vs_floor", live_rate / low_rate, "ratio")
+            emit("websockets_vs_floor", ws_rate / low_rate, "ratio")
 
     # A Socket.IO connection costs its server far more than a WebSocket one (an engine.io
     # handshake, a namespace, a room): 50,000 of them on one core can take over 400 s.
