@@ -23,8 +23,9 @@ run: $(STAMP)
 test: $(STAMP) services chromium lint
 	$(PYTEST) -q
 
+# one worker a core (pytest-xdist): the fast tier touches no shared server, so its tests run apart
 test-fast: $(STAMP)
-	$(PYTEST) -q -m "not slow" -p no:randomly
+	$(PYTEST) -q -m "not slow" -p no:randomly -n auto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -41,6 +41,8 @@ def test_several_frames_in_one_read_and_fragments_with_a_ping_between() -> None:
         (client(Opcode.CONT, b"orphan"), 1003),
         (Frame(Opcode.TEXT, b"unmasked").serialize(mask=False), 1002),
     ],
+    # the frames are masked with a random key: named, so every run collects the same tests
+    ids=["too_big", "too_big_in_parts", "binary", "bad_utf8", "orphan_continuation", "unmasked"],
 )
 def test_what_breaks_the_protocol_gets_its_close_code(data: bytes, code: int) -> None:
     with pytest.raises(WireError) as broken:
