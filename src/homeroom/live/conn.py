@@ -120,9 +120,10 @@ class Conn(asyncio.Protocol):
         self.write = transport.write  # the fan-out's one call a recipient (hub._fan_out)
         limits = self.gateway.limits
         transport.set_write_buffer_limits(high=limits.write_high, low=limits.write_high // 4)
-        sock = transport.get_extra_info("socket")
-        if limits.send_buffer is not None and sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.send_buffer)
+        if limits.send_buffer is not None:  # asked only then: uvloop keeps the object it makes
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.send_buffer)
         self.seen = self.gateway.hub.clock()
 
     def data_received(self, data: bytes) -> None:

@@ -38,7 +38,9 @@ class Member:
     muted: bool = False
     group: int | None = None
     out_code: int = 0  # why they are OUT: the close code given again if they come back
-    recent: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    # the client ids of their last messages, for resends; made at their first message (most
+    # pupils of a big room send none, and an empty OrderedDict is one more object to collect)
+    recent: OrderedDict[str, int] | None = None
 
     @property
     def teacher(self) -> bool:
@@ -49,9 +51,15 @@ class Member:
         return self.where is Where.IN
 
     def remember(self, cid: str, seq: int) -> None:
+        if self.recent is None:
+            self.recent = OrderedDict()
         self.recent[cid] = seq
         if len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
+
+    def applied(self, cid: str) -> int | None:
+        """The sequence number of their message `cid` if it was applied already (a resend)."""
+        return None if self.recent is None else self.recent.get(cid)
 
     def view(self) -> dict[str, Any]:
         return {"person": self.person, "name": self.name, "role": self.role.value}

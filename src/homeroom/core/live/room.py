@@ -128,31 +128,6 @@ class Room:
         self.chat: deque[Event] = deque(maxlen=chat_kept)
         self._out = Outcome()
         self._now = 0.0
-        self._handlers: dict[type[c.Command], Callable[[Member, Any], None]] = {
-            c.ChatSend: self._chat,
-            c.HandRaise: self._raise,
-            c.HandLower: self._lower,
-            c.React: self._react,
-            c.PollOpen: self._poll_open,
-            c.PollVote: self._poll_vote,
-            c.PollClose: self._poll_close,
-            c.PollShow: self._poll_show,
-            c.BoardStroke: self._stroke,
-            c.BoardClear: self._board_clear,
-            c.BoardAccess: self._board_access,
-            c.SlidesOpen: self._slides_open,
-            c.SlidesPage: self._slides_page,
-            c.LobbyAdmit: self._admit_cmd,
-            c.LobbyRefuse: self._refuse,
-            c.LobbySet: self._lobby_set,
-            c.Mute: self._mute,
-            c.Remove: self._remove,
-            c.Lock: self._lock,
-            c.End: self._end,
-            c.BreakoutStart: self._breakout_start,
-            c.BreakoutVisit: self._breakout_visit,
-            c.BreakoutEnd: self._breakout_end,
-        }
 
     @property
     def epoch(self) -> str:
@@ -231,8 +206,8 @@ class Room:
             command = c.parse(message)
         except c.Invalid as exc:
             return self._finish_reply(error(exc.reason, cid, exc.detail))
-        if command.cid in member.recent:  # a resend after a reconnection: already applied
-            seq = member.recent[command.cid]
+        seq = member.applied(command.cid)
+        if seq is not None:  # a resend after a reconnection: already applied
             return self._finish_reply(_ack(command.cid, seq, duplicate=True))
         try:
             self._apply(member, command)
@@ -550,7 +525,7 @@ class Room:
             raise Refused("in_lobby")
         if isinstance(command, TEACHER_ONLY) and not member.teacher:
             raise Refused("not_allowed")
-        self._handlers[type(command)](member, command)
+        _HANDLERS[type(command)](self, member, command)
 
     def _reaches(self, audience: Audience, member: Member) -> bool:
         return audience.reaches(member.person, inside=member.inside, teacher=member.teacher)
@@ -606,6 +581,34 @@ class Room:
     def _finish_close(self, person: str, code: int, why: str) -> Outcome:
         self._out.effects.append(Close(person, code, why))
         return self._finish()
+
+
+# What each command does: one table for every room (bound methods would be 23 objects a room).
+_HANDLERS: dict[type[c.Command], Callable[[Room, Member, Any], None]] = {
+    c.ChatSend: Room._chat,
+    c.HandRaise: Room._raise,
+    c.HandLower: Room._lower,
+    c.React: Room._react,
+    c.PollOpen: Room._poll_open,
+    c.PollVote: Room._poll_vote,
+    c.PollClose: Room._poll_close,
+    c.PollShow: Room._poll_show,
+    c.BoardStroke: Room._stroke,
+    c.BoardClear: Room._board_clear,
+    c.BoardAccess: Room._board_access,
+    c.SlidesOpen: Room._slides_open,
+    c.SlidesPage: Room._slides_page,
+    c.LobbyAdmit: Room._admit_cmd,
+    c.LobbyRefuse: Room._refuse,
+    c.LobbySet: Room._lobby_set,
+    c.Mute: Room._mute,
+    c.Remove: Room._remove,
+    c.Lock: Room._lock,
+    c.End: Room._end,
+    c.BreakoutStart: Room._breakout_start,
+    c.BreakoutVisit: Room._breakout_visit,
+    c.BreakoutEnd: Room._breakout_end,
+}
 
 
 def _ack(cid: str, seq: int, *, duplicate: bool = False) -> dict[str, Any]:
