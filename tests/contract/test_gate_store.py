@@ -496,3 +496,40 @@ async def test_redeeming_again_after_leaving_says_left(store: GateStore) -> None
     assert await store.redeem(G, P, 3, 10) == OK  # its neighbour in the same chunk is unaffected
     lane = (await store.counters(G, 0))[P]
     assert (lane.redeemed, lane.active) == (2, 1)
+
+
+# -- when a lane's state began (a store that loses it is found out by it) ------------------------
+
+
+async def test_the_first_write_with_a_time_stamps_when_a_lane_began(backend: Backend) -> None:
+    store = backend.store
+    assert (await store.counters(G, 0))[P].born == 0  # no state yet
+    await store.issue(G, P, 2, False, at=1_000)
+    await store.advance(G, {P: 2}, {P: 2}, 2_000, 60, 0)
+    await store.issue(G, P, 1, False, at=3_000)
+    counters = await store.counters(G, 0)
+    assert counters[P].born == 1_000  # later writes keep it
+    assert counters[Lane.STAFF].born == 2_000  # its first write was the advance
+    await store.freeze_prequeue(OTHER, P, at=4_000)
+    assert (await store.counters(OTHER, 0))[P].born == 4_000
+
+
+async def test_a_lane_first_written_without_a_time_stays_of_unknown_birth(backend: Backend) -> None:
+    await backend.store.issue(G, P, 1, False)  # a state from before the stamp existed
+    await backend.store.advance(G, {}, {}, 5_000, 60, 0)
+    assert (await backend.store.counters(G, 0))[P].born == 0
+
+
+async def test_a_lane_whose_keys_are_lost_is_born_again(redis_backend: Backend) -> None:
+    store = redis_backend.store
+    await store.issue(G, P, 5, False, at=1_000)
+    admin = await redis_backend.admin()
+    try:  # what a Redis restarted without persistence holds: nothing
+        keys = [k async for k in admin.scan_iter(match=f"{redis_backend.prefix}:*", count=1000)]
+        for key in keys:
+            await admin.unlink(key)
+    finally:
+        await admin.aclose()
+    issued = await store.issue(G, P, 1, False, at=9_000)
+    assert issued.first == 1  # the count began again, which is what `born` tells the gate
+    assert (await store.counters(G, 0))[P].born == 9_000

@@ -7,8 +7,10 @@ import base64
 import altcha
 import pytest
 
+from homeroom.backends.memory import MemoryGateStore
 from homeroom.core.lanes import Lane
-from tests.service.conftest import Gate
+from homeroom.core.tokens import Flag, Kind
+from tests.service.conftest import START, Gate
 
 JSON = {"accept": "application/json"}
 
@@ -486,3 +488,38 @@ async def test_position_and_estimated_wait_follow_the_admission_rate(gate: Gate)
     finally:
         for client in clients:
             await client.aclose()
+
+
+KEYS = "1:" + base64.urlsafe_b64encode(b"k" * 32).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"secret_keys": KEYS}])
+async def test_tickets_from_before_the_store_lost_its_state_take_a_new_place(
+    gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = gate.rt.store
+    assert isinstance(store, MemoryGateStore)
+    async with gate.make_client() as early, gate.make_client() as late:
+        held = (await early.post("/gate/national/ticket", headers=JSON)).json()
+        await gate.tick()
+        # Everything the store held is gone, as in a Redis restarted without persistence; the
+        # keys stay, so the tickets people hold still open.
+        store._gates.clear()
+        await gate.tick(10)
+        assert "lost this lane's state" in caplog.text
+        newcomer = await late.post("/gate/national/ticket", headers=JSON)
+        assert newcomer.json()["number"] == held["number"]  # the count began again
+        redeemed = await early.post(
+            "/gate/national/redeem", headers=JSON, json={"ticket": held["ticket"]}
+        )
+        assert redeemed.status_code == 410
+        assert redeemed.json()["error"] == "gate_restarted"
+        again = await early.post("/gate/national/ticket", headers=JSON)
+        assert again.status_code == 201  # not the old ticket back: a place in the new count
+        assert again.json()["number"] == held["number"] + 1
+        assert gate.rt.stats.refused["state_lost"] == 2
+    # an appointment holds a time, not a number: it is not from a lost count
+    appointment = gate.rt.seal(
+        Kind.TICKET, Lane.PUPILS, 0, bytes(16), 600, Flag.APPOINTMENT, now=START
+    )[1]
+    assert not gate.rt.from_lost_state(appointment)

@@ -288,7 +288,7 @@ def test_static_urls_are_versioned() -> None:
 
 
 def test_static_files_stay_small() -> None:
-    assert (STATIC / "gate.js").stat().st_size < 6_000
+    assert (STATIC / "gate.js").stat().st_size < 6_500  # 6,000 until it knew a lost count
     assert (STATIC / "gate.css").stat().st_size < 6_000
 
 

@@ -33,7 +33,7 @@ def test_document_fields():
     assert doc["prequeue"] is True
     assert doc["poll_s"] == 4
     assert doc["lanes"] == {
-        lane.value: {"issued": s.issued, "horizon": s.horizon, "rate": 0.5}
+        lane.value: {"issued": s.issued, "horizon": s.horizon, "rate": 0.5, "born": 0}
         for lane, s in LANE_STATES.items()
     }
 

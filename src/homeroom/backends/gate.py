@@ -61,6 +61,9 @@ class LaneCounters:
     prequeue: int = 0  # pre-queue numbers taken
     frozen: PrequeueFreeze | None = None
     history: History = field(default_factory=History)
+    # when this lane's state began (unix seconds, by the clock of the call that began it; 0:
+    # unknown, a state older than the stamp): a later value means the store lost the lane
+    born: int = 0
 
 
 class PersonStatus(StrEnum):
@@ -129,8 +132,13 @@ class GateStore(Protocol):
     async def set_policy(self, gate: str, policy: GatePolicy) -> None:
         """Replace the policy; every process sees it at its next refresh."""
 
-    async def issue(self, gate: str, lane: Lane, count: int, prequeue: bool) -> Issued:
+    async def issue(
+        self, gate: str, lane: Lane, count: int, prequeue: bool, at: int | None = None
+    ) -> Issued:
         """Atomically take `count` consecutive numbers in `lane`.
+
+        Every call that writes a lane's state and is given `at` (issue, advance, freeze) stamps
+        the lane's `born` with it if the lane had no state yet; nothing else changes `born`.
 
         With `prequeue` and the lane's pre-queue not yet frozen, the numbers come from the
         pre-queue counter. Otherwise from the main counter; then, if nobody waits ahead
@@ -180,7 +188,7 @@ class GateStore(Protocol):
         (numbers at or below it lapsed: their places were given back), record a history step
         where the horizon moved (kept for `keep_s`), and drop expired active buckets."""
 
-    async def freeze_prequeue(self, gate: str, lane: Lane) -> PrequeueFreeze:
+    async def freeze_prequeue(self, gate: str, lane: Lane, at: int | None = None) -> PrequeueFreeze:
         """Close the lane's pre-queue and append its numbers to the main counter. Idempotent:
         later calls return the first freeze. Pre-queue issues after it take main numbers."""
 

@@ -81,6 +81,14 @@ class _Lane:
     left: Bitmap = field(default_factory=Bitmap)
     buckets: dict[int, int] = field(default_factory=dict)
     history: History = field(default_factory=History)
+    born: int = 0
+    written: bool = False  # what a Redis lane hash's existence says
+
+    def begin(self, at: int | None) -> None:
+        """A write: the first one with a time stamps the lane's birth (as the Redis scripts)."""
+        if not self.written and at is not None:
+            self.born = at
+        self.written = True
 
 
 @dataclass
@@ -110,8 +118,11 @@ class MemoryGateStore:
     async def set_policy(self, gate: str, policy: GatePolicy) -> None:
         self._gate(gate).policy = policy
 
-    async def issue(self, gate: str, lane: Lane, count: int, prequeue: bool) -> Issued:
+    async def issue(
+        self, gate: str, lane: Lane, count: int, prequeue: bool, at: int | None = None
+    ) -> Issued:
         state = self._gate(gate).lanes[lane]
+        state.begin(at)
         if prequeue and state.frozen is None:
             first = state.prequeue + 1
             state.prequeue += count
@@ -164,6 +175,7 @@ class MemoryGateStore:
                 prequeue=s.prequeue,
                 frozen=s.frozen,
                 history=s.history,
+                born=s.born,
             )
         return out
 
@@ -189,6 +201,7 @@ class MemoryGateStore:
         released: dict[Lane, int] | None = None,
     ) -> None:
         for lane, s in self._gate(gate).lanes.items():
+            s.begin(at)
             s.horizon = max(s.horizon, horizons.get(lane, s.horizon))
             s.released = max(s.released, (released or {}).get(lane, 0))
             s.ceiling = max(s.horizon, ceilings.get(lane, s.horizon))
@@ -196,8 +209,9 @@ class MemoryGateStore:
             for minute in [m for m in s.buckets if m <= now_minute]:
                 del s.buckets[minute]
 
-    async def freeze_prequeue(self, gate: str, lane: Lane) -> PrequeueFreeze:
+    async def freeze_prequeue(self, gate: str, lane: Lane, at: int | None = None) -> PrequeueFreeze:
         s = self._gate(gate).lanes[lane]
+        s.begin(at)
         if s.frozen is None:
             s.frozen = PrequeueFreeze(base=s.issued, count=s.prequeue)
             s.issued += s.prequeue

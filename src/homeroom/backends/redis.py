@@ -4,7 +4,7 @@ Keys of one lane of one gate share a hash tag, so each atomic step is one small 
 cluster slot; keys of one gate (policy, lease, health) share another:
 
     hr:{national:pupils}:n        hash: issued horizon ceiling redeemed prequeue frozen_base
-                                  frozen_count
+                                  frozen_count released born
     hr:{national:pupils}:r:<c>    redeemed bitmap, numbers c·BITMAP_CHUNK_BITS ..
     hr:{national:pupils}:x:<c>    "left" bitmap, same chunking
     hr:{national:pupils}:a        hash: expiry minute → active passes
@@ -65,8 +65,19 @@ ACTIVE_TTL_S = 3 * 86_400  # active buckets outlive any pass; an idle gate's has
 SOCKET_TIMEOUT_S = 1.0  # a dead or stuck Redis fails a call within this, never hangs a tick
 MAX_IN_FLIGHT = 64  # calls at once per store; more wait their turn (Redis answers in ~0.1 ms)
 
-# KEYS: lane hash. ARGV: count, prequeue (1/0). Returns {first, last, prequeue, horizon}.
-ISSUE = """
+# The first write of a lane's state stamps when it began (the caller's time, when it gives
+# one): a lane hash that is gone and made again says the store lost it (docs/gate.md).
+_BORN = """
+if ARGV[%d] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'born', ARGV[%d])
+end
+"""
+
+# KEYS: lane hash. ARGV: count, prequeue (1/0), at ('' for none).
+# Returns {first, last, prequeue, horizon}.
+ISSUE = (
+    (_BORN % (3, 3))
+    + """
 local n, count = KEYS[1], tonumber(ARGV[1])
 if ARGV[2] == '1' and redis.call('HEXISTS', n, 'frozen_base') == 0 then
   -- pre-queue numbers: ranked at opening, never admitted here
@@ -84,6 +95,7 @@ if horizon >= first - 1 and math.min(last, ceiling) > horizon then
 end
 return {first, last, 0, horizon}
 """
+)
 
 # KEYS: lane hash, redeemed chunk, active hash. ARGV: number, bit, expiry minute, active ttl.
 # Returns 0 ok, 1 not yet, 2 duplicate.
@@ -133,17 +145,18 @@ return 1
 """
 
 # KEYS: lane hash, active hash, history. ARGV: now minute. Read only.
-# Returns {issued, horizon, ceiling, redeemed, prequeue, frozen_base, frozen_count, active, steps}.
+# Returns {issued, horizon, ceiling, redeemed, prequeue, frozen_base, frozen_count, born, active,
+# steps}.
 COUNTERS = """
 local out = redis.call('HMGET', KEYS[1], 'issued', 'horizon', 'ceiling', 'redeemed',
-  'prequeue', 'frozen_base', 'frozen_count')
+  'prequeue', 'frozen_base', 'frozen_count', 'born')
 local now, active = tonumber(ARGV[1]), 0
 local buckets = redis.call('HGETALL', KEYS[2])
 for i = 1, #buckets, 2 do
   if tonumber(buckets[i]) > now then active = active + tonumber(buckets[i + 1]) end
 end
-out[8] = active
-out[9] = redis.call('LRANGE', KEYS[3], 0, -1)
+out[9] = active
+out[10] = redis.call('LRANGE', KEYS[3], 0, -1)
 return out
 """
 
@@ -169,7 +182,9 @@ for k = 3, #KEYS do
 end
 return {horizon, active, redeemed}
 """
-ADVANCE = """
+ADVANCE = (
+    (_BORN % (3, 3))
+    + """
 local n, h = KEYS[1], KEYS[3]
 local horizon = math.max(tonumber(redis.call('HGET', n, 'horizon') or '0'), tonumber(ARGV[1]))
 redis.call('HSET', n, 'horizon', horizon, 'ceiling', math.max(horizon, tonumber(ARGV[2])))
@@ -194,9 +209,13 @@ for _, minute in ipairs(buckets) do
 end
 return 1
 """
+)
 
-# KEYS: lane hash. Returns {base, count}, the first freeze's on every later call.
-FREEZE = """
+# KEYS: lane hash. ARGV: at ('' for none). Returns {base, count}, the first freeze's on every
+# later call.
+FREEZE = (
+    (_BORN % (1, 1))
+    + """
 local n = KEYS[1]
 local f = redis.call('HMGET', n, 'frozen_base', 'frozen_count')
 if f[1] then return {tonumber(f[1]), tonumber(f[2])} end
@@ -205,6 +224,7 @@ local base = redis.call('HINCRBY', n, 'issued', count) - count
 redis.call('HSET', n, 'frozen_base', base, 'frozen_count', count)
 return {base, count}
 """
+)
 
 # KEYS: lease. ARGV: holder, ttl ms. Returns 1 if holder holds the lease.
 LEASE = """
@@ -395,10 +415,12 @@ class RedisGateStore:
         async with self._io("set policy"):
             await self._client.set(self.keys.gate(gate, "policy"), json.dumps(policy.to_dict()))
 
-    async def issue(self, gate: str, lane: Lane, count: int, prequeue: bool) -> Issued:
+    async def issue(
+        self, gate: str, lane: Lane, count: int, prequeue: bool, at: int | None = None
+    ) -> Issued:
         async with self._io("issue"):
             first, last, pre, horizon = await self._issue(
-                [self.keys.counters(gate, lane)], [count, int(prequeue)]
+                [self.keys.counters(gate, lane)], [count, int(prequeue), _at(at)]
             )
         return Issued(int(first), int(last), bool(pre), int(horizon))
 
@@ -505,9 +527,9 @@ class RedisGateStore:
         async with self._io("advance"):
             await self._eval_lanes(self._advance, calls)
 
-    async def freeze_prequeue(self, gate: str, lane: Lane) -> PrequeueFreeze:
+    async def freeze_prequeue(self, gate: str, lane: Lane, at: int | None = None) -> PrequeueFreeze:
         async with self._io("freeze pre-queue"):
-            base, count = await self._freeze([self.keys.counters(gate, lane)])
+            base, count = await self._freeze([self.keys.counters(gate, lane)], [_at(at)])
         return PrequeueFreeze(base=int(base), count=int(count))
 
     async def reset_prequeue(self, gate: str) -> None:
@@ -582,8 +604,12 @@ class RedisGateStore:
             raise BackendUnavailable(f"gate store {self._where}: close failed: {exc}") from exc
 
 
+def _at(at: int | None) -> int | str:
+    return "" if at is None else int(at)
+
+
 def _lane_counters(reply: list[Any]) -> LaneCounters:
-    issued, horizon, ceiling, redeemed, prequeue, base, count, active, steps = reply
+    issued, horizon, ceiling, redeemed, prequeue, base, count, born, active, steps = reply
     return LaneCounters(
         issued=int(issued or 0),
         horizon=int(horizon or 0),
@@ -593,6 +619,7 @@ def _lane_counters(reply: list[Any]) -> LaneCounters:
         prequeue=int(prequeue or 0),
         frozen=None if base is None else PrequeueFreeze(base=int(base), count=int(count)),
         history=History(tuple(_step(s) for s in steps)),
+        born=int(born or 0),
     )
 
 

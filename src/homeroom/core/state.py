@@ -22,6 +22,7 @@ class LaneState:
     issued: int
     horizon: int
     rate: float  # admissions per second, recent
+    born: int = 0  # when the lane's count began (docs/gate.md#when-the-store-loses-its-state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ def document(
                 "issued": lanes[lane].issued,
                 "horizon": lanes[lane].horizon,
                 "rate": round(lanes[lane].rate, 3),
+                "born": lanes[lane].born,
             }
             for lane in LANES
         },

@@ -370,6 +370,7 @@ class GateEndpoints:
             "gate_id": rt.gate_id,
             "lane": rt.settings.anonymous_lane.value,
             "number": None,
+            "issued": None,
             "status": "waiting",
             "position": None,
             "wait_text": None,
@@ -402,7 +403,7 @@ class GateEndpoints:
     ) -> Admission | None:
         """Admit the waiter if their turn has come, else fill the page's context."""
         token = arrival.token
-        ctx.update(lane=token.lane.value, number=token.number)
+        ctx.update(lane=token.lane.value, number=token.number, issued=token.issued)
         try:
             return await self.keeper.admit(rt, arrival, bid, now)
         except TooEarly as exc:
@@ -413,7 +414,8 @@ class GateEndpoints:
                 self._appointment_context(rt, token, now, ctx, lang)
                 return None
         except HomeroomError as exc:
-            if exc.reason in ("claim_lapsed", "duplicate"):  # the place is gone: offer to rejoin
+            # the place is gone: offer to rejoin
+            if exc.reason in ("claim_lapsed", "duplicate", "gate_restarted"):
                 ctx.update(status="lapsed", message=exc.message(lang), refresh_s=60)
                 return None
             if exc.reason == "degraded":

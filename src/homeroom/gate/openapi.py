@@ -49,6 +49,11 @@ SCHEMAS: dict[str, Any] = {
             "issued": {"type": "integer"},
             "horizon": {"type": "integer"},
             "rate": {"type": "number"},
+            "born": {
+                "type": "integer",
+                "description": "unix time the lane's count began (0: unknown); a ticket issued "
+                "before it is from a lost count and takes a new place",
+            },
         },
     },
     "State": {

@@ -55,6 +55,7 @@ _OPTIONAL: Mapping[str, object] = {
     "back_url": "/",
     "position": None,
     "number": None,
+    "issued": None,  # the ticket's issue time, for static/gate.js
     "wait_text": None,
 }
 

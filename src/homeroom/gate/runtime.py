@@ -37,6 +37,7 @@ from homeroom.errors import Conflict, Gone, TooEarly, Unavailable
 log = logging.getLogger("homeroom.gate")
 
 HISTORY_MARGIN_S = 120  # history kept beyond the claim window
+STATE_SKEW_S = 2  # clocks of the gate's processes agree within this (NTP does far better)
 
 
 @dataclass
@@ -154,12 +155,24 @@ class GateRuntime:
                 self.keys.keys[self.keys.current], self.gate_id, policy.opening_at
             )
         self.policy = policy
-        self.counters = await self.store.counters(self.gate_id, int(now // 60))
+        counters = await self.store.counters(self.gate_id, int(now // 60))
+        for lane, c in counters.items():
+            before = self.counters.get(lane)
+            if before is not None and before.born and c.born > before.born:
+                log.error(
+                    "gate %s, lane %s: the store lost this lane's state (born again at %s, "
+                    "%s numbers were issued before): tickets taken before then take a new place",
+                    self.gate_id,
+                    lane.value,
+                    c.born,
+                    before.issued,
+                )
+        self.counters = counters
         self._rebuild_state(int(now))
 
     def _rebuild_state(self, now: int) -> None:
         lanes = {
-            lane: state.LaneState(c.issued, c.horizon, c.history.rate(now))
+            lane: state.LaneState(c.issued, c.horizon, c.history.rate(now), c.born)
             for lane, c in self.counters.items()
         }
         doc = state.document(self.gate_id, self.policy, lanes, now, self.capacity, self.degraded)
@@ -172,7 +185,7 @@ class GateRuntime:
         if policy.opening_at and now >= policy.opening_at:
             for lane, c in self.counters.items():
                 if c.frozen is None and c.prequeue > 0:
-                    await self.store.freeze_prequeue(self.gate_id, lane)
+                    await self.store.freeze_prequeue(self.gate_id, lane, at=int(now))
         counters = await self.store.counters(self.gate_id, minute)
         views: dict[Lane, LaneView] = {}
         released: dict[Lane, int] = {}
@@ -185,7 +198,7 @@ class GateRuntime:
                 self.gate_id, lane, since, max(c.ceiling, c.horizon, c.issued), minute
             )
             unredeemed = (seen.horizon - since) - seen.redeemed
-            arrived = c.issued - self._prev_issued.get(lane, c.issued)
+            arrived = max(0, c.issued - self._prev_issued.get(lane, c.issued))  # 0 after a loss
             views[lane] = LaneView(c.issued, seen.horizon, seen.active, max(0, unredeemed), arrived)
         self._prev_issued = {lane: c.issued for lane, c in counters.items()}
         dt = self.settings.tick_s if self._last_tick is None else now - self._last_tick
@@ -269,8 +282,27 @@ class GateRuntime:
     async def _take_numbers(
         self, key: tuple[Lane, bool], waiters: list[None]
     ) -> list[tuple[Issued, int]]:
-        issued = await self.store.issue(self.gate_id, key[0], len(waiters), key[1])
+        issued = await self.store.issue(
+            self.gate_id, key[0], len(waiters), key[1], at=int(self.clock())
+        )
         return [(issued, issued.first + i) for i in range(len(waiters))]
+
+    def from_lost_state(self, token: Token) -> bool:
+        """A ticket taken before the store lost its lane's state (a Redis that came back empty,
+        a restarted memory store): its number belongs to a count that no longer exists, so it
+        takes a new place. Appointments hold a time, not a number: they stay good."""
+        born = self.counters[token.lane].born
+        return (
+            born > 0 and not token.flags & Flag.APPOINTMENT and token.issued < born - STATE_SKEW_S
+        )
+
+    def state_lost(self) -> Gone:
+        self.stats.refuse("state_lost")
+        return Gone(
+            "gate_restarted",
+            "La salle d'attente a redémarré et a perdu l'ordre d'arrivée : reprenez une place.",
+            "The waiting room restarted and lost the order of arrival: please take a new place.",
+        )
 
     def position(self, token: Token) -> int:
         return token.number - self.counters[token.lane].horizon

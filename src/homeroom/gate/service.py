@@ -181,6 +181,9 @@ class Gatekeeper:
             token = rt.open(text, Kind.TICKET, now)
         except TokenError:
             return None
+        if rt.from_lost_state(token):
+            rt.stats.refuse("state_lost")  # counted; the person gets a new place at once
+            return None
         return token if token.same_browser(binding_of(bid)) else None
 
     async def arrive(
@@ -423,6 +426,8 @@ class Gatekeeper:
                 "Ce ticket a été pris dans un autre navigateur.",
                 "This ticket was taken in another browser.",
             )
+        if rt.from_lost_state(token):  # before any exchange: that would seal a new ticket
+            raise rt.state_lost()
         exchanged: Arrival | None = None
         original = token
         if token.flags & Flag.APPOINTMENT:

@@ -74,15 +74,16 @@ function opening(st) {
     say(T("live_opening", { wait: wait(at - now) }), 1);
     return schedule(jitter());
   }
-  done = 1; // open now: spread the reloads a little
   say(T("live_opening_now"));
-  setTimeout(function () { location.replace(d.pageUrl || location.href); }, 2000 * Math.random());
+  reload();
 }
 function queued(st) {
   var lane = st.lanes && st.lanes[d.lane], note = $("hr-degraded"), pos, w;
   if (note) note.hidden = !st.degraded;
   if (st.mode == "closed") say(T("live_closed"));
   if (st.mode == "closed" || !lane || !isFinite(number)) return schedule(jitter());
+  // a ticket of a lost count (docs/gate.md): reloaded, the page gives a new place
+  if (lane.born && +d.issued && +d.issued < lane.born - 2) return reload();
   pos = number - lane.horizon;
   if (pos <= 0) return redeem();
   w = lane.rate > 0 ? wait(pos / lane.rate) : T("wait_unknown");
@@ -105,6 +106,10 @@ async function redeem() {
   if (r && r.status == 410) return lapsed(b.message);
   if (r && r.status == 425) return schedule(Math.max(jitter(), 1000 * (+b.retry_after || 0)));
   trouble(r, b);
+}
+function reload() { // spread out a little
+  done = 1;
+  setTimeout(function () { location.replace(d.pageUrl || location.href); }, 2000 * Math.random());
 }
 function go(next) {
   var url = local(next) || local(d.nextUrl) || "/";
