@@ -523,3 +523,38 @@ async def test_tickets_from_before_the_store_lost_its_state_take_a_new_place(
         Kind.TICKET, Lane.PUPILS, 0, bytes(16), 600, Flag.APPOINTMENT, now=START
     )[1]
     assert not gate.rt.from_lost_state(appointment)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"secret_keys": KEYS}])
+async def test_passes_from_a_lost_count_stay_in_uncounted_and_touch_no_new_number(
+    gate: Gate,
+) -> None:
+    store = gate.rt.store
+    assert isinstance(store, MemoryGateStore)
+    await gate.set_policy(capacity=10)
+    clients = [gate.make_client() for _ in range(4)]
+    a, b, n1, n2 = clients
+    for client in (a, b):
+        await client.post("/gate/national/ticket", headers=JSON)
+    await gate.tick()
+    for client in (a, b):
+        assert (await client.post("/gate/national/redeem", headers=JSON)).status_code == 200
+    store._gates.clear()  # passes 1 and 2 of a count that is gone
+    await gate.tick(10)
+    for client in (n1, n2):  # numbers 1 and 2 again, in the new count
+        await client.post("/gate/national/ticket", headers=JSON)
+    await gate.tick()
+    for client in (n1, n2):
+        assert (await client.post("/gate/national/redeem", headers=JSON)).status_code == 200
+    await gate.tick()
+    assert gate.rt.active == 2
+    await b.post("/gate/national/leave")  # b's number 2 is n2's now: nothing is given back
+    gate.clock.advance(gate.keeper.settings.pass_renew_after_s + 5)
+    for client in (a, n2):  # both active: a's pass renews uncounted, n2's as before
+        page = await client.get("/class/", headers=JSON)
+        assert page.status_code == 200
+        assert "hr_p_national=" in page.headers.get("set-cookie", "")
+    await gate.tick()
+    assert gate.rt.active == 2  # n1 and n2; a is in, uncounted, and b left
+    for client in clients:
+        await client.aclose()

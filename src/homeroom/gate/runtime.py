@@ -398,11 +398,15 @@ class GateRuntime:
         return False
 
     async def renew(self, token: Token, now: float) -> tuple[str, Token] | None:
-        """A fresh pass for an active holder, moving their count; None if it cannot be renewed."""
+        """A fresh pass for an active holder, moving their count; None if it cannot be renewed.
+
+        A pass from a lost count keeps its holder inside, uncounted (number 0, as a pass given
+        while the backend was away): its number belongs to someone else in the new count."""
+        number = 0 if self.from_lost_state(token) else token.number
         new_text, new = self.seal(
-            Kind.PASS, token.lane, token.number, token.binding, self.settings.pass_ttl_s, now=now
+            Kind.PASS, token.lane, number, token.binding, self.settings.pass_ttl_s, now=now
         )
-        if token.number > 0:
+        if number > 0:
             ok = await self.store.renew(
                 self.gate_id,
                 token.lane,
@@ -415,8 +419,8 @@ class GateRuntime:
         return new_text, new
 
     async def leave(self, token: Token) -> bool:
-        if token.number <= 0:
-            return False
+        if token.number <= 0 or self.from_lost_state(token):
+            return False  # uncounted, or counted in a count that is gone
         return await self.store.leave(
             self.gate_id, token.lane, token.number, _minute_of(token.expires)
         )

@@ -398,7 +398,7 @@ class Gatekeeper:
     async def renew(self, rt: GateRuntime, token: Token, now: float) -> tuple[str, Token] | None:
         """A fresh pass for an active holder; a signed-in person stays counted as in."""
         result = await rt.renew(token, now)
-        if result is not None and token.number > 0 and who_of(token) is not None:
+        if result is not None and result[1].number > 0 and who_of(token) is not None:
             await self._mark_admitted(rt, token, place_of(token), now)
         return result
 
@@ -406,7 +406,7 @@ class Gatekeeper:
         """The pass given back (logout): uncounted once, and the person no longer counts in."""
         left = await rt.leave(token)
         who = who_of(token)
-        if who is not None and token.number > 0:
+        if who is not None and token.number > 0 and not rt.from_lost_state(token):
             try:
                 await self.store.forget_person(rt.gate_id, who, place_of(token))
             except BackendUnavailable:
