@@ -288,9 +288,10 @@ class GateRuntime:
         return [(issued, issued.first + i) for i in range(len(waiters))]
 
     def from_lost_state(self, token: Token) -> bool:
-        """A ticket taken before the store lost its lane's state (a Redis that came back empty,
-        a restarted memory store): its number belongs to a count that no longer exists, so it
-        takes a new place. Appointments hold a time, not a number: they stay good."""
+        """A ticket or pass sealed before the store lost its lane's state (a Redis that came
+        back empty, a restarted memory store): its number belongs to a count that no longer
+        exists (docs/gate.md#when-the-store-loses-its-state). Appointments hold a time, not a
+        number: they stay good."""
         born = self.counters[token.lane].born
         return (
             born > 0 and not token.flags & Flag.APPOINTMENT and token.issued < born - STATE_SKEW_S
