@@ -145,6 +145,12 @@ def cpu_s(pid: int) -> float:
     return sum(cpu_split(pid))
 
 
+def cpu_of(servers: Sequence[Server]) -> tuple[float, float]:
+    """User and system CPU seconds of several servers so far, summed."""
+    splits = [cpu_split(s.pid) for s in servers]
+    return sum(u for u, _ in splits), sum(k for _, k in splits)
+
+
 class Server:
     """One server process under test, pinned to the server core; `pid` is the process itself."""
 
@@ -207,9 +213,9 @@ def peer(kind: str) -> Server:
     return Server(argv, {}, "ready", port)
 
 
-def floor() -> Server | None:
-    """bench/floor_server.c: a broadcast with nothing but one write() a recipient, compiled
-    here; None without a C compiler."""
+def floor_binary() -> Path | None:
+    """bench/floor_server.c compiled here: a broadcast with nothing but one write() a
+    recipient; None without a C compiler."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
@@ -217,6 +223,10 @@ def floor() -> Server | None:
     subprocess.run(
         [cc, "-O2", "-o", str(binary), str(ROOT / "bench" / "floor_server.c")], check=True
     )
+    return binary
+
+
+def floor(binary: Path) -> Server:
     port = free_port()
     return Server([str(binary), str(port)], {}, "floor:", port)
 
@@ -401,12 +411,14 @@ def hold_and_broadcast(
         counts = [len(c) for c in conns]
         rounds = []
         for _ in range(BROADCASTS):
-            cpu0 = [cpu_split(s.pid) for s in servers]
+            user0, sys0 = cpu_of(servers)
             rounds.append(broadcast_round(clients, counts, fire))
-            cpu1 = [cpu_split(s.pid) for s in servers]
-            rounds[-1]["server_user_s"] = sum(b[0] - a[0] for a, b in zip(cpu0, cpu1, strict=True))
-            rounds[-1]["server_sys_s"] = sum(b[1] - a[1] for a, b in zip(cpu0, cpu1, strict=True))
-            rounds[-1]["server_cpu_s"] = rounds[-1]["server_user_s"] + rounds[-1]["server_sys_s"]
+            user1, sys1 = cpu_of(servers)
+            rounds[-1].update(
+                server_user_s=user1 - user0,
+                server_sys_s=sys1 - sys0,
+                server_cpu_s=user1 - user0 + sys1 - sys0,
+            )
             time.sleep(0.5)
     kb = (sum(after) - sum(before)) / 1024 / sum(counts)
     return rounds, kb, connect_s
@@ -508,10 +520,10 @@ def bench_broadcast() -> None:
     # The floor: what one write() a recipient costs on this machine today, with no user-space
     # work around it. No server in any language delivers faster; the two ratios say how much
     # of each stack's time is its own.
+    binary = floor_binary()
     with deadline(600, "broadcast floor"):
-        floors = [floor() for _ in counts]
-        if all(f is not None for f in floors):
-            servers = [f for f in floors if f is not None]
+        if binary is not None:
+            servers = [floor(binary) for _ in counts]
             with running(*servers):
                 conns = [
                     [{"port": s.port, "path": "/", "kind": "plain"}] * n
@@ -522,6 +534,8 @@ def bench_broadcast() -> None:
             emit("floor_broadcast_msgs_per_s", low_rate, "msgs/s", **common, **summary(low))
             emit("live_vs_floor", live_rate / low_rate, "ratio")
             emit("websockets_vs_floor", ws_rate / low_rate, "ratio")
+        else:
+            print("floor: no C compiler here, not measured", file=sys.stderr, flush=True)
 
     # A Socket.IO connection costs its server far more than a WebSocket one (an engine.io
     # handshake, a namespace, a room): 50,000 of them on one core can take over 400 s.
@@ -596,15 +610,14 @@ def bench_class() -> None:
             ]
             connect_all(clients, specs)
             time.sleep(2.0)
-            cpu0 = [cpu_split(g.pid) for g in gateways]
+            user0, sys0 = cpu_of(gateways)
             for k, (c, n) in enumerate(zip(clients, per, strict=True)):
                 groups = [list(range(i * size, (i + 1) * size)) for i in range(n)]
                 # classes are not in step with each other: each process its own phases
                 c.send("class", groups=groups, period_s=1.0, duration_s=CLASS_S, seed=k + 1)
             results = [c.reply() for c in clients]
-            cpu1 = [cpu_split(g.pid) for g in gateways]
-    user = sum(b[0] - a[0] for a, b in zip(cpu0, cpu1, strict=True))
-    system = sum(b[1] - a[1] for a, b in zip(cpu0, cpu1, strict=True))
+            user1, sys1 = cpu_of(gateways)
+    user, system = user1 - user0, sys1 - sys0
     delays = array("d")
     for r in results:
         delays.frombytes(base64.b64decode(r["delays"]))
