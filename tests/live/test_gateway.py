@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from homeroom.core.live.parts import Role
 from homeroom.live.conn import Limits
-from homeroom.live.server import PING_AFTER_S, sweep, sweep_sliced
+from homeroom.live.server import PING_AFTER_S, sweep
 from homeroom.live.wire import json_frame
 from tests.live.conftest import Live, receive, until
 
@@ -121,7 +121,7 @@ async def test_an_expired_token_closes_the_socket_with_4001(live: Live) -> None:
     async with connect(live.url(live.token("p1", ttl=60))) as pupil:
         await receive(pupil)
         live.clock.now += 61
-        swept = sweep(live.server.gateway, live.clock.now)
+        swept = await sweep(live.server.gateway, lambda: live.clock.now)
         assert swept.expired == 1
         with pytest.raises(ConnectionClosed) as closed:
             await receive(pupil)
@@ -147,7 +147,7 @@ async def test_the_sweep_pings_a_slice_at_a_time_and_the_loop_runs_in_between(
         counter = asyncio.create_task(count_turns())
         await asyncio.sleep(0)
         before = turns
-        swept = await sweep_sliced(live.server.gateway, lambda: live.clock.now, size=1)
+        swept = await sweep(live.server.gateway, lambda: live.clock.now, size=1)
         counter.cancel()
         assert swept.pinged == 3
         assert turns - before >= 2  # the other task ran between the three slices

@@ -4,10 +4,10 @@ One sweep every few seconds does what would otherwise need a timer per connectio
 whose join token has expired (4001), ping the quiet ones, cut the silent ones, and forget rooms
 nobody has been in for a while (docs/live.md#gateway). It looks at `SWEEP_SLICE` connections a
 turn of the event loop, so pinging a class that all arrived at 8:00 does not hold up everyone's
-messages. Every `POLL_S` the school's new
-revocations are read, and the connections they cover closed (4003; live/revocations.py). With a
-shared log it also renews this process's heartbeat, and lets go of the connections of processes
-whose heartbeat lapsed: they died without saying so (docs/live.md#many-processes).
+messages. Every `POLL_S` the school's new revocations are read, and the connections they cover
+closed (4003; live/revocations.py). With a shared log it also renews this process's heartbeat,
+and lets go of the connections of processes whose heartbeat lapsed: they died without saying
+so (docs/live.md#many-processes).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ SWEEP_S = 5.0
 PING_AFTER_S = 25.0  # quiet this long: a ping, which the browser answers by itself
 DEAD_AFTER_S = 70.0  # silent this long, pings included: the connection is gone
 HEARTBEAT_S = 15.0  # a process whose heartbeat is older than this is gone
-SWEEP_SLICE = 500  # connections a turn: 10,000 pings in one turn held messages up ~100 ms
+SWEEP_SLICE = 500  # connections a turn (10,000 pings at once: every message waits 10,000 writes)
 
 
 class RevocationSource(Protocol):
@@ -56,16 +56,8 @@ class Swept:
 PING = control_frame(Opcode.PING, b"hr")
 
 
-def sweep(gateway: Gateway, now: float) -> Swept:
-    """The whole sweep in one go (what `sweep_sliced` does a slice at a time)."""
-    expired, pinged, dead = _check(list(gateway.open), now)
-    return Swept(expired, pinged, dead, gateway.hub.forget_idle(now))
-
-
-async def sweep_sliced(
-    gateway: Gateway, clock: Callable[[], float], size: int = SWEEP_SLICE
-) -> Swept:
-    """The sweep, `size` connections a turn of the loop; messages go on in between."""
+async def sweep(gateway: Gateway, clock: Callable[[], float], size: int = SWEEP_SLICE) -> Swept:
+    """One sweep, `size` connections a turn of the loop; messages go on in between."""
     conns = list(gateway.open)
     expired = pinged = dead = 0
     for start in range(0, len(conns), size):
@@ -172,7 +164,7 @@ class LiveServer:
         while True:
             await asyncio.sleep(self.sweep_s)
             try:
-                await sweep_sliced(self.gateway, self.hub.clock)
+                await sweep(self.gateway, self.hub.clock)
                 await self.watch_processes()
             except Exception:  # a sweep must not stop the sweeping
                 log.exception("sweep failed")
