@@ -65,18 +65,22 @@ ACTIVE_TTL_S = 3 * 86_400  # active buckets outlive any pass; an idle gate's has
 SOCKET_TIMEOUT_S = 1.0  # a dead or stuck Redis fails a call within this, never hangs a tick
 MAX_IN_FLIGHT = 64  # calls at once per store; more wait their turn (Redis answers in ~0.1 ms)
 
+
 # The first write of a lane's state stamps when it began (the caller's time, when it gives
 # one): a lane hash that is gone and made again says the store lost it (docs/gate.md).
-_BORN = """
-if ARGV[%d] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'born', ARGV[%d])
+def _stamp_born(at: int) -> str:
+    """Lua: stamp KEYS[1] (a lane hash) with `born` = ARGV[at] if it does not exist yet."""
+    return f"""
+if ARGV[{at}] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'born', ARGV[{at}])
 end
 """
+
 
 # KEYS: lane hash. ARGV: count, prequeue (1/0), at ('' for none).
 # Returns {first, last, prequeue, horizon}.
 ISSUE = (
-    (_BORN % (3, 3))
+    _stamp_born(3)
     + """
 local n, count = KEYS[1], tonumber(ARGV[1])
 if ARGV[2] == '1' and redis.call('HEXISTS', n, 'frozen_base') == 0 then
@@ -183,7 +187,7 @@ end
 return {horizon, active, redeemed}
 """
 ADVANCE = (
-    (_BORN % (3, 3))
+    _stamp_born(3)
     + """
 local n, h = KEYS[1], KEYS[3]
 local horizon = math.max(tonumber(redis.call('HGET', n, 'horizon') or '0'), tonumber(ARGV[1]))
@@ -214,7 +218,7 @@ return 1
 # KEYS: lane hash. ARGV: at ('' for none). Returns {base, count}, the first freeze's on every
 # later call.
 FREEZE = (
-    (_BORN % (1, 1))
+    _stamp_born(1)
     + """
 local n = KEYS[1]
 local f = redis.call('HMGET', n, 'frozen_base', 'frozen_count')
