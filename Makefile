@@ -1,17 +1,46 @@
 # One command per job (CONTRIBUTING.md). `make run` and `make test` set everything up themselves.
+# Python packages: exactly the set in uv.lock, installed by uv (docs/install.md); uv itself is
+# pinned with hashes in scripts/uv-requirements.txt and lives in .tools/.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(VENV)/bin/pytest
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+LATEST := .venv-latest
+# uv uses this machine's python3 (never one it downloads) and installs into $(VENV).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+UV_PYTHON := --python python3
 
-.PHONY: run test test-fast lint format bench bench-gate bench-school bench-live services chromium clean
+.PHONY: run test test-fast test-latest lint lock lock-check format bench bench-gate bench-school \
+	bench-live services chromium clean
 
-$(STAMP): pyproject.toml package.json package-lock.json
-	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+$(UV): scripts/uv-requirements.txt
+	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --require-hashes -r scripts/uv-requirements.txt
+	@touch $@
+
+# Every extra (dev, bench) in one environment: the locked set, nothing more and nothing less.
+$(STAMP): pyproject.toml uv.lock package.json package-lock.json $(UV)
+	@$(UV) sync --locked --all-extras $(UV_PYTHON) --quiet || { \
+	  echo "make: could not install the locked set. If uv said the lock needs updating," \
+	    "pyproject.toml and uv.lock disagree: run 'make lock' (or '$(UV) lock' to change only" \
+	    "what pyproject.toml changed) and commit uv.lock." >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Fails, naming the fix, when pyproject.toml asks for something uv.lock does not hold.
+lock-check: $(UV)
+	@$(UV) lock --check $(UV_PYTHON) --quiet || { \
+	  echo "make: pyproject.toml and uv.lock disagree: run 'make lock' (upgrade everything)" \
+	    "or '$(UV) lock' (only what changed), then commit uv.lock." >&2; exit 1; }
+
+# Upgrade on purpose: every package to the newest its range allows, then install that set.
+lock: $(UV)
+	$(UV) lock --upgrade $(UV_PYTHON)
+	$(UV) sync --locked --all-extras $(UV_PYTHON)
+	@touch $(STAMP)
 
 # The HTTP app and the live gateway (docs/live.md#many-processes): one command, and stopping
 # one (Ctrl-C, or an exit) stops the other. HOMEROOM_LIVE_PORT=0 runs the HTTP app alone.
@@ -20,17 +49,34 @@ run: $(STAMP)
 	if [ "$${HOMEROOM_LIVE_PORT:-8001}" != 0 ]; then $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
-test: $(STAMP) services chromium lint
+test: lock-check $(STAMP) services chromium lint
 	$(PYTEST) -q
 
 # one worker a core (pytest-xdist): the fast tier touches no shared server, so its tests run apart
 test-fast: $(STAMP)
 	$(PYTEST) -q -m "not slow" -p no:randomly -n auto
 
+define lint_in
+	$(1)/bin/ruff check src tests bench
+	$(1)/bin/ruff format --check src tests bench
+	$(1)/bin/mypy src
+endef
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/mypy src
+	$(call lint_in,$(VENV))
+
+# Not in CI: the newest versions the ranges in pyproject.toml allow, in a venv of their own
+# ($(LATEST), ignoring uv.lock), through lint and the fast tier: a coming break shows here first.
+test-latest: $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet $(UV_PYTHON) $(LATEST)
+	VIRTUAL_ENV=$(abspath $(LATEST)) $(UV) pip install --quiet --refresh --resolution highest \
+	  -e '.[dev,bench]'
+	@VIRTUAL_ENV=$(abspath $(LATEST)) $(UV) pip freeze | grep -v '^-e' > $(LATEST)/versions.txt
+	@echo "newest allowed versions that differ from uv.lock:"; \
+	  $(LATEST)/bin/python scripts/lock-diff.py uv.lock $(LATEST)/versions.txt
+	$(call lint_in,$(LATEST))
+	$(LATEST)/bin/pytest -q -m "not slow" -p no:randomly -n auto
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests bench
@@ -40,24 +86,22 @@ services:
 	@scripts/ensure-services
 
 chromium:
-	@command -v chromium >/dev/null 2>&1 || scripts/apt-install chromium
+	@scripts/need chromium
 
 bench: bench-gate bench-school bench-live
 
 bench-school: $(STAMP) services
-	@command -v wrk >/dev/null 2>&1 || scripts/apt-install wrk
+	@scripts/need wrk
 	$(PY) bench/school_bench.py
 
 bench-gate: $(STAMP) services
-	@command -v nginx >/dev/null 2>&1 || scripts/apt-install nginx-light
-	@command -v wrk >/dev/null 2>&1 || scripts/apt-install wrk
+	@scripts/need nginx wrk
 	$(PY) bench/gate_bench.py
 
 # The live gateway against plain websockets and python-socketio (the `bench` extras), 50,000
 # connections over three gateway processes on core 0 and three client processes on core 1.
 bench-live: $(STAMP)
-	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/live_bench.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -153,7 +153,7 @@ class _Feed:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
         with contextlib.suppress(RedisError, OSError, RuntimeError):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self.pubsub.aclose()
         with contextlib.suppress(RedisError, OSError, RuntimeError):
             await self.client.aclose()
 
