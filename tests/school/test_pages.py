@@ -600,8 +600,8 @@ async def test_the_pupils_dashboard_is_at_most_five_statements(
 
 
 def test_every_word_the_templates_use_is_in_both_languages() -> None:
-    from homeroom.gate import i18n
     from homeroom.school import words
+    from homeroom.web import i18n
 
     folder = Path(words.__file__).with_name("templates")
     used = {

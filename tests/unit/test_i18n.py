@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from homeroom.gate import i18n
+from homeroom.web import i18n
 
 GATE_JS = Path(i18n.__file__).parent.parent / "static" / "gate.js"
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from homeroom.gate import assets, i18n, pages
+from homeroom.gate import assets
+from homeroom.web import i18n, pages
 
 STATUSES = ("waiting", "prequeue", "not_open", "proof_of_work", "lapsed", "paused", "degraded")
 EVIL = '"><script>alert(1)</script>'
@@ -241,7 +242,7 @@ def test_other_pages_render(lang: str, template: str) -> None:
 
 @pytest.mark.parametrize("lang", i18n.LANGS)
 def test_demo_pages_find_their_words(lang: str) -> None:
-    if not (pathlib.Path(pages.__file__).parent / "templates" / "demo.html").exists():
+    if not (pathlib.Path(assets.__file__).parent / "templates" / "demo.html").exists():
         pytest.skip("no demo page")
     for area in ("home", "class", "workspace"):
         check_common(pages.render_page("demo.html", lang, area=area, path=f"/{area}/"), lang)

@@ -29,8 +29,6 @@ from homeroom.errors import (
     TooLarge,
     Unavailable,
 )
-from homeroom.gate import i18n
-from homeroom.gate.pages import render_page
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.service import (
     BROWSER_COOKIE,
@@ -42,6 +40,8 @@ from homeroom.gate.service import (
     ticket_cookie,
     token_error,
 )
+from homeroom.web import i18n
+from homeroom.web.pages import render_page
 
 
 def lang_of(request: Request) -> str:

@@ -22,11 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from homeroom.backends.gate import BackendUnavailable
 from homeroom.core.tokens import Token
 from homeroom.errors import HomeroomError
-from homeroom.gate import i18n
 from homeroom.gate.http import Cookies, error_response, wants_html
-from homeroom.gate.pages import render_page
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.service import BROWSER_COOKIE, Gatekeeper, pass_cookie
+from homeroom.web import i18n
+from homeroom.web.pages import render_page
 
 WAITING_FR = "Salle d'attente : prenez un ticket et attendez votre tour."
 WAITING_EN = "Waiting room: take a ticket and wait for your turn."

@@ -22,7 +22,7 @@ from icalendar import Calendar, Event
 from icalendar.prop import vText
 
 import homeroom
-from homeroom.gate.i18n import Lang
+from homeroom.web.i18n import Lang
 
 MEDIA_TYPE: Final = "text/calendar; charset=utf-8"
 PRODID: Final = f"-//homeroom//homeroom {homeroom.__version__}//FR"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from homeroom.gate import i18n
+from homeroom.web import i18n
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {
     "class_noscript": ("Cette page a besoin de JavaScript.", "This page needs JavaScript."),

@@ -20,9 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest
-from homeroom.gate import i18n
 from homeroom.gate.http import lang_of
-from homeroom.gate.pages import static_url
 from homeroom.school import live_words
 from homeroom.school.api_base import path_id
 from homeroom.school.api_live import (
@@ -42,6 +40,8 @@ from homeroom.school.models import ClassSession
 from homeroom.school.pages_forms import read_form
 from homeroom.school.pages_kit import PageKit
 from homeroom.school.slides import MAX_BYTES
+from homeroom.web import i18n
+from homeroom.web.pages import static_url
 
 
 class ClassPages(PageKit):

@@ -20,7 +20,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
-from homeroom.gate import i18n
 from homeroom.gate.http import lang_of
 from homeroom.school import enrol, privacy
 from homeroom.school.access import Principal
@@ -31,6 +30,7 @@ from homeroom.school.pages_home import HomePages, no_group, query_id
 from homeroom.school.pages_kit import NO_STORE
 from homeroom.school.queries import place_of
 from homeroom.school.sessions import Current
+from homeroom.web import i18n
 
 NUMBER_MAX: Final = 6  # digits: anything longer is out of enrol's bounds anyway
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from homeroom.gate import i18n
+from homeroom.web import i18n
 
 FRENCH: Final[dict[str, str]] = {
     # the frame of every school page

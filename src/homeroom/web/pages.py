@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
 import homeroom
-from homeroom.gate import i18n
+from homeroom.web import i18n
 
 STATIC_PREFIX = "/static/"
 _VERSIONED = (
@@ -111,6 +111,7 @@ def _environment() -> Environment:
         # the school's pages extend the same base.html (school/templates)
         loader=ChoiceLoader(
             [
+                PackageLoader("homeroom", "web/templates"),
                 PackageLoader("homeroom", "gate/templates"),
                 PackageLoader("homeroom", "school/templates"),
             ]

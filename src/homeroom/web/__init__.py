@@ -1,0 +1,1 @@
+"""What the gate and the school share on the web: language, words, pages, cookies, bodies, errors."""
