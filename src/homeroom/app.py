@@ -30,12 +30,13 @@ from homeroom.gate.abuse import Abuse
 from homeroom.gate.admin import AdminEndpoints
 from homeroom.gate.assets import vendor_files
 from homeroom.gate.fastpath import BodyLimit, StateFastPath
-from homeroom.gate.http import GateEndpoints, error_response, lang_of
+from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
 from homeroom.gate.service import Gatekeeper
 from homeroom.school import openapi as school_openapi
 from homeroom.school.component import School
 from homeroom.school.passwords import OWASP_MINIMUM, PasswordParameters
+from homeroom.web.http import error_response, lang_of
 from homeroom.web.pages import render_page
 
 log = logging.getLogger("homeroom")

@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from homeroom.errors import HomeroomError
-from homeroom.gate.http import error_response
 from homeroom.school import db
 from homeroom.school.api import school_routes
 from homeroom.school.deps import SchoolDeps
@@ -26,6 +25,7 @@ from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
 from homeroom.school.sessions import COOKIE, Sessions
 from homeroom.school.signin import SignIn
 from homeroom.school.throttle import Throttle
+from homeroom.web.http import error_response
 from tests.school.people import NOW, Demo, build
 
 CHEAP = PasswordParameters(1, 64, 1)

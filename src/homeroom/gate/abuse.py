@@ -10,8 +10,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import functools
-import ipaddress
 import json
 import logging
 import math
@@ -31,20 +29,6 @@ log = logging.getLogger("homeroom.gate")
 ALTCHA_ALGORITHM = "SHA-256"
 CHALLENGE_TTL_S = 600
 SPENT_MAX = 200_000  # remembered solved challenges per process, against replay
-
-
-@functools.lru_cache(maxsize=65_536)
-def address_block(host: str | None) -> str:
-    """The /24 of an IPv4 address or the /64 of an IPv6 address, as a limiter key."""
-    try:
-        addr = ipaddress.ip_address(host or "")
-    except ValueError:
-        return "unknown"
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if isinstance(addr, ipaddress.IPv4Address):
-        return str(ipaddress.ip_network(f"{addr}/24", strict=False))
-    return str(ipaddress.ip_network(f"{addr}/64", strict=False))
 
 
 class Verdict(StrEnum):

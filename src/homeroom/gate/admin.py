@@ -16,9 +16,10 @@ from homeroom.core.adaptive import Health
 from homeroom.core.policy import PolicyError
 from homeroom.core.tokens import Kind
 from homeroom.errors import BadRequest
-from homeroom.gate.http import lane_of, operator_guard, policy_error, read_body
+from homeroom.gate.http import lane_of, operator_guard, policy_error
 from homeroom.gate.runtime import HISTORY_MARGIN_S, GateRuntime
 from homeroom.gate.service import Gatekeeper, degraded_error
+from homeroom.web.http import read_body
 
 GRANT_MAX_TTL_S = 30 * 86400
 

@@ -7,10 +7,9 @@ rendered as JSON or HTML by the Accept header in one handler.
 from __future__ import annotations
 
 import hmac
-import json
 import math
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -26,7 +25,6 @@ from homeroom.errors import (
     HomeroomError,
     ProofOfWorkRequired,
     TooEarly,
-    TooLarge,
     Unavailable,
 )
 from homeroom.gate.runtime import GateRuntime
@@ -41,54 +39,8 @@ from homeroom.gate.service import (
     token_error,
 )
 from homeroom.web import i18n
+from homeroom.web.http import Cookies, lang_of, read_body, safe_next
 from homeroom.web.pages import render_page
-
-
-def lang_of(request: Request) -> str:
-    chosen = request.query_params.get("lang")
-    if chosen in ("fr", "en"):
-        return chosen
-    return i18n.negotiate(request.headers.get("accept-language"))
-
-
-def wants_html(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "application/json" not in accept.split(",")[0]
-
-
-def safe_next(value: str | None) -> str:
-    """Only a path on this site: never an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return value
-
-
-async def read_body(request: Request, limit: int) -> dict[str, Any]:
-    """The JSON object or form of a request, bounded in size; {} when empty."""
-    if request.headers.get("content-length") == "0":
-        return {}
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise TooLarge("too_large", "Requête trop volumineuse.", "Request body too large.")
-    if not chunks:
-        return {}
-    kind = request.headers.get("content-type", "").split(";")[0].strip()
-    if kind == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
-    try:
-        data = json.loads(chunks)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("malformed_json", "Corps JSON illisible.", "Malformed JSON body.") from exc
-    if not isinstance(data, dict):
-        raise BadRequest(
-            "malformed_json", "Un objet JSON est attendu.", "A JSON object is expected."
-        )
-    return data
 
 
 def field(body: dict[str, Any], name: str) -> str | None:
@@ -100,31 +52,8 @@ def field(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def error_response(request: Request, exc: HomeroomError) -> Response:
-    lang = lang_of(request)
-    headers = {"cache-control": "no-store"}
-    if exc.retry_after is not None:
-        headers["retry-after"] = str(exc.retry_after)
-    if wants_html(request):
-        html = render_page(
-            "error.html", lang, status=exc.status, reason=exc.reason, message=exc.message(lang)
-        )
-        return HTMLResponse(html, exc.status, headers=headers)
-    return JSONResponse(exc.body(lang), exc.status, headers=headers)
-
-
-class Cookies:
+class GateCookies(Cookies):
     """Set-Cookie headers of the gate's three cookies: browser id, ticket, pass."""
-
-    def __init__(self, secure: bool) -> None:
-        self.secure = secure
-
-    def header(self, name: str, value: str, max_age: int) -> tuple[bytes, bytes]:
-        """Names are ours and values are base64url, so no quoting is needed."""
-        text = f"{name}={value}; Max-Age={max(0, max_age)}; Path=/; HttpOnly; SameSite=Lax"
-        if self.secure:
-            text += "; Secure"
-        return b"set-cookie", text.encode("latin-1")
 
     def browser(self, response: Response, bid: str) -> None:
         response.raw_headers.append(self.header(BROWSER_COOKIE, bid, BROWSER_COOKIE_MAX_AGE))
@@ -183,7 +112,7 @@ def ticket_json(rt: GateRuntime, arrival: Arrival, now: float) -> dict[str, Any]
 class GateEndpoints:
     def __init__(self, keeper: Gatekeeper) -> None:
         self.keeper = keeper
-        self.cookies = Cookies(keeper.settings.secure_cookies)
+        self.cookies = GateCookies(keeper.settings.secure_cookies)
         self.limit = keeper.settings.max_body_bytes
         self.waiting_content = _load_waiting_content(keeper.settings.waiting_content_file)
 

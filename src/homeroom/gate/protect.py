@@ -22,10 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from homeroom.backends.gate import BackendUnavailable
 from homeroom.core.tokens import Token
 from homeroom.errors import HomeroomError
-from homeroom.gate.http import Cookies, error_response, wants_html
+from homeroom.gate.http import GateCookies
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.service import BROWSER_COOKIE, Gatekeeper, pass_cookie
 from homeroom.web import i18n
+from homeroom.web.http import error_response, wants_html
 from homeroom.web.pages import render_page
 
 WAITING_FR = "Salle d'attente : prenez un ticket et attendez votre tour."
@@ -53,7 +54,7 @@ class Protect:
         # longest prefix first; a rule with a method before one for any method
         self.rules: list[Rule] = list(rules or []) + [(None, p, g) for p, g in prefixes or []]
         self.signin_page = keeper.settings.signin_page
-        self.cookies = Cookies(keeper.settings.secure_cookies)
+        self.cookies = GateCookies(keeper.settings.secure_cookies)
 
     def gate_for(self, path: str, method: str = "GET") -> str | None:
         for rule_method, prefix, gate in self.rules:

@@ -33,9 +33,10 @@ from homeroom.errors import (
     TooManyRequests,
     Unavailable,
 )
-from homeroom.gate.abuse import Abuse, Verdict, address_block
+from homeroom.gate.abuse import Abuse, Verdict
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.who import Person, Who, has_session
+from homeroom.web.http import address_block
 
 log = logging.getLogger("homeroom.gate")
 

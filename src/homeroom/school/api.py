@@ -19,8 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest
-from homeroom.gate.abuse import address_block
-from homeroom.gate.http import lang_of, read_body
 from homeroom.school import ical
 from homeroom.school.api_admin import AdminEndpoints
 from homeroom.school.api_base import (
@@ -41,6 +39,7 @@ from homeroom.school.deps import SchoolDeps
 from homeroom.school.directory import children_of
 from homeroom.school.queries import sessions_of_groups
 from homeroom.school.sessions import COOKIE
+from homeroom.web.http import address_block, lang_of, read_body
 from homeroom.web.i18n import Lang
 
 __all__ = ["Unauthorized", "day_bounds", "parse_day", "school_routes", "signed_out"]

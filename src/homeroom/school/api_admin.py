@@ -19,7 +19,6 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from homeroom.errors import BadRequest, TooLarge
-from homeroom.gate.http import lang_of
 from homeroom.school import importer, privacy, roster
 from homeroom.school.access import Principal
 from homeroom.school.api_base import NO_STORE, Endpoints, page_of, path_id
@@ -31,6 +30,7 @@ from homeroom.school.directory import (
     schools_in_scope,
 )
 from homeroom.school.models import Role
+from homeroom.web.http import lang_of
 
 ROSTER_LIMIT: Final = roster.MAX_BYTES
 MULTIPART_SLACK: Final = 16 * 1024  # boundaries and part headers around the file

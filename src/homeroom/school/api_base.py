@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from homeroom.errors import BadRequest, Forbidden, HomeroomError, NotFound
-from homeroom.gate.http import Cookies
 from homeroom.school.access import Principal
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.models import MAX_ID
 from homeroom.school.sessions import COOKIE, Current, Sessions
+from homeroom.web.http import Cookies
 
 BODY_LIMIT: Final = 16 * 1024
 NO_STORE: Final = {"cache-control": "no-store"}

@@ -19,8 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import Forbidden, TooManyRequests, Unavailable
-from homeroom.gate.abuse import address_block
-from homeroom.gate.http import read_body
 from homeroom.school import enrol
 from homeroom.school.api_base import (
     BODY_LIMIT,
@@ -32,6 +30,7 @@ from homeroom.school.api_base import (
 )
 from homeroom.school.enrol import Hasher, SignedUp
 from homeroom.school.throttle import Kind
+from homeroom.web.http import address_block, read_body
 
 
 class InvitedSignUp(Protocol):

@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
-from homeroom.gate.http import read_body
 from homeroom.school import enrol
 from homeroom.school.access import Place, Principal
 from homeroom.school.api_base import (
@@ -40,6 +39,7 @@ from homeroom.school.directory import classes_taught, session_place
 from homeroom.school.models import MAX_ID, ClassGroup, ClassSession, Invitation, Role
 from homeroom.school.queries import place_of
 from homeroom.school.revocations import revoke_live
+from homeroom.web.http import read_body
 
 MIN_SESSION: Final = dt.timedelta(minutes=5)
 MAX_SESSION: Final = dt.timedelta(hours=8)

@@ -16,7 +16,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import HomeroomError, NotFound, TooManyRequests
-from homeroom.gate.http import lang_of, safe_next
 from homeroom.school import enrol
 from homeroom.school.dashboard import invitation_state
 from homeroom.school.models import Person, Role
@@ -25,6 +24,7 @@ from homeroom.school.pages_kit import PageKit
 from homeroom.school.sessions import COOKIE, LONG, SHARED_DEVICE, STAFF, Sessions
 from homeroom.school.throttle import Kind
 from homeroom.web import i18n
+from homeroom.web.http import lang_of, safe_next
 from homeroom.web.pages import with_query
 
 LOGIN_MAX: Final = 200

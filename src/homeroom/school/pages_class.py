@@ -20,7 +20,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest
-from homeroom.gate.http import lang_of
 from homeroom.school import live_words
 from homeroom.school.api_base import path_id
 from homeroom.school.api_live import (
@@ -41,6 +40,7 @@ from homeroom.school.pages_forms import read_form
 from homeroom.school.pages_kit import PageKit
 from homeroom.school.slides import MAX_BYTES
 from homeroom.web import i18n
+from homeroom.web.http import lang_of
 from homeroom.web.pages import static_url
 
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from homeroom.errors import BadRequest, Forbidden, TooLarge
-from homeroom.gate.http import Cookies, read_body
+from homeroom.web.http import Cookies, read_body
 
 FORM_LIMIT: Final = 8 * 1024  # a form of a few fields; the roster upload has its own limit
 FORM_MAX_AGE_S: Final = 24 * 3600  # a sign-in page left open overnight must be reloaded

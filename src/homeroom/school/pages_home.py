@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, NotFound, Unavailable
-from homeroom.gate.http import lang_of
 from homeroom.school import enrol
 from homeroom.school.access import Principal
 from homeroom.school.dashboard import (
@@ -43,6 +42,7 @@ from homeroom.school.roster import MAX_BYTES, clean
 from homeroom.school.sessions import Current
 from homeroom.school.timetable import local_view
 from homeroom.web import i18n
+from homeroom.web.http import lang_of
 
 DAY_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TIME_RE: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")

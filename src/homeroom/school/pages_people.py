@@ -20,7 +20,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
-from homeroom.gate.http import lang_of
 from homeroom.school import enrol, privacy
 from homeroom.school.access import Principal
 from homeroom.school.dashboard import classes, school_info
@@ -31,6 +30,7 @@ from homeroom.school.pages_kit import NO_STORE
 from homeroom.school.queries import place_of
 from homeroom.school.sessions import Current
 from homeroom.web import i18n
+from homeroom.web.http import lang_of
 
 NUMBER_MAX: Final = 6  # digits: anything longer is out of enrol's bounds anyway
 

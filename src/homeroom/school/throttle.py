@@ -51,7 +51,7 @@ from limits.aio.strategies import (
 )
 from limits.storage import storage_from_string
 
-from homeroom.gate.abuse import address_block
+from homeroom.web.http import address_block
 
 __all__ = ["Kind", "Throttle", "ThrottleRules", "Verdict", "address_block", "normalise_login"]
 

@@ -1,0 +1,110 @@
+"""Reading a request and answering it the same way in the gate and the school.
+
+The page's language (`lang_of`), a body read within a size limit (`read_body`), a place to go
+next that stays on this site (`safe_next`), the address block a client counts in for rate limits
+(`address_block`), Set-Cookie headers (`Cookies`), and `error_response`, which renders every
+HomeroomError as JSON or as the error page by the Accept header (docs/architecture.md#layers).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from homeroom.errors import BadRequest, HomeroomError, TooLarge
+from homeroom.web import i18n
+from homeroom.web.pages import render_page
+
+
+def lang_of(request: Request) -> str:
+    chosen = request.query_params.get("lang")
+    if chosen in ("fr", "en"):
+        return chosen
+    return i18n.negotiate(request.headers.get("accept-language"))
+
+
+def wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept.split(",")[0]
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+async def read_body(request: Request, limit: int) -> dict[str, Any]:
+    """The JSON object or form of a request, bounded in size; {} when empty."""
+    if request.headers.get("content-length") == "0":
+        return {}
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise TooLarge("too_large", "Requête trop volumineuse.", "Request body too large.")
+    if not chunks:
+        return {}
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
+    try:
+        data = json.loads(chunks)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("malformed_json", "Corps JSON illisible.", "Malformed JSON body.") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(
+            "malformed_json", "Un objet JSON est attendu.", "A JSON object is expected."
+        )
+    return data
+
+
+def error_response(request: Request, exc: HomeroomError) -> Response:
+    lang = lang_of(request)
+    headers = {"cache-control": "no-store"}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
+    if wants_html(request):
+        html = render_page(
+            "error.html", lang, status=exc.status, reason=exc.reason, message=exc.message(lang)
+        )
+        return HTMLResponse(html, exc.status, headers=headers)
+    return JSONResponse(exc.body(lang), exc.status, headers=headers)
+
+
+class Cookies:
+    """Set-Cookie headers: HttpOnly, SameSite=Lax, for the whole site; Secure behind TLS."""
+
+    def __init__(self, secure: bool) -> None:
+        self.secure = secure
+
+    def header(self, name: str, value: str, max_age: int) -> tuple[bytes, bytes]:
+        """Names are ours and values are base64url, so no quoting is needed."""
+        text = f"{name}={value}; Max-Age={max(0, max_age)}; Path=/; HttpOnly; SameSite=Lax"
+        if self.secure:
+            text += "; Secure"
+        return b"set-cookie", text.encode("latin-1")
+
+
+@functools.lru_cache(maxsize=65_536)
+def address_block(host: str | None) -> str:
+    """The /24 of an IPv4 address or the /64 of an IPv6 address, as a limiter key."""
+    try:
+        addr = ipaddress.ip_address(host or "")
+    except ValueError:
+        return "unknown"
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv4Address):
+        return str(ipaddress.ip_network(f"{addr}/24", strict=False))
+    return str(ipaddress.ip_network(f"{addr}/64", strict=False))
