@@ -45,7 +45,7 @@ from homeroom.config import Settings  # noqa: E402
 from homeroom.core.live.parts import Role  # noqa: E402
 from homeroom.keys import live_join_key  # noqa: E402
 from homeroom.live.jointoken import JoinClaims, JoinTokens  # noqa: E402
-from homeroom.school import db  # noqa: E402
+from homeroom.school.data import db  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 HOMEROOM = str(ROOT / ".venv" / "bin" / "homeroom")

@@ -44,9 +44,10 @@ from bench.steps import Steps, emit  # noqa: E402
 from tests.gate_process import GateProcess, wait_http  # noqa: E402
 from tests.school import people  # noqa: E402
 
-from homeroom.school import db  # noqa: E402
+from homeroom.school.data import db  # noqa: E402
+from homeroom.school.data.models import Academy, Person, School  # noqa: E402
+from homeroom.school.data.queries import load_principal, sessions_of_groups  # noqa: E402
 from homeroom.school.importer import ImportReport, import_roster  # noqa: E402
-from homeroom.school.models import Academy, Person, School  # noqa: E402
 from homeroom.school.passwords import (  # noqa: E402
     ARGON2_CFFI_DEFAULT,
     OWASP_MINIMUM,
@@ -54,7 +55,6 @@ from homeroom.school.passwords import (  # noqa: E402
     Passwords,
     VerifyPool,
 )
-from homeroom.school.queries import load_principal, sessions_of_groups  # noqa: E402
 from homeroom.school.roster import parse_roster  # noqa: E402
 from homeroom.school.sessions import COOKIE, LONG, Sessions  # noqa: E402
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from homeroom.school import db
+from homeroom.school.data import db
 from tests.gate_process import ROOT, GateProcess
 
 T = TypeVar("T")

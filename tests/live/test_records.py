@@ -24,8 +24,8 @@ from homeroom.live import records
 from homeroom.live.jointoken import JoinClaims, JoinTokens
 from homeroom.live.records import DatabaseRecorder, Unrecordable, row_of
 from homeroom.live.server import LiveServer
-from homeroom.school import db
-from homeroom.school.models import ChatAudience, ChatMessage, ClassSession, PollResult
+from homeroom.school.data import db
+from homeroom.school.data.models import ChatAudience, ChatMessage, ClassSession, PollResult
 from tests.live.conftest import NOW, SECRET, check, receive, until
 from tests.school import conftest as school
 from tests.school.people import Demo, build

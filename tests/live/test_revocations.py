@@ -14,8 +14,8 @@ from homeroom.live.hub import Host, Hub, Joining
 from homeroom.live.jointoken import JoinClaims, JoinTokens
 from homeroom.live.revocations import ANY, KEPT_S, Revocation, RevocationFeed, Revocations
 from homeroom.live.server import LiveServer, revoke
-from homeroom.school import db
-from homeroom.school.models import LiveRevocation
+from homeroom.school.data import db
+from homeroom.school.data.models import LiveRevocation
 from homeroom.school.revocations import GUEST, GUEST_KEPT_S, guests_cancelled, revoke_live
 from tests.live.conftest import NOW, SECRET, Clock, Live, receive, until
 from tests.school import conftest as school

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from homeroom.errors import HomeroomError
-from homeroom.school import db
 from homeroom.school.api import school_routes
+from homeroom.school.data import db
+from homeroom.school.data.models import Person
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.models import Person
 from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
 from homeroom.school.sessions import COOKIE, Sessions
 from homeroom.school.signin import SignIn

@@ -23,8 +23,8 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from homeroom.school import db
-from homeroom.school.models import Base
+from homeroom.school.data import db
+from homeroom.school.data.models import Base
 from tests.school.apiclient import Api, api_client
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"

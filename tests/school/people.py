@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from homeroom.school.models import (
+from homeroom.school.data.models import (
     Academy,
     ClassGroup,
     ClassSession,

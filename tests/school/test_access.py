@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from homeroom.core.lanes import Lane
-from homeroom.school.access import Place, Principal, Scope
-from homeroom.school.models import Role
+from homeroom.school.data.access import Place, Principal, Scope
+from homeroom.school.data.models import Role
 
 MATHS_6A = Place(group_id=1, school_id=10, academy_id=100)
 MATHS_6B = Place(group_id=2, school_id=10, academy_id=100)

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
 from homeroom.errors import HomeroomError
-from homeroom.school import db
 from homeroom.school.api import school_routes
-from homeroom.school.models import ClassSession, Person, Role, RoleGrant, Teaching
+from homeroom.school.data import db
+from homeroom.school.data.models import ClassSession, Person, Role, RoleGrant, Teaching
 from homeroom.school.passwords import PasswordParameters, Passwords
 from homeroom.school.sessions import COOKIE
 from tests.school.apiclient import handle, school_deps, with_passwords

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from homeroom.school import db
-from homeroom.school.models import Enrolment, Guardianship, Person
+from homeroom.school.data import db
+from homeroom.school.data.models import Enrolment, Guardianship, Person
 from tests.school.test_api_access import PASSWORD, World, world
 
 __all__ = ["world"]

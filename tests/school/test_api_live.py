@@ -11,7 +11,7 @@ from sqlalchemy import select
 from homeroom.core.live.parts import Role
 from homeroom.live.jointoken import JoinClaims, JoinTokens
 from homeroom.live.revocations import Revocation, Revocations
-from homeroom.school.models import LiveRevocation
+from homeroom.school.data.models import LiveRevocation
 from tests.school.apiclient import Api, sign_in, with_cookie
 from tests.school.people import NOW
 

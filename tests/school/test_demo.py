@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from homeroom.config import Settings
 from homeroom.core.lanes import Lane
-from homeroom.school import db, demo
+from homeroom.school import demo
 from homeroom.school.component import School
-from homeroom.school.enrol import group_for_code
-from homeroom.school.models import (
+from homeroom.school.data import db
+from homeroom.school.data.models import (
     Academy,
     Base,
     ClassSession,
@@ -24,8 +24,9 @@ from homeroom.school.models import (
     RoleGrant,
     TimetableEntry,
 )
+from homeroom.school.data.queries import load_principal, sessions_of_groups
+from homeroom.school.enrol import group_for_code
 from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
-from homeroom.school.queries import load_principal, sessions_of_groups
 from homeroom.school.sessions import Sessions
 from homeroom.school.signin import SignIn
 from homeroom.school.throttle import Throttle

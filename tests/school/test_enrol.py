@@ -12,9 +12,22 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from homeroom.errors import BadRequest, Forbidden, Gone, NotFound
-from homeroom.school import db as school_db
 from homeroom.school import enrol, passwords
-from homeroom.school.access import Principal
+from homeroom.school.data import db as school_db
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import (
+    AuthSession,
+    ClassGroup,
+    Enrolment,
+    Guardianship,
+    Invitation,
+    OneTimeCode,
+    Person,
+    Role,
+    RoleGrant,
+    Teaching,
+)
+from homeroom.school.data.queries import load_principal
 from homeroom.school.enrol import (
     ALPHABET,
     group_for_code,
@@ -30,19 +43,6 @@ from homeroom.school.enrol import (
     sign_up_teacher,
     use_code,
 )
-from homeroom.school.models import (
-    AuthSession,
-    ClassGroup,
-    Enrolment,
-    Guardianship,
-    Invitation,
-    OneTimeCode,
-    Person,
-    Role,
-    RoleGrant,
-    Teaching,
-)
-from homeroom.school.queries import load_principal
 from homeroom.school.sessions import Sessions
 from tests.school.conftest import TRUNCATE, pg_execute
 from tests.school.people import NOW, Demo, build, person

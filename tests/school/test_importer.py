@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
 from homeroom.errors import BadRequest, NotFound
-from homeroom.school.importer import RoleCounts, import_roster
-from homeroom.school.models import (
+from homeroom.school.data.models import (
     Academy,
     Base,
     ClassGroup,
@@ -23,6 +22,7 @@ from homeroom.school.models import (
     School,
     Teaching,
 )
+from homeroom.school.importer import RoleCounts, import_roster
 from tests.school.people import NOW
 from tests.school.test_queries import count_queries
 

@@ -20,14 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
 from homeroom.errors import Unavailable
-from homeroom.school import db, enrol
-from homeroom.school.access import Principal
+from homeroom.school import enrol
 from homeroom.school.attendance import Counts
+from homeroom.school.data import db
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import ClassSession, Person, Role, RoleGrant
+from homeroom.school.data.queries import load_principal
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.models import ClassSession, Person, Role, RoleGrant
 from homeroom.school.pages import page_routes
 from homeroom.school.passwords import PasswordParameters, Passwords
-from homeroom.school.queries import load_principal
 from homeroom.school.sessions import COOKIE
 from tests.school.apiclient import school_deps
 from tests.school.people import NOW, Demo, build, person
@@ -324,7 +325,7 @@ async def test_a_signed_in_parent_adds_a_second_child_with_the_link(site: Site) 
     async with db.sessions(site.engine)() as s:
         tom = await s.get(Person, site.demo.other_pupil)
         assert tom is not None
-        from homeroom.school.models import Enrolment
+        from homeroom.school.data.models import Enrolment
 
         s.add(Enrolment(pupil_id=tom.id, group_id=site.demo.groups[0]))
         await s.commit()

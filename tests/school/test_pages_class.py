@@ -21,9 +21,9 @@ from starlette.applications import Starlette
 
 from homeroom.errors import HomeroomError
 from homeroom.live.jointoken import JoinTokens
-from homeroom.school import slides
 from homeroom.school.api import school_routes
 from homeroom.school.component import School
+from homeroom.school.data import slides
 from homeroom.school.pages import page_routes
 from tests.school.apiclient import Api, handle, sign_in, with_cookie
 from tests.school.people import NOW

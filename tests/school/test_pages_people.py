@@ -18,8 +18,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
-from homeroom.school import db
-from homeroom.school.models import (
+from homeroom.school.data import db
+from homeroom.school.data.models import (
     AuthSession,
     Enrolment,
     Guardianship,

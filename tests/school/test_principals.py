@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from homeroom.school.models import Person
+from homeroom.school.data.models import Person
 from homeroom.school.principals import Principals
 from tests.school.people import build
 

@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.core.live.parts import Role as LiveRole
-from homeroom.school import db, enrol, privacy
-from homeroom.school.access import Principal, Scope
-from homeroom.school.models import (
+from homeroom.school import enrol, privacy
+from homeroom.school.data import db
+from homeroom.school.data.access import Principal, Scope
+from homeroom.school.data.models import (
     AuthSession,
     ChatAudience,
     ChatMessage,
@@ -25,7 +26,7 @@ from homeroom.school.models import (
     RoleGrant,
     SignInEvent,
 )
-from homeroom.school.queries import load_principal
+from homeroom.school.data.queries import load_principal
 from tests.school.people import NOW, build
 from tests.school.test_api_access import World, world
 

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from homeroom.core.lanes import Lane
-from homeroom.school.queries import load_principal, place_of, sessions_of_groups
+from homeroom.school.data.queries import load_principal, place_of, sessions_of_groups
 from tests.school.people import NOW, build
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from homeroom.errors import BadRequest, HomeroomError, TooLarge
-from homeroom.school.models import Role
+from homeroom.school.data.models import Role
 from homeroom.school.roster import (
     MESSAGES,
     RosterResult,

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.core.live.parts import Role as LiveRole
-from homeroom.school import db
-from homeroom.school.models import (
+from homeroom.school.data import db
+from homeroom.school.data.models import (
     Academy,
     AuthSession,
     Base,

@@ -70,7 +70,7 @@ async def test_revoking_a_person_ends_every_session_and_csrf_is_per_session(
 
 
 async def test_a_check_writes_last_seen_only_now_and_then(session: AsyncSession) -> None:
-    from homeroom.school.models import AuthSession
+    from homeroom.school.data.models import AuthSession
 
     demo = await build(session)
     clock = Clock()

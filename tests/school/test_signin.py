@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, TooManyRequests
-from homeroom.school.models import Outcome, Person, SignInEvent
+from homeroom.school.data.models import Outcome, Person, SignInEvent
 from homeroom.school.passwords import Busy, PasswordParameters, Passwords, VerifyPool
 from homeroom.school.sessions import LONG, SHARED_DEVICE, STAFF, Sessions
 from homeroom.school.signin import SignIn

@@ -20,16 +20,16 @@ from starlette.types import Message
 
 from homeroom.errors import BadRequest, TooLarge
 from homeroom.school import importer, privacy, roster
-from homeroom.school.access import Principal
 from homeroom.school.api_base import NO_STORE, Endpoints, page_of, path_id
 from homeroom.school.api_teacher import school_not_found
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import Role
 from homeroom.school.directory import (
     groups_of_school,
     people_of_school,
     school_academy,
     schools_in_scope,
 )
-from homeroom.school.models import Role
 from homeroom.web.http import lang_of
 
 ROSTER_LIMIT: Final = roster.MAX_BYTES

@@ -29,10 +29,10 @@ from homeroom.core.live.parts import Role
 from homeroom.errors import BadRequest, Gone, NotFound, TooEarly, Unavailable
 from homeroom.live.jointoken import NAME_MAX, JoinClaims, JoinTokens
 from homeroom.live.revocations import KEPT_S
-from homeroom.school.access import Principal
 from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import ClassSession, Person
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.models import ClassSession, Person
 from homeroom.school.revocations import GUEST, grant_of, guests_cancelled, revoke_live
 
 GUEST_COOKIE: Final = "hr_guest"  # one random id per browser: a guest keeps their seat

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from homeroom.core.live.parts import Role as LiveRole
 from homeroom.school.api_base import NO_STORE, Endpoints, iso, page_of, path_id
 from homeroom.school.api_live import Seat, seat_of, session_not_found
-from homeroom.school.models import ChatAudience, ChatMessage, PollResult
+from homeroom.school.data.models import ChatAudience, ChatMessage, PollResult
 
 
 def _message(row: ChatMessage) -> dict[str, Any]:

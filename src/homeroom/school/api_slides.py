@@ -18,8 +18,8 @@ from starlette.routing import Route
 from homeroom.errors import BadRequest, NotFound
 from homeroom.school.api_base import NO_STORE, Endpoints, path_id
 from homeroom.school.api_live import seat_of, session_not_found, teacher_seat
+from homeroom.school.data.slides import MAX_BYTES, count_pages, too_large
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.slides import MAX_BYTES, count_pages, too_large
 
 # A document never changes (a new upload is a new id): the browser may keep it, no one else.
 PDF_HEADERS = {

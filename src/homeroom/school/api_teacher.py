@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
 from homeroom.school import enrol
-from homeroom.school.access import Place, Principal
 from homeroom.school.api_base import (
     BODY_LIMIT,
     NO_STORE,
@@ -35,9 +34,10 @@ from homeroom.school.api_base import (
     path_id,
 )
 from homeroom.school.api_live import room_of
+from homeroom.school.data.access import Place, Principal
+from homeroom.school.data.models import MAX_ID, ClassGroup, ClassSession, Invitation, Role
+from homeroom.school.data.queries import place_of
 from homeroom.school.directory import classes_taught, session_place
-from homeroom.school.models import MAX_ID, ClassGroup, ClassSession, Invitation, Role
-from homeroom.school.queries import place_of
 from homeroom.school.revocations import revoke_live
 from homeroom.web.http import read_body
 

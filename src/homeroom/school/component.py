@@ -21,9 +21,10 @@ from starlette.routing import BaseRoute
 from homeroom import keys
 from homeroom.config import Settings
 from homeroom.live.jointoken import JoinTokens
-from homeroom.school import db, roster, slides
+from homeroom.school import roster
 from homeroom.school.api import school_routes
 from homeroom.school.attendance import Attendance, GateAttendance, NoAttendance
+from homeroom.school.data import db, slides
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.gatelink import AttendanceEndpoints, SchoolWho
 from homeroom.school.pages import page_routes

@@ -18,10 +18,8 @@ from sqlalchemy.orm import aliased
 
 from homeroom.errors import NotFound
 from homeroom.school import enrol
-from homeroom.school.access import Place, Principal
-from homeroom.school.directory import pupils_of
-from homeroom.school.enrol import MESSAGES
-from homeroom.school.models import (
+from homeroom.school.data.access import Place, Principal
+from homeroom.school.data.models import (
     DEFAULT_ZONE,
     Academy,
     ClassGroup,
@@ -34,6 +32,8 @@ from homeroom.school.models import (
     RoleGrant,
     School,
 )
+from homeroom.school.directory import pupils_of
+from homeroom.school.enrol import MESSAGES
 from homeroom.school.timetable import local_view, to_utc
 
 DAY: Final = dt.timedelta(days=1)

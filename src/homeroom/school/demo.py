@@ -26,8 +26,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from homeroom.school.enrol import make_class_code, shown
-from homeroom.school.models import (
+from homeroom.school.data.models import (
     Academy,
     ClassGroup,
     ClassSession,
@@ -40,8 +39,9 @@ from homeroom.school.models import (
     Teaching,
     TimetableEntry,
 )
+from homeroom.school.data.queries import load_principal
+from homeroom.school.enrol import make_class_code, shown
 from homeroom.school.passwords import Passwords
-from homeroom.school.queries import load_principal
 from homeroom.school.roster import make_login
 from homeroom.school.timetable import WeeklySlot, expand, local_view
 

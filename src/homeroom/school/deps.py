@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeroom.live.jointoken import JoinTokens
 from homeroom.school.attendance import Attendance, NoAttendance
+from homeroom.school.data.slides import SlideStore
 from homeroom.school.passwords import Passwords
 from homeroom.school.principals import Principals
 from homeroom.school.sessions import Sessions
 from homeroom.school.signin import SignIn
-from homeroom.school.slides import SlideStore
 
 
 @dataclass

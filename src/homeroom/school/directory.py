@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from homeroom.school.access import Place, Principal
-from homeroom.school.models import (
+from homeroom.school.data.access import Place, Principal
+from homeroom.school.data.models import (
     ClassGroup,
     ClassSession,
     Enrolment,

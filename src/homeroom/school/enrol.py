@@ -27,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import BadRequest, Forbidden, Gone, HomeroomError, NotFound
-from homeroom.school.access import Place, Principal
-from homeroom.school.models import (
+from homeroom.school.data.access import Place, Principal
+from homeroom.school.data.models import (
     ClassGroup,
     Enrolment,
     Guardianship,
@@ -39,8 +39,8 @@ from homeroom.school.models import (
     RoleGrant,
     School,
 )
+from homeroom.school.data.queries import place_of
 from homeroom.school.passwords import MIN_LENGTH, check_new_password
-from homeroom.school.queries import place_of
 from homeroom.school.roster import MAX_LOGIN, clean, make_login
 from homeroom.school.sessions import Sessions
 from homeroom.school.throttle import normalise_login

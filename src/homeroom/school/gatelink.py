@@ -26,9 +26,9 @@ from starlette.routing import Route
 from homeroom.core.lanes import Lane
 from homeroom.errors import NotFound
 from homeroom.gate.who import Person
-from homeroom.school.access import Principal
 from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
-from homeroom.school.models import DEFAULT_ZONE, ClassGroup, ClassSession, Enrolment, Role
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import DEFAULT_ZONE, ClassGroup, ClassSession, Enrolment, Role
 from homeroom.school.principals import Principals
 from homeroom.school.sessions import CACHE_MAX, CACHE_S, COOKIE, Sessions
 

@@ -32,7 +32,7 @@ from sqlalchemy import insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import NotFound
-from homeroom.school.models import (
+from homeroom.school.data.models import (
     ClassGroup,
     Enrolment,
     Guardianship,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeroom.school.api_base import MAX_PAGE, MAX_PER_PAGE
-from homeroom.school.models import MAX_ID
+from homeroom.school.data.models import MAX_ID
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}

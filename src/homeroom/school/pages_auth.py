@@ -18,7 +18,7 @@ from starlette.routing import Route
 from homeroom.errors import HomeroomError, NotFound, TooManyRequests
 from homeroom.school import enrol
 from homeroom.school.dashboard import invitation_state
-from homeroom.school.models import Person, Role
+from homeroom.school.data.models import Person, Role
 from homeroom.school.pages_forms import CSRF_FIELD, Form, bad_csrf, read_form
 from homeroom.school.pages_kit import PageKit
 from homeroom.school.sessions import COOKIE, LONG, SHARED_DEVICE, STAFF, Sessions

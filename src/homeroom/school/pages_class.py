@@ -34,11 +34,11 @@ from homeroom.school.api_live import (
     teacher_seat,
 )
 from homeroom.school.dashboard import session_brief
+from homeroom.school.data.models import ClassSession
+from homeroom.school.data.slides import MAX_BYTES
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.models import ClassSession
 from homeroom.school.pages_forms import read_form
 from homeroom.school.pages_kit import PageKit
-from homeroom.school.slides import MAX_BYTES
 from homeroom.web import i18n
 from homeroom.web.http import lang_of
 from homeroom.web.pages import static_url

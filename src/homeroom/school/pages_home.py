@@ -19,7 +19,6 @@ from starlette.routing import Route
 
 from homeroom.errors import BadRequest, NotFound, Unavailable
 from homeroom.school import enrol
-from homeroom.school.access import Principal
 from homeroom.school.dashboard import (
     ClassInfo,
     DaySession,
@@ -33,11 +32,12 @@ from homeroom.school.dashboard import (
     session_brief,
     viewer_and_sessions,
 )
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import MAX_ID, Role
+from homeroom.school.data.queries import place_of
 from homeroom.school.importer import import_roster
-from homeroom.school.models import MAX_ID, Role
 from homeroom.school.pages_forms import Form, read_form, read_upload
 from homeroom.school.pages_kit import PageKit
-from homeroom.school.queries import place_of
 from homeroom.school.roster import MAX_BYTES, clean
 from homeroom.school.sessions import Current
 from homeroom.school.timetable import local_view

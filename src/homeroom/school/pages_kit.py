@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from homeroom.errors import HomeroomError
 from homeroom.school import words  # noqa: F401  (registers the school's words)
-from homeroom.school.access import Principal
+from homeroom.school.data.access import Principal
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.pages_forms import CSRF_FIELD, Form, FormGuard, bad_csrf
 from homeroom.school.passwords import hash_password

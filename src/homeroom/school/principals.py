@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from homeroom.school.access import Principal
-from homeroom.school.queries import load_principal
+from homeroom.school.data.access import Principal
+from homeroom.school.data.queries import load_principal
 from homeroom.school.sessions import CACHE_MAX, CACHE_S
 
 

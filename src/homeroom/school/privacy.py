@@ -31,8 +31,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, NotFound
-from homeroom.school.access import Principal
-from homeroom.school.models import (
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import (
     AuthSession,
     ChatMessage,
     ClassGroup,

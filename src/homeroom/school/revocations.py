@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.live.revocations import ANY, KEPT_S
-from homeroom.school.models import LiveRevocation
+from homeroom.school.data.models import LiveRevocation
 
 GUEST: Final = "guest"  # the grant of every guest's join token: a guest has no sign-in
 GUEST_KEPT_S: Final = 400 * 86400  # a session is scheduled at most a year ahead

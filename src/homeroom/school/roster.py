@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from homeroom.errors import BadRequest, TooLarge
-from homeroom.school.models import Role
+from homeroom.school.data.models import Role
 
 MAX_BYTES: Final = 2 * 1024 * 1024
 MAX_ROWS: Final = 50_000  # data rows, blank lines not counted

@@ -22,7 +22,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from homeroom.school.models import AuthSession
+from homeroom.school.data.models import AuthSession
 from homeroom.school.revocations import grant_of, revoke_live
 
 COOKIE = "hr_sid"

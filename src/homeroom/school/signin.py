@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, TooManyRequests
-from homeroom.school.models import Outcome, Person, Role, RoleGrant, SignInEvent
+from homeroom.school.data.models import Outcome, Person, Role, RoleGrant, SignInEvent
 from homeroom.school.passwords import Busy, Passwords, VerifyPool
 from homeroom.school.sessions import LONG, SHARED_DEVICE, STAFF, Lifetime, Sessions
 from homeroom.school.throttle import Kind, Throttle, normalise_login

@@ -30,7 +30,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from homeroom.errors import BadRequest
-from homeroom.school.models import DEFAULT_ZONE
+from homeroom.school.data.models import DEFAULT_ZONE
 
 MAX_MINUTES: Final = 12 * 60  # a live class, not a day
 MAX_SPAN_DAYS: Final = 2 * 366  # two school years at most in one slot

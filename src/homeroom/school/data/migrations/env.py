@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from homeroom.school import models
+from homeroom.school.data import models
 
 config = context.config
 target_metadata = models.Base.metadata

@@ -13,8 +13,8 @@ from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from homeroom.school.access import Place, Principal, Scope
-from homeroom.school.models import (
+from homeroom.school.data.access import Place, Principal, Scope
+from homeroom.school.data.models import (
     ClassGroup,
     ClassSession,
     Enrolment,

@@ -19,7 +19,7 @@ from pypdf import PdfReader
 
 from homeroom.core.live.commands import PAGES
 from homeroom.errors import BadRequest, TooLarge
-from homeroom.school.models import MAX_ID
+from homeroom.school.data.models import MAX_ID
 
 MAX_BYTES: Final = 20 * 1024 * 1024  # a lesson's slides; a scanned book is not slides
 MAX_PAGES: Final = 300

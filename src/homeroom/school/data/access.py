@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from homeroom.core.lanes import Lane
-from homeroom.school.models import Role
+from homeroom.school.data.models import Role
 
 
 @dataclass(frozen=True, slots=True)
