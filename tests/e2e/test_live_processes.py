@@ -29,7 +29,7 @@ from homeroom.core.live.parts import Role
 from homeroom.keys import live_join_key
 from homeroom.live.jointoken import JoinClaims, JoinTokens
 from homeroom.school.data.db import engine_for, sessions, upgrade
-from homeroom.school.revocations import revoke_live
+from homeroom.school.links.revocations import revoke_live
 from tests.gate_process import HOMEROOM, wait_http
 from tests.redis_servers import RedisServer, free_port
 

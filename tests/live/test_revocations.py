@@ -16,7 +16,7 @@ from homeroom.live.revocations import ANY, KEPT_S, Revocation, RevocationFeed, R
 from homeroom.live.server import LiveServer, revoke
 from homeroom.school.data import db
 from homeroom.school.data.models import LiveRevocation
-from homeroom.school.revocations import GUEST, GUEST_KEPT_S, guests_cancelled, revoke_live
+from homeroom.school.links.revocations import GUEST, GUEST_KEPT_S, guests_cancelled, revoke_live
 from tests.live.conftest import NOW, SECRET, Clock, Live, receive, until
 from tests.school import conftest as school
 

@@ -21,12 +21,12 @@ from starlette.applications import Starlette
 
 from homeroom.errors import Unavailable
 from homeroom.school import enrol
-from homeroom.school.attendance import Counts
 from homeroom.school.data import db
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import ClassSession, Person, Role, RoleGrant
 from homeroom.school.data.queries import load_principal
 from homeroom.school.deps import SchoolDeps
+from homeroom.school.links.attendance import Counts
 from homeroom.school.pages import page_routes
 from homeroom.school.passwords import PasswordParameters, Passwords
 from homeroom.school.sessions import COOKIE

@@ -33,7 +33,7 @@ from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import ClassSession, Person
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.revocations import GUEST, grant_of, guests_cancelled, revoke_live
+from homeroom.school.links.revocations import GUEST, grant_of, guests_cancelled, revoke_live
 
 GUEST_COOKIE: Final = "hr_guest"  # one random id per browser: a guest keeps their seat
 OPENS_BEFORE: Final = dt.timedelta(hours=1)  # the lobby opens this long before the class

@@ -38,7 +38,7 @@ from homeroom.school.data.access import Place, Principal
 from homeroom.school.data.models import MAX_ID, ClassGroup, ClassSession, Invitation, Role
 from homeroom.school.data.queries import place_of
 from homeroom.school.directory import classes_taught, session_place
-from homeroom.school.revocations import revoke_live
+from homeroom.school.links.revocations import revoke_live
 from homeroom.web.http import read_body
 
 MIN_SESSION: Final = dt.timedelta(minutes=5)

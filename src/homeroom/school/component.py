@@ -23,10 +23,10 @@ from homeroom.config import Settings
 from homeroom.live.jointoken import JoinTokens
 from homeroom.school import roster
 from homeroom.school.api import school_routes
-from homeroom.school.attendance import Attendance, GateAttendance, NoAttendance
 from homeroom.school.data import db, slides
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.gatelink import AttendanceEndpoints, SchoolWho
+from homeroom.school.links.attendance import Attendance, GateAttendance, NoAttendance
 from homeroom.school.pages import page_routes
 from homeroom.school.passwords import OWASP_MINIMUM, PasswordParameters, Passwords, VerifyPool
 from homeroom.school.principals import Principals

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeroom.live.jointoken import JoinTokens
-from homeroom.school.attendance import Attendance, NoAttendance
 from homeroom.school.data.slides import SlideStore
+from homeroom.school.links.attendance import Attendance, NoAttendance
 from homeroom.school.passwords import Passwords
 from homeroom.school.principals import Principals
 from homeroom.school.sessions import Sessions

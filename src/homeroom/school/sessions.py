@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.school.data.models import AuthSession
-from homeroom.school.revocations import grant_of, revoke_live
+from homeroom.school.links.revocations import grant_of, revoke_live
 
 COOKIE = "hr_sid"
 TOUCH_EVERY_S = 300
