@@ -44,19 +44,19 @@ from bench.steps import Steps, emit  # noqa: E402
 from tests.gate_process import GateProcess, wait_http  # noqa: E402
 from tests.school import people  # noqa: E402
 
-from homeroom.school.data import db  # noqa: E402
-from homeroom.school.data.models import Academy, Person, School  # noqa: E402
-from homeroom.school.data.queries import load_principal, sessions_of_groups  # noqa: E402
-from homeroom.school.importer import ImportReport, import_roster  # noqa: E402
-from homeroom.school.passwords import (  # noqa: E402
+from homeroom.school.auth.passwords import (  # noqa: E402
     ARGON2_CFFI_DEFAULT,
     OWASP_MINIMUM,
     PasswordParameters,
     Passwords,
     VerifyPool,
 )
+from homeroom.school.auth.sessions import COOKIE, LONG, Sessions  # noqa: E402
+from homeroom.school.data import db  # noqa: E402
+from homeroom.school.data.models import Academy, Person, School  # noqa: E402
+from homeroom.school.data.queries import load_principal, sessions_of_groups  # noqa: E402
+from homeroom.school.importer import ImportReport, import_roster  # noqa: E402
 from homeroom.school.roster import parse_roster  # noqa: E402
-from homeroom.school.sessions import COOKIE, LONG, Sessions  # noqa: E402
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PY = str(ROOT / ".venv" / "bin" / "python")

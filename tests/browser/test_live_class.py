@@ -22,9 +22,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
+from homeroom.school.auth.passwords import Passwords
 from homeroom.school.data import db
 from homeroom.school.data.models import ClassSession, Enrolment, Person, Role
-from homeroom.school.passwords import Passwords
 from tests.browser.conftest import axe_violations, seeded_school_db
 from tests.gate_process import HOMEROOM, GateProcess, wait_http
 from tests.redis_servers import free_port

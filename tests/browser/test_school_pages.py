@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from homeroom.school.auth.passwords import Passwords
 from homeroom.school.data import db
 from homeroom.school.data.models import ClassSession, Person, Role
-from homeroom.school.passwords import Passwords
 from tests.browser.conftest import axe_violations, seeded_school_db
 from tests.gate_process import GateProcess
 from tests.school.people import build, person

@@ -18,13 +18,13 @@ from starlette.responses import Response
 
 from homeroom.errors import HomeroomError
 from homeroom.school.api import school_routes
+from homeroom.school.auth.passwords import PasswordParameters, Passwords, VerifyPool
+from homeroom.school.auth.sessions import COOKIE, Sessions
+from homeroom.school.auth.signin import SignIn
+from homeroom.school.auth.throttle import Throttle
 from homeroom.school.data import db
 from homeroom.school.data.models import Person
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
-from homeroom.school.sessions import COOKIE, Sessions
-from homeroom.school.signin import SignIn
-from homeroom.school.throttle import Throttle
 from homeroom.web.http import error_response
 from tests.school.people import NOW, Demo, build
 

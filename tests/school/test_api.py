@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from homeroom.school.sessions import COOKIE, LONG
+from homeroom.school.auth.sessions import COOKIE, LONG
 from tests.school.apiclient import PASSWORD, Api, sign_in, with_cookie
 
 

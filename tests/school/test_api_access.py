@@ -21,10 +21,10 @@ from starlette.applications import Starlette
 
 from homeroom.errors import HomeroomError
 from homeroom.school.api import school_routes
+from homeroom.school.auth.passwords import PasswordParameters, Passwords
+from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data import db
 from homeroom.school.data.models import ClassSession, Person, Role, RoleGrant, Teaching
-from homeroom.school.passwords import PasswordParameters, Passwords
-from homeroom.school.sessions import COOKIE
 from tests.school.apiclient import handle, school_deps, with_passwords
 from tests.school.people import NOW, Demo, build, person
 

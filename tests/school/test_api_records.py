@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from homeroom.live.records import row_of, write
+from homeroom.school.auth.passwords import Passwords
 from homeroom.school.data.models import ClassSession, Enrolment, Person, Role, Teaching
-from homeroom.school.passwords import Passwords
 from tests.school.apiclient import CHEAP, PASSWORD, Api, sign_in, with_cookie
 from tests.school.people import NOW, person
 

@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from homeroom.config import Settings
 from homeroom.core.lanes import Lane
 from homeroom.school import demo
+from homeroom.school.auth.passwords import PasswordParameters, Passwords, VerifyPool
+from homeroom.school.auth.sessions import Sessions
+from homeroom.school.auth.signin import SignIn
+from homeroom.school.auth.throttle import Throttle
 from homeroom.school.component import School
 from homeroom.school.data import db
 from homeroom.school.data.models import (
@@ -26,10 +30,6 @@ from homeroom.school.data.models import (
 )
 from homeroom.school.data.queries import load_principal, sessions_of_groups
 from homeroom.school.enrol import group_for_code
-from homeroom.school.passwords import PasswordParameters, Passwords, VerifyPool
-from homeroom.school.sessions import Sessions
-from homeroom.school.signin import SignIn
-from homeroom.school.throttle import Throttle
 from homeroom.school.timetable import appointment
 
 CHEAP = PasswordParameters(1, 64, 1)  # the flow is tested here, not argon2's cost

@@ -12,7 +12,9 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from homeroom.errors import BadRequest, Forbidden, Gone, NotFound
-from homeroom.school import enrol, passwords
+from homeroom.school import enrol
+from homeroom.school.auth import passwords
+from homeroom.school.auth.sessions import Sessions
 from homeroom.school.data import db as school_db
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import (
@@ -43,7 +45,6 @@ from homeroom.school.enrol import (
     sign_up_teacher,
     use_code,
 )
-from homeroom.school.sessions import Sessions
 from tests.school.conftest import TRUNCATE, pg_execute
 from tests.school.people import NOW, Demo, build, person
 

@@ -21,6 +21,8 @@ from starlette.applications import Starlette
 
 from homeroom.errors import Unavailable
 from homeroom.school import enrol
+from homeroom.school.auth.passwords import PasswordParameters, Passwords
+from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data import db
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import ClassSession, Person, Role, RoleGrant
@@ -28,8 +30,6 @@ from homeroom.school.data.queries import load_principal
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.links.attendance import Counts
 from homeroom.school.pages import page_routes
-from homeroom.school.passwords import PasswordParameters, Passwords
-from homeroom.school.sessions import COOKIE
 from tests.school.apiclient import school_deps
 from tests.school.people import NOW, Demo, build, person
 

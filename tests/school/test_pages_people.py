@@ -18,6 +18,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
+from homeroom.school.auth.passwords import Passwords
+from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data import db
 from homeroom.school.data.models import (
     AuthSession,
@@ -29,8 +31,6 @@ from homeroom.school.data.models import (
     RoleGrant,
 )
 from homeroom.school.pages import page_routes
-from homeroom.school.passwords import Passwords
-from homeroom.school.sessions import COOKIE
 from tests.school.apiclient import school_deps
 from tests.school.people import Demo, build, person
 from tests.school.test_pages import CHEAP, PASSWORD, Clock, text_of, token_in

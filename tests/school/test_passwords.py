@@ -15,8 +15,8 @@ from typing import Literal
 import argon2
 import pytest
 
-from homeroom.school import passwords
-from homeroom.school.passwords import (
+from homeroom.school.auth import passwords
+from homeroom.school.auth.passwords import (
     ARGON2_CFFI_DEFAULT,
     OWASP_MINIMUM,
     Busy,

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from homeroom.school.auth.principals import Principals
 from homeroom.school.data.models import Person
-from homeroom.school.principals import Principals
 from tests.school.people import build
 
 

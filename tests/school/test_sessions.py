@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from homeroom.school.sessions import LONG, STAFF, TOUCH_EVERY_S, Lifetime, Sessions
+from homeroom.school.auth.sessions import LONG, STAFF, TOUCH_EVERY_S, Lifetime, Sessions
 from tests.school.people import NOW, build
 
 

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, TooManyRequests
+from homeroom.school.auth.passwords import Busy, PasswordParameters, Passwords, VerifyPool
+from homeroom.school.auth.sessions import LONG, SHARED_DEVICE, STAFF, Sessions
+from homeroom.school.auth.signin import SignIn
+from homeroom.school.auth.throttle import Throttle
 from homeroom.school.data.models import Outcome, Person, SignInEvent
-from homeroom.school.passwords import Busy, PasswordParameters, Passwords, VerifyPool
-from homeroom.school.sessions import LONG, SHARED_DEVICE, STAFF, Sessions
-from homeroom.school.signin import SignIn
-from homeroom.school.throttle import Throttle
 from tests.school.people import build
 
 CHEAP = PasswordParameters(1, 64, 1)  # what is tested here is the flow, not argon2's cost

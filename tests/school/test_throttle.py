@@ -13,8 +13,8 @@ import limits.aio.storage.memory
 import limits.aio.strategies
 import pytest
 
-from homeroom.school import throttle
-from homeroom.school.throttle import Kind, Throttle, Verdict, address_block, normalise_login
+from homeroom.school.auth import throttle
+from homeroom.school.auth.throttle import Kind, Throttle, Verdict, address_block, normalise_login
 
 T0 = 1_800_000_000.0 - 1_800_000_000.0 % 3600  # on an hour boundary: windows start clean
 SCHOOL = address_block("198.51.100.20")  # one NAT for the whole school

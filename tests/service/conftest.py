@@ -15,7 +15,7 @@ from homeroom.app import create_app
 from homeroom.config import load_settings
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.service import Gatekeeper
-from homeroom.school.passwords import PasswordParameters
+from homeroom.school.auth.passwords import PasswordParameters
 
 CHEAP = PasswordParameters(1, 64, 1)  # argon2 at its cheapest: tests sign in many times
 

@@ -15,8 +15,8 @@ from homeroom.backends.gate import PersonRecord, PersonStatus
 from homeroom.backends.memory import MemoryGateStore
 from homeroom.core.lanes import Lane
 from homeroom.core.tokens import account_key
+from homeroom.school.auth.sessions import COOKIE, LONG, STAFF
 from homeroom.school.data.models import ClassSession, Enrolment, Person, Role
-from homeroom.school.sessions import COOKIE, LONG, STAFF
 from tests.school.people import NOW, Demo, build, person
 from tests.service.conftest import Gate
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from homeroom.school.auth.passwords import Passwords
 from homeroom.school.data.models import Person
-from homeroom.school.passwords import Passwords
 from tests.school.people import build
 from tests.service.conftest import CHEAP, Gate
 

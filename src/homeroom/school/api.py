@@ -35,10 +35,10 @@ from homeroom.school.api_records import RecordsEndpoints
 from homeroom.school.api_signup import SignUpEndpoints
 from homeroom.school.api_slides import SlidesEndpoints
 from homeroom.school.api_teacher import TeacherEndpoints
+from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data.queries import sessions_of_groups
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.directory import children_of
-from homeroom.school.sessions import COOKIE
 from homeroom.web.http import address_block, lang_of, read_body
 from homeroom.web.i18n import Lang
 

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from homeroom.errors import BadRequest, Forbidden, HomeroomError, NotFound
+from homeroom.school.auth.sessions import COOKIE, Current, Sessions
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import MAX_ID
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.sessions import COOKIE, Current, Sessions
 from homeroom.web.http import Cookies
 
 BODY_LIMIT: Final = 16 * 1024

@@ -28,8 +28,8 @@ from homeroom.school.api_base import (
     required_text,
     text,
 )
+from homeroom.school.auth.throttle import Kind
 from homeroom.school.enrol import Hasher, SignedUp
-from homeroom.school.throttle import Kind
 from homeroom.web.http import address_block, read_body
 
 

@@ -23,16 +23,16 @@ from homeroom.config import Settings
 from homeroom.live.jointoken import JoinTokens
 from homeroom.school import roster
 from homeroom.school.api import school_routes
+from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters, Passwords, VerifyPool
+from homeroom.school.auth.principals import Principals
+from homeroom.school.auth.sessions import Sessions
+from homeroom.school.auth.signin import SignIn
+from homeroom.school.auth.throttle import Throttle
 from homeroom.school.data import db, slides
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.gatelink import AttendanceEndpoints, SchoolWho
 from homeroom.school.links.attendance import Attendance, GateAttendance, NoAttendance
 from homeroom.school.pages import page_routes
-from homeroom.school.passwords import OWASP_MINIMUM, PasswordParameters, Passwords, VerifyPool
-from homeroom.school.principals import Principals
-from homeroom.school.sessions import Sessions
-from homeroom.school.signin import SignIn
-from homeroom.school.throttle import Throttle
 
 if TYPE_CHECKING:
     from homeroom.gate.service import Gatekeeper

@@ -26,6 +26,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from homeroom.school.auth.passwords import Passwords
 from homeroom.school.data.models import (
     Academy,
     ClassGroup,
@@ -41,7 +42,6 @@ from homeroom.school.data.models import (
 )
 from homeroom.school.data.queries import load_principal
 from homeroom.school.enrol import make_class_code, shown
-from homeroom.school.passwords import Passwords
 from homeroom.school.roster import make_login
 from homeroom.school.timetable import WeeklySlot, expand, local_view
 

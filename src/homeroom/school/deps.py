@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeroom.live.jointoken import JoinTokens
+from homeroom.school.auth.passwords import Passwords
+from homeroom.school.auth.principals import Principals
+from homeroom.school.auth.sessions import Sessions
+from homeroom.school.auth.signin import SignIn
 from homeroom.school.data.slides import SlideStore
 from homeroom.school.links.attendance import Attendance, NoAttendance
-from homeroom.school.passwords import Passwords
-from homeroom.school.principals import Principals
-from homeroom.school.sessions import Sessions
-from homeroom.school.signin import SignIn
 
 
 @dataclass

@@ -27,6 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import BadRequest, Forbidden, Gone, HomeroomError, NotFound
+from homeroom.school.auth.passwords import MIN_LENGTH, check_new_password
+from homeroom.school.auth.sessions import Sessions
+from homeroom.school.auth.throttle import normalise_login
 from homeroom.school.data.access import Place, Principal
 from homeroom.school.data.models import (
     ClassGroup,
@@ -40,10 +43,7 @@ from homeroom.school.data.models import (
     School,
 )
 from homeroom.school.data.queries import place_of
-from homeroom.school.passwords import MIN_LENGTH, check_new_password
 from homeroom.school.roster import MAX_LOGIN, clean, make_login
-from homeroom.school.sessions import Sessions
-from homeroom.school.throttle import normalise_login
 
 # Crockford's base 32 without 0 and 1: no 0/O, 1/I/L or U to confuse, read aloud or handwritten.
 ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -27,10 +27,10 @@ from homeroom.core.lanes import Lane
 from homeroom.errors import NotFound
 from homeroom.gate.who import Person
 from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
+from homeroom.school.auth.principals import Principals
+from homeroom.school.auth.sessions import CACHE_MAX, CACHE_S, COOKIE, Sessions
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import DEFAULT_ZONE, ClassGroup, ClassSession, Enrolment, Role
-from homeroom.school.principals import Principals
-from homeroom.school.sessions import CACHE_MAX, CACHE_S, COOKIE, Sessions
 
 log = logging.getLogger("homeroom.school")
 

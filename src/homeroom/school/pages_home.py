@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from homeroom.errors import BadRequest, NotFound, Unavailable
 from homeroom.school import enrol
+from homeroom.school.auth.sessions import Current
 from homeroom.school.dashboard import (
     ClassInfo,
     DaySession,
@@ -39,7 +40,6 @@ from homeroom.school.importer import import_roster
 from homeroom.school.pages_forms import Form, read_form, read_upload
 from homeroom.school.pages_kit import PageKit
 from homeroom.school.roster import MAX_BYTES, clean
-from homeroom.school.sessions import Current
 from homeroom.school.timetable import local_view
 from homeroom.web import i18n
 from homeroom.web.http import lang_of

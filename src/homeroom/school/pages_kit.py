@@ -15,11 +15,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from homeroom.errors import HomeroomError
 from homeroom.school import words  # noqa: F401  (registers the school's words)
+from homeroom.school.auth.passwords import hash_password
+from homeroom.school.auth.sessions import COOKIE, Current, Sessions
 from homeroom.school.data.access import Principal
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.pages_forms import CSRF_FIELD, Form, FormGuard, bad_csrf
-from homeroom.school.passwords import hash_password
-from homeroom.school.sessions import COOKIE, Current, Sessions
 from homeroom.web.http import Cookies, address_block, lang_of, safe_next
 from homeroom.web.pages import render_page, with_query
 

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
 from homeroom.school import enrol, privacy
+from homeroom.school.auth.sessions import Current
 from homeroom.school.dashboard import classes, school_info
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import Role
@@ -28,7 +29,6 @@ from homeroom.school.data.queries import place_of
 from homeroom.school.pages_forms import Form, bad_field, read_form
 from homeroom.school.pages_home import HomePages, no_group, query_id
 from homeroom.school.pages_kit import NO_STORE
-from homeroom.school.sessions import Current
 from homeroom.web import i18n
 from homeroom.web.http import lang_of
 

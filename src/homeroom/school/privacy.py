@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, NotFound
+from homeroom.school.auth.sessions import Sessions
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import (
     AuthSession,
@@ -48,7 +49,6 @@ from homeroom.school.data.models import (
     Teaching,
     TimetableEntry,
 )
-from homeroom.school.sessions import Sessions
 
 log = logging.getLogger("homeroom.school.privacy")
 

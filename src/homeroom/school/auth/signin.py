@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.errors import Forbidden, TooManyRequests
+from homeroom.school.auth.passwords import Busy, Passwords, VerifyPool
+from homeroom.school.auth.sessions import LONG, SHARED_DEVICE, STAFF, Lifetime, Sessions
+from homeroom.school.auth.throttle import Kind, Throttle, normalise_login
 from homeroom.school.data.models import Outcome, Person, Role, RoleGrant, SignInEvent
-from homeroom.school.passwords import Busy, Passwords, VerifyPool
-from homeroom.school.sessions import LONG, SHARED_DEVICE, STAFF, Lifetime, Sessions
-from homeroom.school.throttle import Kind, Throttle, normalise_login
 
 STAFF_ROLES = (Role.OPERATOR, Role.ADMIN, Role.TEACHER)
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from homeroom.school.auth.sessions import CACHE_MAX, CACHE_S
 from homeroom.school.data.access import Principal
 from homeroom.school.data.queries import load_principal
-from homeroom.school.sessions import CACHE_MAX, CACHE_S
 
 
 class Principals:
