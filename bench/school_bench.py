@@ -55,8 +55,8 @@ from homeroom.school.auth.sessions import COOKIE, LONG, Sessions  # noqa: E402
 from homeroom.school.data import db  # noqa: E402
 from homeroom.school.data.models import Academy, Person, School  # noqa: E402
 from homeroom.school.data.queries import load_principal, sessions_of_groups  # noqa: E402
-from homeroom.school.importer import ImportReport, import_roster  # noqa: E402
-from homeroom.school.roster import parse_roster  # noqa: E402
+from homeroom.school.people.importer import ImportReport, import_roster  # noqa: E402
+from homeroom.school.people.roster import parse_roster  # noqa: E402
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PY = str(ROOT / ".venv" / "bin" / "python")

@@ -29,7 +29,7 @@ from homeroom.school.data.models import (
     TimetableEntry,
 )
 from homeroom.school.data.queries import load_principal, sessions_of_groups
-from homeroom.school.enrol import group_for_code
+from homeroom.school.people.enrol import group_for_code
 from homeroom.school.timetable import appointment
 
 CHEAP = PasswordParameters(1, 64, 1)  # the flow is tested here, not argon2's cost

@@ -12,7 +12,6 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from homeroom.errors import BadRequest, Forbidden, Gone, NotFound
-from homeroom.school import enrol
 from homeroom.school.auth import passwords
 from homeroom.school.auth.sessions import Sessions
 from homeroom.school.data import db as school_db
@@ -30,7 +29,8 @@ from homeroom.school.data.models import (
     Teaching,
 )
 from homeroom.school.data.queries import load_principal
-from homeroom.school.enrol import (
+from homeroom.school.people import enrol
+from homeroom.school.people.enrol import (
     ALPHABET,
     group_for_code,
     invite,

@@ -22,7 +22,7 @@ from homeroom.school.data.models import (
     School,
     Teaching,
 )
-from homeroom.school.importer import RoleCounts, import_roster
+from homeroom.school.people.importer import RoleCounts, import_roster
 from tests.school.people import NOW
 from tests.school.test_queries import count_queries
 

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
 from homeroom.errors import Unavailable
-from homeroom.school import enrol
 from homeroom.school.auth.passwords import PasswordParameters, Passwords
 from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data import db
@@ -30,6 +29,7 @@ from homeroom.school.data.queries import load_principal
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.links.attendance import Counts
 from homeroom.school.pages import page_routes
+from homeroom.school.people import enrol
 from tests.school.apiclient import school_deps
 from tests.school.people import NOW, Demo, build, person
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeroom.core.live.parts import Role as LiveRole
-from homeroom.school import enrol, privacy
 from homeroom.school.data import db
 from homeroom.school.data.access import Principal, Scope
 from homeroom.school.data.models import (
@@ -27,6 +26,7 @@ from homeroom.school.data.models import (
     SignInEvent,
 )
 from homeroom.school.data.queries import load_principal
+from homeroom.school.people import enrol, privacy
 from tests.school.people import NOW, build
 from tests.school.test_api_access import World, world
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from homeroom.errors import BadRequest, HomeroomError, TooLarge
 from homeroom.school.data.models import Role
-from homeroom.school.roster import (
+from homeroom.school.people.roster import (
     MESSAGES,
     RosterResult,
     RosterRow,

@@ -30,12 +30,12 @@ from starlette.routing import Route
 
 from homeroom.app import create_app
 from homeroom.config import load_settings
-from homeroom.school import enrol
 from homeroom.school import openapi as school_openapi
 from homeroom.school.auth.sessions import COOKIE, STAFF, Sessions
 from homeroom.school.data import db
 from homeroom.school.data.models import ClassSession, Invitation, Role, RoleGrant
 from homeroom.school.data.queries import load_principal
+from homeroom.school.people import enrol
 from tests.school.people import NOW, build
 from tests.service.conftest import CHEAP, Gate
 

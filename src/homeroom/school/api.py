@@ -38,7 +38,7 @@ from homeroom.school.api_teacher import TeacherEndpoints
 from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data.queries import sessions_of_groups
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.directory import children_of
+from homeroom.school.people.directory import children_of
 from homeroom.web.http import address_block, lang_of, read_body
 from homeroom.web.i18n import Lang
 

@@ -19,12 +19,12 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from homeroom.errors import BadRequest, TooLarge
-from homeroom.school import importer, privacy, roster
 from homeroom.school.api_base import NO_STORE, Endpoints, page_of, path_id
 from homeroom.school.api_teacher import school_not_found
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import Role
-from homeroom.school.directory import (
+from homeroom.school.people import importer, privacy, roster
+from homeroom.school.people.directory import (
     groups_of_school,
     people_of_school,
     school_academy,

@@ -19,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import Forbidden, TooManyRequests, Unavailable
-from homeroom.school import enrol
 from homeroom.school.api_base import (
     BODY_LIMIT,
     NO_STORE,
@@ -29,7 +28,8 @@ from homeroom.school.api_base import (
     text,
 )
 from homeroom.school.auth.throttle import Kind
-from homeroom.school.enrol import Hasher, SignedUp
+from homeroom.school.people import enrol
+from homeroom.school.people.enrol import Hasher, SignedUp
 from homeroom.web.http import address_block, read_body
 
 

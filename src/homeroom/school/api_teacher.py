@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
-from homeroom.school import enrol
 from homeroom.school.api_base import (
     BODY_LIMIT,
     NO_STORE,
@@ -37,8 +36,9 @@ from homeroom.school.api_live import room_of
 from homeroom.school.data.access import Place, Principal
 from homeroom.school.data.models import MAX_ID, ClassGroup, ClassSession, Invitation, Role
 from homeroom.school.data.queries import place_of
-from homeroom.school.directory import classes_taught, session_place
 from homeroom.school.links.revocations import revoke_live
+from homeroom.school.people import enrol
+from homeroom.school.people.directory import classes_taught, session_place
 from homeroom.web.http import read_body
 
 MIN_SESSION: Final = dt.timedelta(minutes=5)

@@ -21,7 +21,6 @@ from starlette.routing import BaseRoute
 from homeroom import keys
 from homeroom.config import Settings
 from homeroom.live.jointoken import JoinTokens
-from homeroom.school import roster
 from homeroom.school.api import school_routes
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters, Passwords, VerifyPool
 from homeroom.school.auth.principals import Principals
@@ -33,6 +32,7 @@ from homeroom.school.deps import SchoolDeps
 from homeroom.school.gatelink import AttendanceEndpoints, SchoolWho
 from homeroom.school.links.attendance import Attendance, GateAttendance, NoAttendance
 from homeroom.school.pages import page_routes
+from homeroom.school.people import roster
 
 if TYPE_CHECKING:
     from homeroom.gate.service import Gatekeeper

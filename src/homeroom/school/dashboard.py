@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from homeroom.errors import NotFound
-from homeroom.school import enrol
 from homeroom.school.data.access import Place, Principal
 from homeroom.school.data.models import (
     DEFAULT_ZONE,
@@ -32,8 +31,9 @@ from homeroom.school.data.models import (
     RoleGrant,
     School,
 )
-from homeroom.school.directory import pupils_of
-from homeroom.school.enrol import MESSAGES
+from homeroom.school.people import enrol
+from homeroom.school.people.directory import pupils_of
+from homeroom.school.people.enrol import MESSAGES
 from homeroom.school.timetable import local_view, to_utc
 
 DAY: Final = dt.timedelta(days=1)

@@ -41,8 +41,8 @@ from homeroom.school.data.models import (
     TimetableEntry,
 )
 from homeroom.school.data.queries import load_principal
-from homeroom.school.enrol import make_class_code, shown
-from homeroom.school.roster import make_login
+from homeroom.school.people.enrol import make_class_code, shown
+from homeroom.school.people.roster import make_login
 from homeroom.school.timetable import WeeklySlot, expand, local_view
 
 ZONE: Final = "Europe/Paris"

@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, NotFound, Unavailable
-from homeroom.school import enrol
 from homeroom.school.auth.sessions import Current
 from homeroom.school.dashboard import (
     ClassInfo,
@@ -36,10 +35,11 @@ from homeroom.school.dashboard import (
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import MAX_ID, Role
 from homeroom.school.data.queries import place_of
-from homeroom.school.importer import import_roster
 from homeroom.school.pages_forms import Form, read_form, read_upload
 from homeroom.school.pages_kit import PageKit
-from homeroom.school.roster import MAX_BYTES, clean
+from homeroom.school.people import enrol
+from homeroom.school.people.importer import import_roster
+from homeroom.school.people.roster import MAX_BYTES, clean
 from homeroom.school.timetable import local_view
 from homeroom.web import i18n
 from homeroom.web.http import lang_of

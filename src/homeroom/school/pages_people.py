@@ -20,7 +20,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
-from homeroom.school import enrol, privacy
 from homeroom.school.auth.sessions import Current
 from homeroom.school.dashboard import classes, school_info
 from homeroom.school.data.access import Principal
@@ -29,6 +28,7 @@ from homeroom.school.data.queries import place_of
 from homeroom.school.pages_forms import Form, bad_field, read_form
 from homeroom.school.pages_home import HomePages, no_group, query_id
 from homeroom.school.pages_kit import NO_STORE
+from homeroom.school.people import enrol, privacy
 from homeroom.web import i18n
 from homeroom.web.http import lang_of
 

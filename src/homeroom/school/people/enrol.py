@@ -43,7 +43,7 @@ from homeroom.school.data.models import (
     School,
 )
 from homeroom.school.data.queries import place_of
-from homeroom.school.roster import MAX_LOGIN, clean, make_login
+from homeroom.school.people.roster import MAX_LOGIN, clean, make_login
 
 # Crockford's base 32 without 0 and 1: no 0/O, 1/I/L or U to confuse, read aloud or handwritten.
 ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -42,7 +42,7 @@ from homeroom.school.data.models import (
     School,
     Teaching,
 )
-from homeroom.school.roster import RosterRow, RowError, make_login, parse_roster
+from homeroom.school.people.roster import RosterRow, RowError, make_login, parse_roster
 
 IN_CHUNK: Final = 10_000  # values in one `IN (...)`: below SQLite's and asyncpg's 32,766 limits
 NO_SUBJECT: Final = ""  # a teacher of a group with no subject given (the column is in the key)

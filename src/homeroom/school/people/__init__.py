@@ -1,0 +1,1 @@
+"""Getting people in and looking after them: enrolment, roster import, directory, privacy."""
