@@ -30,7 +30,7 @@ from homeroom.school.data.models import (
 )
 from homeroom.school.data.queries import load_principal, sessions_of_groups
 from homeroom.school.people.enrol import group_for_code
-from homeroom.school.timetable import appointment
+from homeroom.school.schedule.timetable import appointment
 
 CHEAP = PasswordParameters(1, 64, 1)  # the flow is tested here, not argon2's cost
 NOW = dt.datetime(2026, 9, 7, 6, 0, 20, tzinfo=dt.UTC)  # a Monday, 8:00 in Paris

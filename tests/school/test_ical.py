@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 from icalendar.parser import unescape_backslash
 
-from homeroom.school.ical import MEDIA_TYPE, PRODID, SessionView, export, session_uid
+from homeroom.school.schedule.ical import MEDIA_TYPE, PRODID, SessionView, export, session_uid
 
 UTC = dt.UTC
 HOST = "homeroom.example.fr"

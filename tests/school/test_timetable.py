@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from homeroom.errors import BadRequest
-from homeroom.school.timetable import (
+from homeroom.school.schedule.timetable import (
     Appointment,
     WeeklySlot,
     appointment,

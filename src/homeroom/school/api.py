@@ -19,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest
-from homeroom.school import ical
 from homeroom.school.api_admin import AdminEndpoints
 from homeroom.school.api_base import (
     BODY_LIMIT,
@@ -39,6 +38,7 @@ from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data.queries import sessions_of_groups
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.people.directory import children_of
+from homeroom.school.schedule import ical
 from homeroom.web.http import address_block, lang_of, read_body
 from homeroom.web.i18n import Lang
 

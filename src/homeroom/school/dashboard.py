@@ -34,7 +34,7 @@ from homeroom.school.data.models import (
 from homeroom.school.people import enrol
 from homeroom.school.people.directory import pupils_of
 from homeroom.school.people.enrol import MESSAGES
-from homeroom.school.timetable import local_view, to_utc
+from homeroom.school.schedule.timetable import local_view, to_utc
 
 DAY: Final = dt.timedelta(days=1)
 MAX_SCHOOLS: Final = 100  # an operator's or a large académie's list is cut here

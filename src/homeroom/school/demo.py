@@ -43,7 +43,7 @@ from homeroom.school.data.models import (
 from homeroom.school.data.queries import load_principal
 from homeroom.school.people.enrol import make_class_code, shown
 from homeroom.school.people.roster import make_login
-from homeroom.school.timetable import WeeklySlot, expand, local_view
+from homeroom.school.schedule.timetable import WeeklySlot, expand, local_view
 
 ZONE: Final = "Europe/Paris"
 ACADEMY: Final = ("demo", "Académie de démonstration")

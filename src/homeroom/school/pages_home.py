@@ -40,7 +40,7 @@ from homeroom.school.pages_kit import PageKit
 from homeroom.school.people import enrol
 from homeroom.school.people.importer import import_roster
 from homeroom.school.people.roster import MAX_BYTES, clean
-from homeroom.school.timetable import local_view
+from homeroom.school.schedule.timetable import local_view
 from homeroom.web import i18n
 from homeroom.web.http import lang_of
 

@@ -1,0 +1,1 @@
+"""When classes happen: weekly timetable slots made into dated sessions, and the iCalendar feed."""
