@@ -33,7 +33,7 @@ from homeroom.gate.fastpath import BodyLimit, StateFastPath
 from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
 from homeroom.gate.service import Gatekeeper
-from homeroom.school import openapi as school_openapi
+from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
 from homeroom.school.component import School
 from homeroom.web.http import error_response, lang_of

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from homeroom.errors import HomeroomError
-from homeroom.school.api import school_routes
+from homeroom.school.api.routes import school_routes
 from homeroom.school.auth.passwords import PasswordParameters, Passwords, VerifyPool
 from homeroom.school.auth.sessions import COOKIE, Sessions
 from homeroom.school.auth.signin import SignIn

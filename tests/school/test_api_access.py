@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
 from homeroom.errors import HomeroomError
-from homeroom.school.api import school_routes
+from homeroom.school.api.routes import school_routes
 from homeroom.school.auth.passwords import PasswordParameters, Passwords
 from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data import db

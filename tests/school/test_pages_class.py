@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from homeroom.errors import HomeroomError
 from homeroom.live.jointoken import JoinTokens
-from homeroom.school.api import school_routes
+from homeroom.school.api.routes import school_routes
 from homeroom.school.component import School
 from homeroom.school.data import slides
 from homeroom.school.pages import page_routes

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from homeroom.app import create_app
 from homeroom.config import load_settings
-from homeroom.school import openapi as school_openapi
+from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.sessions import COOKIE, STAFF, Sessions
 from homeroom.school.data import db
 from homeroom.school.data.models import ClassSession, Invitation, Role, RoleGrant

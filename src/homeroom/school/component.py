@@ -21,7 +21,8 @@ from starlette.routing import BaseRoute
 from homeroom import keys
 from homeroom.config import Settings
 from homeroom.live.jointoken import JoinTokens
-from homeroom.school.api import school_routes
+from homeroom.school.api.gatelink import AttendanceEndpoints, SchoolWho
+from homeroom.school.api.routes import school_routes
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters, Passwords, VerifyPool
 from homeroom.school.auth.principals import Principals
 from homeroom.school.auth.sessions import Sessions
@@ -29,7 +30,6 @@ from homeroom.school.auth.signin import SignIn
 from homeroom.school.auth.throttle import Throttle
 from homeroom.school.data import db, slides
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.gatelink import AttendanceEndpoints, SchoolWho
 from homeroom.school.links.attendance import Attendance, GateAttendance, NoAttendance
 from homeroom.school.pages import page_routes
 from homeroom.school.people import roster

@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from homeroom.errors import BadRequest
 from homeroom.school import live_words
-from homeroom.school.api_base import path_id
-from homeroom.school.api_live import (
+from homeroom.school.api.base import path_id
+from homeroom.school.api.live import (
     GUEST_COOKIE,
     LASTS_AFTER,
     GuestLinks,

@@ -19,14 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import Forbidden, TooManyRequests, Unavailable
-from homeroom.school.api_base import (
-    BODY_LIMIT,
-    NO_STORE,
-    Endpoints,
-    bad_field,
-    required_text,
-    text,
-)
+from homeroom.school.api.base import BODY_LIMIT, NO_STORE, Endpoints, bad_field, required_text, text
 from homeroom.school.auth.throttle import Kind
 from homeroom.school.people import enrol
 from homeroom.school.people.enrol import Hasher, SignedUp

@@ -19,8 +19,8 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from homeroom.errors import BadRequest, TooLarge
-from homeroom.school.api_base import NO_STORE, Endpoints, page_of, path_id
-from homeroom.school.api_teacher import school_not_found
+from homeroom.school.api.base import NO_STORE, Endpoints, page_of, path_id
+from homeroom.school.api.teacher import school_not_found
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import Role
 from homeroom.school.people import importer, privacy, roster

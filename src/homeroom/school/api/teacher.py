@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
-from homeroom.school.api_base import (
+from homeroom.school.api.base import (
     BODY_LIMIT,
     NO_STORE,
     Endpoints,
@@ -32,7 +32,7 @@ from homeroom.school.api_base import (
     optional_id,
     path_id,
 )
-from homeroom.school.api_live import room_of
+from homeroom.school.api.live import room_of
 from homeroom.school.data.access import Place, Principal
 from homeroom.school.data.models import MAX_ID, ClassGroup, ClassSession, Invitation, Role
 from homeroom.school.data.queries import place_of

@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest
-from homeroom.school.api_admin import AdminEndpoints
-from homeroom.school.api_base import (
+from homeroom.school.api.admin import AdminEndpoints
+from homeroom.school.api.base import (
     BODY_LIMIT,
     NO_STORE,
     Endpoints,
@@ -29,11 +29,11 @@ from homeroom.school.api_base import (
     required_text,
     signed_out,
 )
-from homeroom.school.api_live import LiveEndpoints
-from homeroom.school.api_records import RecordsEndpoints
-from homeroom.school.api_signup import SignUpEndpoints
-from homeroom.school.api_slides import SlidesEndpoints
-from homeroom.school.api_teacher import TeacherEndpoints
+from homeroom.school.api.live import LiveEndpoints
+from homeroom.school.api.records import RecordsEndpoints
+from homeroom.school.api.signup import SignUpEndpoints
+from homeroom.school.api.slides import SlidesEndpoints
+from homeroom.school.api.teacher import TeacherEndpoints
 from homeroom.school.auth.sessions import COOKIE
 from homeroom.school.data.queries import sessions_of_groups
 from homeroom.school.deps import SchoolDeps

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from homeroom.core.lanes import Lane
 from homeroom.errors import NotFound
 from homeroom.gate.who import Person
-from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
+from homeroom.school.api.base import NO_STORE, Endpoints, iso, path_id
 from homeroom.school.auth.principals import Principals
 from homeroom.school.auth.sessions import CACHE_MAX, CACHE_S, COOKIE, Sessions
 from homeroom.school.data.access import Principal

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeroom.school.api_base import MAX_PAGE, MAX_PER_PAGE
+from homeroom.school.api.base import MAX_PAGE, MAX_PER_PAGE
 from homeroom.school.data.models import MAX_ID
 
 _ERROR = {"$ref": "#/components/schemas/Error"}

@@ -29,7 +29,7 @@ from homeroom.core.live.parts import Role
 from homeroom.errors import BadRequest, Gone, NotFound, TooEarly, Unavailable
 from homeroom.live.jointoken import NAME_MAX, JoinClaims, JoinTokens
 from homeroom.live.revocations import KEPT_S
-from homeroom.school.api_base import NO_STORE, Endpoints, iso, path_id
+from homeroom.school.api.base import NO_STORE, Endpoints, iso, path_id
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import ClassSession, Person
 from homeroom.school.deps import SchoolDeps

@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.core.live.parts import Role as LiveRole
-from homeroom.school.api_base import NO_STORE, Endpoints, iso, page_of, path_id
-from homeroom.school.api_live import Seat, seat_of, session_not_found
+from homeroom.school.api.base import NO_STORE, Endpoints, iso, page_of, path_id
+from homeroom.school.api.live import Seat, seat_of, session_not_found
 from homeroom.school.data.models import ChatAudience, ChatMessage, PollResult
 
 

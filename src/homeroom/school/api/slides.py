@@ -16,8 +16,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest, NotFound
-from homeroom.school.api_base import NO_STORE, Endpoints, path_id
-from homeroom.school.api_live import seat_of, session_not_found, teacher_seat
+from homeroom.school.api.base import NO_STORE, Endpoints, path_id
+from homeroom.school.api.live import seat_of, session_not_found, teacher_seat
 from homeroom.school.data.slides import MAX_BYTES, count_pages, too_large
 from homeroom.school.deps import SchoolDeps
 
