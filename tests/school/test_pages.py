@@ -28,7 +28,7 @@ from homeroom.school.data.models import ClassSession, Person, Role, RoleGrant
 from homeroom.school.data.queries import load_principal
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.links.attendance import Counts
-from homeroom.school.pages import page_routes
+from homeroom.school.pages.routes import page_routes
 from homeroom.school.people import enrol
 from tests.school.apiclient import school_deps
 from tests.school.people import NOW, Demo, build, person
@@ -601,7 +601,7 @@ async def test_the_pupils_dashboard_is_at_most_five_statements(
 
 
 def test_every_word_the_templates_use_is_in_both_languages() -> None:
-    from homeroom.school import words
+    from homeroom.school.pages import words
     from homeroom.web import i18n
 
     folder = Path(words.__file__).with_name("templates")
@@ -618,8 +618,6 @@ def test_every_word_the_templates_use_is_in_both_languages() -> None:
     assert prefixes == {"school_role_", "school_signup_lead_"}
     for lang in i18n.LANGS:
         assert used <= i18n.CATALOGUES[lang].keys(), used - i18n.CATALOGUES[lang].keys()
-    code = "".join(
-        (folder.parent / name).read_text() for name in ("pages_auth.py", "pages_home.py")
-    )
+    code = "".join((folder.parent / name).read_text() for name in ("auth.py", "home.py"))
     unused = {key for key in set(words.FRENCH) - used if f'"{key}"' not in code}
     assert unused == set()

@@ -24,7 +24,7 @@ from homeroom.live.jointoken import JoinTokens
 from homeroom.school.api.routes import school_routes
 from homeroom.school.component import School
 from homeroom.school.data import slides
-from homeroom.school.pages import page_routes
+from homeroom.school.pages.routes import page_routes
 from tests.school.apiclient import Api, handle, sign_in, with_cookie
 from tests.school.people import NOW
 

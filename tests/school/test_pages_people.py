@@ -30,7 +30,7 @@ from homeroom.school.data.models import (
     Role,
     RoleGrant,
 )
-from homeroom.school.pages import page_routes
+from homeroom.school.pages.routes import page_routes
 from tests.school.apiclient import school_deps
 from tests.school.people import Demo, build, person
 from tests.school.test_pages import CHEAP, PASSWORD, Clock, text_of, token_in

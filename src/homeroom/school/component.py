@@ -31,7 +31,7 @@ from homeroom.school.auth.throttle import Throttle
 from homeroom.school.data import db, slides
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.links.attendance import Attendance, GateAttendance, NoAttendance
-from homeroom.school.pages import page_routes
+from homeroom.school.pages.routes import page_routes
 from homeroom.school.people import roster
 
 if TYPE_CHECKING:

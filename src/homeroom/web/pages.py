@@ -113,7 +113,7 @@ def _environment() -> Environment:
             [
                 PackageLoader("homeroom", "web/templates"),
                 PackageLoader("homeroom", "gate/templates"),
-                PackageLoader("homeroom", "school/templates"),
+                PackageLoader("homeroom", "school/pages/templates"),
             ]
         ),
         autoescape=select_autoescape(default=True, default_for_string=True),

@@ -21,13 +21,13 @@ from starlette.routing import Route
 
 from homeroom.errors import BadRequest, Forbidden, NotFound
 from homeroom.school.auth.sessions import Current
-from homeroom.school.dashboard import classes, school_info
 from homeroom.school.data.access import Principal
 from homeroom.school.data.models import Role
 from homeroom.school.data.queries import place_of
-from homeroom.school.pages_forms import Form, bad_field, read_form
-from homeroom.school.pages_home import HomePages, no_group, query_id
-from homeroom.school.pages_kit import NO_STORE
+from homeroom.school.pages.dashboard import classes, school_info
+from homeroom.school.pages.forms import Form, bad_field, read_form
+from homeroom.school.pages.home import HomePages, no_group, query_id
+from homeroom.school.pages.kit import NO_STORE
 from homeroom.school.people import enrol, privacy
 from homeroom.web import i18n
 from homeroom.web.http import lang_of

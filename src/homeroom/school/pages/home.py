@@ -19,7 +19,10 @@ from starlette.routing import Route
 
 from homeroom.errors import BadRequest, NotFound, Unavailable
 from homeroom.school.auth.sessions import Current
-from homeroom.school.dashboard import (
+from homeroom.school.data.access import Principal
+from homeroom.school.data.models import MAX_ID, Role
+from homeroom.school.data.queries import place_of
+from homeroom.school.pages.dashboard import (
     ClassInfo,
     DaySession,
     SchoolView,
@@ -32,11 +35,8 @@ from homeroom.school.dashboard import (
     session_brief,
     viewer_and_sessions,
 )
-from homeroom.school.data.access import Principal
-from homeroom.school.data.models import MAX_ID, Role
-from homeroom.school.data.queries import place_of
-from homeroom.school.pages_forms import Form, read_form, read_upload
-from homeroom.school.pages_kit import PageKit
+from homeroom.school.pages.forms import Form, read_form, read_upload
+from homeroom.school.pages.kit import PageKit
 from homeroom.school.people import enrol
 from homeroom.school.people.importer import import_roster
 from homeroom.school.people.roster import MAX_BYTES, clean

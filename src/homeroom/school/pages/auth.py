@@ -18,10 +18,10 @@ from starlette.routing import Route
 from homeroom.errors import HomeroomError, NotFound, TooManyRequests
 from homeroom.school.auth.sessions import COOKIE, LONG, SHARED_DEVICE, STAFF, Sessions
 from homeroom.school.auth.throttle import Kind
-from homeroom.school.dashboard import invitation_state
 from homeroom.school.data.models import Person, Role
-from homeroom.school.pages_forms import CSRF_FIELD, Form, bad_csrf, read_form
-from homeroom.school.pages_kit import PageKit
+from homeroom.school.pages.dashboard import invitation_state
+from homeroom.school.pages.forms import CSRF_FIELD, Form, bad_csrf, read_form
+from homeroom.school.pages.kit import PageKit
 from homeroom.school.people import enrol
 from homeroom.web import i18n
 from homeroom.web.http import lang_of, safe_next

@@ -10,10 +10,10 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.pages_auth import AuthPages
-from homeroom.school.pages_class import ClassPages
-from homeroom.school.pages_home import HomePages
-from homeroom.school.pages_people import PeoplePages
+from homeroom.school.pages.auth import AuthPages
+from homeroom.school.pages.home import HomePages
+from homeroom.school.pages.live import ClassPages
+from homeroom.school.pages.people import PeoplePages
 
 
 def page_routes(deps: SchoolDeps) -> list[Route]:

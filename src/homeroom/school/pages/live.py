@@ -20,7 +20,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from homeroom.errors import BadRequest
-from homeroom.school import live_words
 from homeroom.school.api.base import path_id
 from homeroom.school.api.live import (
     GUEST_COOKIE,
@@ -33,12 +32,13 @@ from homeroom.school.api.live import (
     session_not_found,
     teacher_seat,
 )
-from homeroom.school.dashboard import session_brief
 from homeroom.school.data.models import ClassSession
 from homeroom.school.data.slides import MAX_BYTES
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.pages_forms import read_form
-from homeroom.school.pages_kit import PageKit
+from homeroom.school.pages import live_words
+from homeroom.school.pages.dashboard import session_brief
+from homeroom.school.pages.forms import read_form
+from homeroom.school.pages.kit import PageKit
 from homeroom.web import i18n
 from homeroom.web.http import lang_of
 from homeroom.web.pages import static_url
