@@ -28,7 +28,7 @@ from homeroom.live.conn import PATH
 from homeroom.live.records import DatabaseRecorder
 from homeroom.live.revocations import RevocationFeed
 from homeroom.live.server import LiveServer
-from homeroom.school.data.db import engine_for
+from homeroom.school.for_live import engine_for
 
 log = logging.getLogger("homeroom.live")
 

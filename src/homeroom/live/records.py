@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from homeroom.core.live.parts import Role as LiveRole
-from homeroom.school.data.models import (
+from homeroom.school.for_live import (
     MAX_ID,
     ChatAudience,
     ChatMessage,

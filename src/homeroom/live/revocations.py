@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from homeroom.live.jointoken import JoinClaims
-from homeroom.school.data.models import LiveRevocation
+from homeroom.school.for_live import LiveRevocation
 
 log = logging.getLogger("homeroom.live")
 
