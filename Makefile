@@ -60,6 +60,7 @@ define lint_in
 	$(1)/bin/ruff check src tests bench
 	$(1)/bin/ruff format --check src tests bench
 	$(1)/bin/mypy src
+	$(1)/bin/lint-imports --no-logo
 endef
 
 lint: $(STAMP)
@@ -104,4 +105,5 @@ bench-live: $(STAMP)
 	$(PY) bench/live_bench.py
 
 clean:
-	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	  .import_linter_cache
