@@ -1,7 +1,7 @@
 """The gate's HTTP endpoints and waiting page (docs/api.md).
 
 Endpoints parse, call the flows of gate/service.py and set cookies; errors are HomeroomErrors,
-rendered as JSON or HTML by the Accept header in one handler.
+rendered as JSON or HTML by the Accept header in one handler (web/http.py, `error_response`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Who is coming: what the gate may learn of a signed-in person (docs/gate.md#who-is-coming).
 
 The gate does not read the school's database itself. The application gives the Gatekeeper a
-`Who`, which the school implements (school/gatelink.py) from its sign-in session. The gate asks
+`Who`, which the school implements (school/api/gatelink.py) from its sign-in session. The gate asks
 only for a request that carries the session cookie, so anonymous arrivals and the state cost no
 database call.
 """
@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from homeroom.core.lanes import Lane
 
-SESSION_COOKIE = "hr_sid"  # the school's long sign-in session (school/sessions.py)
+SESSION_COOKIE = "hr_sid"  # the school's long sign-in session (school/auth/sessions.py)
 
 
 @dataclass(frozen=True, slots=True)

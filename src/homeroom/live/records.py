@@ -44,7 +44,7 @@ BACKOFF_S: Final = (0.25, 30.0)  # first and longest wait before a failed batch 
 CLOSE_S: Final = 10.0  # how long closing may spend writing what is left
 CHECK_S: Final = 5.0  # start-up does not wait longer than this to look at the tables
 TABLES: Final = (ChatMessage.__tablename__, PollResult.__tablename__)
-_ROOM = re.compile(r"s([1-9][0-9]{0,9})")  # school/api_live.py room_of
+_ROOM = re.compile(r"s([1-9][0-9]{0,9})")  # school/api/live.py room_of
 _PERSON = re.compile(r"[1-9][0-9]{0,9}")
 
 

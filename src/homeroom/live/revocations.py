@@ -3,7 +3,7 @@
 The school writes a revocation row when a sign-in session ends (sign-out: the tokens it asked
 for), when a person's sessions all end (password reset, erasure), when a class session is
 deleted (every token for its room), or when a teacher cancels its guest links (the guests'
-tokens); `school/revocations.py` writes them. A row names a room, a
+tokens); `school/links/revocations.py` writes them. A row names a room, a
 person and a grant (the sign-in session's tag in the token), each of which may be `ANY`, and a
 time: it covers the tokens issued until then. The gateway reads the new rows every
 `POLL_S` (one indexed query per process, whatever the number of connections), closes the

@@ -15,7 +15,7 @@ function T(k, v) { return (S[k] || k).replace(/\{(\w+)\}/g, function (m, x) { re
 function plural(k, n) {
   return T(k + ((lang == "fr" ? n < 2 : n == 1) ? "_one" : "_other"), { n: fmt.format(n) });
 }
-function wait(s) { // as format_wait in gate/i18n.py: keep them in step
+function wait(s) { // as format_wait in web/i18n.py: keep them in step
   if (!isFinite(s) || s < 0) return T("wait_unknown");
   if (s < 60) return T("wait_less_minute");
   var m = Math.round(s / 60), h, t;

@@ -1,4 +1,7 @@
-"""The gate's words in French and English, and how waits and times are said (docs/gate.md#page).
+"""Every page's words in French and English, and how waits and times are said (docs/gate.md#page).
+
+The gate's words are here; the school's pages add theirs at import (school/pages/words.py and
+live_words.py).
 
 French comes first: it is the default whenever the browser asks for neither language. There is
 one catalogue per language and nothing else holds text; the waiting page's script receives the

@@ -1,8 +1,9 @@
-"""The gate's HTML pages: one Jinja2 environment and `render_page` (docs/gate.md#page).
+"""Every HTML page: one Jinja2 environment and `render_page` (docs/gate.md#page).
 
-Templates live in gate/templates and receive, besides what the server passes:
+Templates live in web/templates (the layout and the error page every component uses),
+gate/templates and school/pages/templates, and receive, besides what the server passes:
 
-- `t(key, **kw)`: the catalogue of homeroom.gate.i18n in the page's language;
+- `t(key, **kw)`: the catalogue of homeroom.web.i18n in the page's language;
 - `lang`, `other_lang` and `lang_names`, for the lang attribute and the language switch;
 - `static(name)`: the URL of a file under /static/, with a version query that changes with the
   files, so they can be cached for a long time;
@@ -108,7 +109,7 @@ def isotime(at: float) -> str:
 
 def _environment() -> Environment:
     env = Environment(
-        # the school's pages extend the same base.html (school/templates)
+        # the gate's and the school's pages extend the same base.html (web/templates)
         loader=ChoiceLoader(
             [
                 PackageLoader("homeroom", "web/templates"),

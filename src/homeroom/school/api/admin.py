@@ -1,7 +1,7 @@
 """The administrators' JSON API: schools, classes and people in scope, roster import, export, erasure.
 
 A school the caller does not administer is 404, the same as one that does not exist; who may
-export or erase a person is school/privacy.py's decision. Lists are paged (`page`, `per_page`
+export or erase a person is school/people/privacy.py's decision. Lists are paged (`page`, `per_page`
 up to 200). Design: docs/api.md#school-api.
 """
 

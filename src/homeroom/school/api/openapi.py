@@ -1,6 +1,6 @@
 """The school's part of the OpenAPI document served at /openapi.json (docs/api.md#school-api).
 
-Written by hand next to the endpoints in school/api*.py; the application merges `paths()` and
+Written by hand next to the endpoints in school/api/; the application merges `paths()` and
 `schemas()` into the gate's document, and the schemathesis run checks answers against them.
 Errors use the gate's `Error` schema. Every signed-in call takes the `hr_sid` cookie; every
 one that changes something also takes `X-CSRF-Token` (from `GET /api/v1/me`).
@@ -538,7 +538,7 @@ def _teacher_paths() -> dict[str, Any]:
         "/api/v1/sessions/{session_id}/attendance": {
             "get": _op(
                 "How many of the class the gate admitted, holds waiting, or has not seen "
-                "(the class's teachers; school/gatelink.py)",
+                "(the class's teachers; school/api/gatelink.py)",
                 {"200": _json(_ref("Attendance"))},
                 errors=(404,),
                 params=[_path_id("session_id")],
@@ -547,7 +547,7 @@ def _teacher_paths() -> dict[str, Any]:
         "/api/v1/sessions/{session_id}/join": {
             "post": _op(
                 "A join token for the live class: its teacher or a pupil of its class "
-                "(school/api_live.py; docs/live.md#join)",
+                "(school/api/live.py; docs/live.md#join)",
                 {
                     "200": _json(
                         _object(
@@ -771,7 +771,7 @@ def _admin_paths() -> dict[str, Any]:
 
 
 def _slides_paths() -> dict[str, Any]:
-    """A live class's slides (school/api_slides.py; docs/live.md#pages)."""
+    """A live class's slides (school/api/slides.py; docs/live.md#pages)."""
     return {
         "/api/v1/sessions/{session_id}/slides": {
             "post": _op(
@@ -821,7 +821,7 @@ def _slides_paths() -> dict[str, Any]:
 
 
 def _record_schemas() -> dict[str, Any]:
-    """What a live class left behind (school/api_records.py; docs/live.md#records)."""
+    """What a live class left behind (school/api/records.py; docs/live.md#records)."""
     nullable_int = {"type": ["integer", "null"]}
     return {
         "ChatRecord": _object(
@@ -850,7 +850,7 @@ def _record_schemas() -> dict[str, Any]:
 
 
 def _records_paths() -> dict[str, Any]:
-    """A live class's chat and polls, after it (school/api_records.py; docs/live.md#records)."""
+    """A live class's chat and polls, after it (school/api/records.py; docs/live.md#records)."""
     session = [_path_id("session_id")]
     return {
         "/api/v1/sessions/{session_id}/chat": {

@@ -1,11 +1,11 @@
 """The school's JSON API under /api/v1: sign in and out, me, my sessions, children, calendar.
 
-The other endpoint groups live next to this one — sign-up and one-time codes (api_signup.py),
-teachers' classes (api_teacher.py), administrators' directory, roster and data protection
-(api_admin.py) — and `school_routes` mounts them all (docs/api.md#school-api).
+The other endpoint groups live next to this one — sign-up and one-time codes (signup.py),
+teachers' classes (teacher.py), administrators' directory, roster and data protection
+(admin.py) — and `school_routes` mounts them all (docs/api.md#school-api).
 
 Endpoints raise HomeroomErrors and let them propagate: the application these routes are mounted
-under renders them (`homeroom.gate.http.error_response`). Each request uses one database session.
+under renders them (`homeroom.web.http.error_response`). Each request uses one database session.
 """
 
 from __future__ import annotations

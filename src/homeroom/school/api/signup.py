@@ -1,6 +1,6 @@
 """Getting in over JSON: sign-up with a class code or an invitation, one-time codes, claiming a child.
 
-The rules are school/enrol.py's (docs/school.md#getting-people-in); this module reads the
+The rules are school/people/enrol.py's (docs/school.md#getting-people-in); this module reads the
 bodies, hashes with the application's `Passwords` and commits once. Sign-up opens no session:
 the new person signs in with the login the answer shows them once. Using a one-time code is
 throttled like a sign-in (per account and address block), since a code is a password for once.

@@ -1,7 +1,7 @@
 """Slides upload and download for live classes: a teacher posts a PDF, the class reads it.
 
 `POST /api/v1/sessions/{id}/slides` takes the PDF as the body (the session's teachers only;
-anyone else gets the 404 of an unknown session), checks it (school/slides.py) and answers the
+anyone else gets the 404 of an unknown session), checks it (school/data/slides.py) and answers the
 document number the teacher's page then opens in the room with `slides.open`. `GET
 /api/v1/sessions/{id}/slides/{doc}` serves it to members of that session's class
 (docs/live.md#pages).

@@ -1,8 +1,8 @@
 """The teachers' JSON API: my classes, class sessions, class codes, invitations, code sheets.
 
-Rights come from school/access.py and school/enrol.py: a group the caller may not see is 404
-(the same as a group that does not exist); a group they see but may not manage — a pupil's or a
-parent's — is 403 (docs/school.md#getting-people-in). Every call here that changes something
+Rights come from school/data/access.py and school/people/enrol.py: a group the caller may not
+see is 404 (the same as a group that does not exist); a group they see but may not manage — a
+pupil's or a parent's — is 403 (docs/school.md#getting-people-in). Every call here that changes something
 needs the session's CSRF token (`X-CSRF-Token`). Design: docs/api.md#school-api.
 """
 

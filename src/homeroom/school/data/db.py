@@ -1,7 +1,7 @@
 """The school database: an async SQLAlchemy engine from a URL (SQLite embedded, PostgreSQL).
 
 `sqlite+aiosqlite:///path.db` is the embedded default; `postgresql+asyncpg://...` for deployments.
-The schema comes from the Alembic migrations (src/homeroom/school/migrations), never from
+The schema comes from the Alembic migrations (src/homeroom/school/data/migrations), never from
 `create_all`, so that what the tests run is what a deployment runs.
 """
 

@@ -3,7 +3,7 @@
 A document is a number chosen at random within its session (a positive 32-bit integer, like
 every id in the API's paths), kept as `<data folder>/slides/<session id>-<number>.pdf`, written
 whole then linked into place, so that a reader never sees half a file. Its session is in its
-address, so serving it needs no table: who may read it is `api_live.seat_of` of that session
+address, so serving it needs no table: who may read it is `api/live.py`'s `seat_of` of that session
 (docs/live.md#pages). Deleting the session deletes its documents.
 """
 

@@ -1,6 +1,6 @@
 """The pages that let people in: sign-in, sign-out, sign-up, one-time codes (docs/school.md#pages).
 
-Forms before signing in carry the signed double-submit token of `pages_forms.FormGuard`; a
+Forms before signing in carry the signed double-submit token of `forms.FormGuard`; a
 refusal is shown in the form itself, with the same words for an unknown login and a wrong
 password, and with the delay before trying again for 429 and 503.
 """

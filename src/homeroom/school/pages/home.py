@@ -54,7 +54,7 @@ DONE: Final = {
 }
 STAFF: Final = frozenset({Role.ADMIN, Role.OPERATOR})
 # Invitation links made from the pages: uses and days of validity offered by default, within
-# enrol's bounds (docs/school.md#pages explains each choice; pages_people makes the links).
+# enrol's bounds (docs/school.md#pages explains each choice; pages/people.py makes the links).
 INVITE_DEFAULTS: Final = {
     "pupil": {"uses": 30, "days": 14},  # one link for a class: a class and a few late comers
     "parent": {"uses": 2, "days": 30},  # two parents; a month for a slip to come back
@@ -133,7 +133,7 @@ class HomePages(PageKit):
             "teacher": None,
             "admin": None,
             "draft": {},
-            "invite_draft": {},  # a refused invitation form's fields, by form (pages_people)
+            "invite_draft": {},  # a refused invitation form's fields, by form (pages/people.py)
             "invite_defaults": INVITE_DEFAULTS,
             "invite_limits": {
                 "uses": enrol.MAX_INVITATION_USES,
@@ -271,7 +271,7 @@ class HomePages(PageKit):
     def _people(
         self, request: Request, principal: Principal, view: SchoolView
     ) -> list[dict[str, Any]]:
-        """The people table's rows, with their export and erase links (pages_people)."""
+        """The people table's rows, with their export and erase links (pages/people.py)."""
         school = view.school.school_id
         return [
             {
@@ -279,7 +279,7 @@ class HomePages(PageKit):
                 "export_url": self.url(request, f"/home/people/{p.person_id}/export"),
                 "erase_url": (
                     None
-                    if p.person_id == principal.person_id  # never oneself (privacy.py)
+                    if p.person_id == principal.person_id  # never oneself (people/privacy.py)
                     else self.url(request, f"/home/people/{p.person_id}/erase", school=school)
                 ),
             }

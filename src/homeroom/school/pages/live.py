@@ -1,6 +1,6 @@
 """The live class page at /class/{session_id}: the frame the teacher's or pupil's script runs in.
 
-Signed in (else to /signin?next=…) and a member of the class (`api_live.seat_of`; anyone else
+Signed in (else to /signin?next=…) and a member of the class (`api/live.py`'s `seat_of`; anyone else
 gets the 404 page of an unknown session); or, signed out, holding the session's guest link
 (`?guest=…`): the page asks their name first (docs/live.md#guests). The page carries what static/live.js needs as JSON:
 the session, the role, the join and slides URLs, the session's CSRF token for the

@@ -1,8 +1,8 @@
 """The school's server-rendered pages: sign-in, sign-up, one-time codes, the dashboards.
 
-`page_routes(deps)` gathers the routes of `pages_auth` (getting in), `pages_home` (the
-dashboard at /home and its forms), `pages_people` (invitation links, export, erasure) and
-`pages_class` (the live class); they share `pages_kit.PageKit`. Design: docs/school.md#pages.
+`page_routes(deps)` gathers the routes of `auth` (getting in), `home` (the dashboard at
+/home and its forms), `people` (invitation links, export, erasure) and `live` (the live class);
+they share `kit.PageKit`. Design: docs/school.md#pages.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The school pages' words in French and English, added to the gate's catalogues at import.
+"""The school pages' words in French and English, added to web/i18n.py's catalogues at import.
 
 Every key starts with `school_`, so it never meets one of the gate's. French comes first and
-gets the gate's typesetting (no-break spaces before ":" and inside « ») from `i18n.register`.
+gets the French typesetting (no-break spaces before ":" and inside « ») from `i18n.register`.
 Messages of refusals come with the errors themselves (`enrol.MESSAGES`, `signin`), not from
 here (docs/school.md#pages).
 """
@@ -185,7 +185,7 @@ FRENCH: Final[dict[str, str]] = {
     "school_sheet_print": "Imprimez cette page avec la commande Imprimer de votre navigateur.",
     "school_sheet_empty": "Cette classe n'a pas encore d'élève.",
     "school_col_code_once": "Code",
-    # invitation links, export and erasure (pages_people)
+    # invitation links, export and erasure (pages/people.py)
     "school_invite_pupil": "Inviter des élèves",
     "school_invite_pupil_help": (
         "Un lien pour que les élèves de la classe créent leur compte, à la place du code de classe."
@@ -405,7 +405,7 @@ ENGLISH: Final[dict[str, str]] = {
     "school_sheet_print": "Print this page with your browser's Print command.",
     "school_sheet_empty": "This class has no pupil yet.",
     "school_col_code_once": "Code",
-    # invitation links, export and erasure (pages_people)
+    # invitation links, export and erasure (pages/people.py)
     "school_invite_pupil": "Invite pupils",
     "school_invite_pupil_help": (
         "A link for the class's pupils to create their account, instead of the class code."

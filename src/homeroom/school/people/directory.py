@@ -2,7 +2,7 @@
 
 Each read is a fixed number of queries whatever the size of the school (docs/school.md#queries):
 a page of rows and their count, plus one query for what hangs on the page's rows. Rights are
-decided by the caller (school/access.py); these functions only read.
+decided by the caller (school/data/access.py); these functions only read.
 """
 
 from __future__ import annotations

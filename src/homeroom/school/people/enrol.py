@@ -1,9 +1,9 @@
 """The ways into a school: class codes, invitations, sign-up, one-time code sheets.
 
 Each function works on the caller's AsyncSession and leaves the commit to the caller (as
-`sessions.py` does), so that a refused step leaves nothing behind. Rights come from a `Principal`:
-a caller who may not see a group, school or invitation gets `NotFound`, so ids cannot be probed;
-one who sees it but may not change it (a pupil of the class) gets `Forbidden`.
+`auth/sessions.py` does), so that a refused step leaves nothing behind. Rights come from a
+`Principal`: a caller who may not see a group, school or invitation gets `NotFound`, so ids
+cannot be probed; one who sees it but may not change it (a pupil of the class) gets `Forbidden`.
 Design and the reasons for each choice: docs/school.md#getting-people-in.
 
 Passwords are hashed by a `Hasher` the caller passes (`passwords.hash_password` in the app, a

@@ -45,7 +45,7 @@ from homeroom.school.data.models import Role
 MAX_BYTES: Final = 2 * 1024 * 1024
 MAX_ROWS: Final = 50_000  # data rows, blank lines not counted
 MAX_CELL: Final = 1000  # any cell, before it is read further
-LIMITS: Final[dict[str, int]] = {  # the columns of the model (models.py)
+LIMITS: Final[dict[str, int]] = {  # the columns of the model (data/models.py)
     "id": 64,
     "nom": 59,  # "prenom nom" must fit the 120 characters of a display name
     "prenom": 59,

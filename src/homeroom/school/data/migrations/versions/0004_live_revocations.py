@@ -1,6 +1,6 @@
 """Join tokens revoked before they expire: sign-out, password reset, erasure, a deleted session.
 
-Written by the school (school/revocations.py), read by every live gateway process every few
+Written by the school (school/links/revocations.py), read by every live gateway process every few
 seconds (live/revocations.py; docs/live.md#join).
 
 Revision ID: 0004
