@@ -1,1 +1,4 @@
-"""What the gate and the school share on the web: language, words, pages, cookies, bodies, errors."""
+"""What the gate and the school share on the web: language, words, pages, cookies, bodies, errors.
+
+It belongs to neither component and imports neither (docs/architecture.md#layers).
+"""

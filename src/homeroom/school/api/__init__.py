@@ -1,1 +1,4 @@
-"""The school's JSON API under /api/v1, its OpenAPI document, and what the gate asks of the school."""
+"""The school's JSON API under /api/v1, its OpenAPI document, and its answers to the gate.
+
+Design: docs/api.md#school-api and docs/school.md#the-packages.
+"""

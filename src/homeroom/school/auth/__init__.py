@@ -1,1 +1,4 @@
-"""Signing in and staying signed in: passwords, throttle, sessions, sign-in, the signed-in person."""
+"""Signing in and staying signed in: passwords, throttle, sessions, sign-in, the Principal.
+
+Design: docs/school.md#the-packages and the sections it links to.
+"""

@@ -1,1 +1,4 @@
-"""The school's data: its tables and migrations, the engine, the shared reads, who may see what, slides."""
+"""The school's data: tables, migrations, the engine, the shared reads, access rules, slides.
+
+The bottom of the school: imports nothing else of it (docs/school.md#the-packages).
+"""

@@ -1,1 +1,4 @@
-"""What the school and the other components tell each other: the gate's attendance, live revocations."""
+"""What the school, the gate and the live gateways tell each other: attendance, revocations.
+
+Design: docs/school.md#the-packages, docs/gate.md#who-is-coming, docs/live.md#join.
+"""

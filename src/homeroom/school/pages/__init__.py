@@ -1,1 +1,4 @@
-"""The school's server-rendered pages: sign-in, dashboards, people, the live class; their words and templates."""
+"""The school's server-rendered pages, their words and their templates.
+
+Design: docs/school.md#pages and docs/school.md#the-packages.
+"""

@@ -1,1 +1,4 @@
-"""When classes happen: weekly timetable slots made into dated sessions, and the iCalendar feed."""
+"""When classes happen: timetable slots made into dated sessions, and the iCalendar feed.
+
+Design: docs/school.md#the-packages.
+"""
