@@ -34,6 +34,7 @@ from homeroom.gate.http import GateEndpoints, error_response, lang_of
 from homeroom.gate.pages import render_page
 from homeroom.gate.protect import Protect
 from homeroom.gate.service import Gatekeeper
+from homeroom.headers import BrowserPolicy, SecurityHeaders
 from homeroom.school import openapi as school_openapi
 from homeroom.school.component import School
 from homeroom.school.passwords import OWASP_MINIMUM, PasswordParameters
@@ -189,8 +190,12 @@ def create_app(
     app.state.keeper = keeper
     app.state.operator_token = token
     protected = Protect(app, keeper, rules=settings.protected_routes())
+    policy = BrowserPolicy(settings)  # every answer, the two raw layers' included
+    guarded = SecurityHeaders(protected, policy)
     fast = StateFastPath(
-        protected, lambda gate: keeper.gates[gate].state if gate in keeper.gates else None
+        guarded,
+        lambda gate: keeper.gates[gate].state if gate in keeper.gates else None,
+        policy.resource,
     )
-    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies())
+    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies(), policy.resource)
     return Homeroom(limited, keeper, app, school)
