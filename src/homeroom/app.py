@@ -33,6 +33,7 @@ from homeroom.gate.fastpath import BodyLimit, StateFastPath
 from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
 from homeroom.gate.service import Gatekeeper
+from homeroom.headers import BrowserPolicy, SecurityHeaders
 from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
 from homeroom.school.component import School
@@ -190,8 +191,12 @@ def create_app(
     app.state.keeper = keeper
     app.state.operator_token = token
     protected = Protect(app, keeper, rules=settings.protected_routes())
+    policy = BrowserPolicy(settings)  # every answer, the two raw layers' included
+    guarded = SecurityHeaders(protected, policy)
     fast = StateFastPath(
-        protected, lambda gate: keeper.gates[gate].state if gate in keeper.gates else None
+        guarded,
+        lambda gate: keeper.gates[gate].state if gate in keeper.gates else None,
+        policy.resource,
     )
-    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies())
+    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies(), policy.resource)
     return Homeroom(limited, keeper, app, school)

@@ -9,6 +9,7 @@ import base64
 import binascii
 import secrets
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,7 +38,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     public_origin: str = ""  # e.g. https://classe.example.fr; empty = same origin as requested
-    secure_cookies: bool = False  # set on behind TLS
+    secure_cookies: bool = False  # derived from public_origin unless set: see the block below
     log_level: str = "info"
 
     backend_url: str = "memory://"
@@ -160,6 +161,47 @@ class Settings(BaseSettings):
             )
         return self
 
+    # -- What the browser needs to protect people (docs/configuration.md#cookies-and-https) ----
+    # An https public origin makes the cookies Secure and sends HSTS, so a deployment cannot
+    # forget either; an explicit HOMEROOM_SECURE_COOKIES that contradicts the origin stops the
+    # start rather than leave sign-in broken (Secure on http) or cookies readable on the wire.
+    hsts_max_age_s: int = Field(31_536_000, ge=0)  # with an https public origin; 0: not sent
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secure_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "secure_cookies" not in data:
+            origin = str(data.get("public_origin") or "").strip().lower()
+            data = {**data, "secure_cookies": origin.startswith("https://")}
+        return data
+
+    @field_validator("public_origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        return _origin(value)
+
+    @model_validator(mode="after")
+    def _cookies_match_origin(self) -> Settings:
+        if self.public_origin and self.secure_cookies != self.https:
+            wanted = "true" if self.https else "false"
+            raise ValueError(
+                f"secure_cookies: must be {wanted} (or unset) with HOMEROOM_PUBLIC_ORIGIN "
+                f"{self.public_origin}: "
+                + (
+                    "cookies would cross the network readable by anyone on it"
+                    if self.https
+                    else "browsers would never send Secure cookies back over http"
+                )
+            )
+        return self
+
+    @property
+    def https(self) -> bool:
+        """The public origin is https: cookies are Secure and HSTS is sent."""
+        return self.public_origin.startswith("https://")
+
+    # -- end of the browser's block ------------------------------------------------------------
+
     def keyring(self, fallback: bytes | None = None) -> KeyRing:
         if self.secret_keys is None:
             return KeyRing({0: fallback or secrets.token_bytes(32)}, 0)
@@ -210,6 +252,24 @@ def _protected(item: str) -> tuple[str | None, str, str]:
     if not prefix.startswith("/") or not gate.strip() or (method and method not in _METHODS):
         raise ValueError(f"{item!r}: expected /path=gate or METHOD /path=gate")
     return method or None, prefix, gate.strip()
+
+
+def _origin(value: str) -> str:
+    """ "" or scheme://host[:port] (http or https, nothing after): lower-case, no final /."""
+    text = value.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError("expected an origin such as https://classe.example.fr (no path)")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def parse_keys(text: str) -> list[tuple[int, bytes]]:

@@ -259,6 +259,12 @@ def test_a_teacher_and_two_pupils_hold_a_class(browser: Browser, live_class: Cla
     for page in (teacher, lea, hugo):
         expect(page.locator("#lv-slide-canvas")).to_have_attribute("data-shown", re.compile(":1$"))
         expect(page.locator("#lv-slide-text")).to_have_text("Spiders")
+    # pdf.js drew them in its worker, from this site's file, under a policy that lets the
+    # worker fetch nothing (docs/operations.md#security-headers)
+    (pdf_worker,) = [w for w in teacher.workers if "/static/vendor/pdf.worker" in w.url]
+    assert pdf_worker.evaluate("fetch('/healthz').then(() => 'fetched', () => 'refused')") == (
+        "refused"
+    )
     teacher.get_by_role("button", name="Next page").click()
     for page in (lea, hugo):
         expect(page.locator("#lv-slide-canvas")).to_have_attribute("data-shown", re.compile(":2$"))

@@ -104,7 +104,7 @@ def check_common(html: str, lang: str) -> Page:
             "application/json"
         )
     for attrs in page.all("link", rel="stylesheet"):
-        assert attrs["href"].startswith("/static/gate.css?v=")
+        assert attrs["href"].startswith(("/static/gate.css?v=", "/static/vendor/altcha.css?v="))
     return page
 
 
@@ -161,7 +161,8 @@ def test_proof_of_work_page_has_the_widget_in_a_form(lang: str) -> None:
         "<noscript>" in html and i18n.translate(lang, "pow_noscript").replace("'", "&#39;") in html
     )
     scripts = [a.get("src", "") for a in page.all("script")]
-    assert pages.static_url("vendor/altcha.js") in scripts
+    assert pages.static_url("gate-altcha.js") in scripts  # it imports vendor/altcha.js
+    assert page.all("link", rel="stylesheet", href=pages.static_url("vendor/altcha.css"))
     assert (pages.static_url("vendor/altcha-fr.js") in scripts) == (lang == "fr")
 
 
@@ -297,6 +298,8 @@ def test_vendor_files_are_under_node_modules(tmp_path: pathlib.Path) -> None:
     files = assets.vendor_files(tmp_path)
     assert set(files) == {
         "altcha.js",
+        "altcha.css",
+        "altcha-sha.js",
         "altcha-fr.js",
         "axe.min.js",
         "pdf.min.js",

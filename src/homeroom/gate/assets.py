@@ -3,8 +3,10 @@
 `npm ci` installs them under node_modules at build time; nothing of them is committed. The server
 serves each file of `vendor_files` under /static/vendor/<name>:
 
-- altcha.js: the ALTCHA widget, one ES module with its styles and proof-of-work workers inlined
-  (the workers start from data: URLs, so a Content-Security-Policy needs `worker-src data:`);
+- altcha.js, altcha.css, altcha-sha.js: the ALTCHA widget in its build without anything inline
+  (altcha/dist/external), its styles, and its SHA proof-of-work worker, which static/gate-altcha.js
+  registers: so the pages' Content-Security-Policy allows scripts, styles and workers from this
+  site only, never `unsafe-inline`, `blob:` or `data:` (docs/operations.md#security-headers);
 - altcha-fr.js: the widget's French strings, an ES module loaded before altcha.js on French pages;
 - axe.min.js: axe-core, for the accessibility checks of the browser tests only;
 - pdf.min.js, pdf.worker.min.js: pdf.js, which draws a live class's slides (ES modules, named
@@ -16,7 +18,9 @@ from __future__ import annotations
 import pathlib
 
 _FILES: dict[str, tuple[str, ...]] = {
-    "altcha.js": ("altcha", "dist", "main", "altcha.min.js"),
+    "altcha.js": ("altcha", "dist", "external", "altcha.min.js"),
+    "altcha.css": ("altcha", "dist", "external", "altcha.css"),
+    "altcha-sha.js": ("altcha", "dist", "workers", "sha.js"),
     "altcha-fr.js": ("altcha", "dist", "i18n", "fr-fr.js"),
     "axe.min.js": ("axe-core", "axe.min.js"),
     "pdf.min.js": ("pdfjs-dist", "build", "pdf.min.mjs"),

@@ -1,14 +1,15 @@
 """Raw ASGI layers in front of the router: the public state and the body size limit.
 
 The state is polled by every waiting person, so it is answered here from pre-encoded bytes,
-below any routing (ARCHITECTURE.md: a routed endpoint cannot be the polling path).
+below any routing (ARCHITECTURE.md: a routed endpoint cannot be the polling path). Both layers
+add the security headers of a non-page answer (homeroom/headers.py) from a tuple made once.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,14 +17,26 @@ from homeroom.core.state import Encoded
 
 STATE_MAX_AGE_S = 1
 _JSON = b"application/json"
+Header = tuple[bytes, bytes]
 
 
 class StateFastPath:
     """Answers GET/HEAD /gate/{gate}/state from `lookup(gate)`; everything else goes on."""
 
-    def __init__(self, app: ASGIApp, lookup: Callable[[str], Encoded | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        lookup: Callable[[str], Encoded | None],
+        headers: Iterable[Header] = (),
+    ) -> None:
         self.app = app
         self.lookup = lookup
+        # the same for every answer: made once (`headers` are the security headers)
+        self.fixed: tuple[Header, ...] = (
+            (b"cache-control", b"public, max-age=%d" % STATE_MAX_AGE_S),
+            (b"vary", b"accept-encoding"),
+            *headers,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -37,11 +50,7 @@ class StateFastPath:
 
     async def _answer(self, scope: Scope, send: Send, encoded: Encoded) -> None:
         etag = encoded.etag.encode()
-        headers = [
-            (b"cache-control", b"public, max-age=%d" % STATE_MAX_AGE_S),
-            (b"etag", etag),
-            (b"vary", b"accept-encoding"),
-        ]
+        headers = [(b"etag", etag), *self.fixed]
         for name, value in scope["headers"]:
             if name == b"if-none-match" and etag in value:
                 await send({"type": "http.response.start", "status": 304, "headers": headers})
@@ -63,11 +72,16 @@ class BodyLimit:
     """
 
     def __init__(
-        self, app: ASGIApp, limit: int, larger: Sequence[tuple[re.Pattern[str], int]] = ()
+        self,
+        app: ASGIApp,
+        limit: int,
+        larger: Sequence[tuple[re.Pattern[str], int]] = (),
+        headers: Iterable[Header] = (),
     ) -> None:
         self.app = app
         self.limit = limit
         self.larger = tuple(larger)
+        self.headers = tuple(headers)
 
     def limit_for(self, path: str) -> int:
         for pattern, limit in self.larger:
@@ -81,12 +95,12 @@ class BodyLimit:
                 if name == b"content-length":
                     limit = self.limit_for(scope["path"])
                     if not value.isdigit() or int(value) > limit:
-                        await _too_large(send, limit)
+                        await _too_large(send, limit, self.headers)
                         return
         await self.app(scope, receive, send)
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(send: Send, limit: int, extra: tuple[Header, ...]) -> None:
     body = json.dumps(
         {"error": "too_large", "message": f"request body above {limit} bytes"}
     ).encode()
@@ -94,7 +108,11 @@ async def _too_large(send: Send, limit: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", _JSON),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

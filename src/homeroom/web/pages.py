@@ -33,6 +33,7 @@ STATIC_PREFIX = "/static/"
 _VERSIONED = (
     "gate.css",
     "gate.js",
+    "gate-altcha.js",
     "school.css",
     "live.css",
     "live.js",
