@@ -10,8 +10,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import functools
-import ipaddress
 import json
 import logging
 import math
@@ -27,24 +25,14 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
+from homeroom.core.blocks import address_block
+
+__all__ = ["Abuse", "Check", "Verdict", "address_block"]  # address_block: where it was first
+
 log = logging.getLogger("homeroom.gate")
 ALTCHA_ALGORITHM = "SHA-256"
 CHALLENGE_TTL_S = 600
 SPENT_MAX = 200_000  # remembered solved challenges per process, against replay
-
-
-@functools.lru_cache(maxsize=65_536)
-def address_block(host: str | None) -> str:
-    """The /24 of an IPv4 address or the /64 of an IPv6 address, as a limiter key."""
-    try:
-        addr = ipaddress.ip_address(host or "")
-    except ValueError:
-        return "unknown"
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if isinstance(addr, ipaddress.IPv4Address):
-        return str(ipaddress.ip_network(f"{addr}/24", strict=False))
-    return str(ipaddress.ip_network(f"{addr}/64", strict=False))
 
 
 class Verdict(StrEnum):
