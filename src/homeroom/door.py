@@ -93,8 +93,9 @@ def limits_of(settings: Settings) -> DoorLimits:
 
 
 class Doorman:
-    """One process's door: what connections report goes to the policy, what it decides to close
-    is closed, and a timer each `TICK_S` closes the heads past their deadline."""
+    """One process's door: arrivals go to the policy and what it sheds is closed; a timer each
+    `TICK_S` closes the heads past their deadline. Connections report their other steps to
+    `policy` (core/door.py) themselves: once a request, one call less."""
 
     def __init__(
         self,
@@ -102,7 +103,7 @@ class Doorman:
         clock: Callable[[], float] = time.monotonic,
         count_files: Callable[[], int] = files_open,
     ) -> None:
-        self.door: Door[Visitor] = Door(limits)
+        self.policy: Door[Visitor] = Door(limits)
         self.clock = clock
         self.count_files = count_files
         self._timer: asyncio.TimerHandle | None = None
@@ -118,29 +119,17 @@ class Doorman:
         if self._timer is None:
             self._recount()
             self._schedule()
-        admission = self.door.arrive(visitor, address_block(host), self.clock())
+        admission = self.policy.arrive(visitor, address_block(host), self.clock())
         for idle in admission.shed:
             idle.door_closes(None)
         return admission.refused
-
-    def begin(self, visitor: Visitor) -> None:
-        self.door.begin(visitor, self.clock())
-
-    def done(self, visitor: Visitor) -> None:
-        self.door.done(visitor)
-
-    def rest(self, visitor: Visitor) -> None:
-        self.door.rest(visitor)
-
-    def leave(self, visitor: Visitor) -> None:
-        self.door.leave(visitor)
 
     def tick(self) -> int:
         """Close the heads past their deadline; returns how many."""
         self._ticks += 1
         if self._ticks % RECOUNT_EVERY == 0:
             self._recount()
-        late = self.door.overdue(self.clock())
+        late = self.policy.overdue(self.clock())
         for visitor in late:
             visitor.door_closes(Refusal.LATE)
         return len(late)
@@ -153,10 +142,10 @@ class Doorman:
         """What is open besides connections (listeners, logs, database and Redis pools)."""
         opened = self.count_files()
         if opened:
-            self.door.files_besides = max(0, opened - self.door.connections)
+            self.policy.files_besides = max(0, opened - self.policy.connections)
 
     def _schedule(self) -> None:
-        period = min(TICK_S, self.door.limits.head_s / 4)
+        period = min(TICK_S, self.policy.limits.head_s / 4)
         self._timer = asyncio.get_running_loop().call_later(period, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -173,7 +162,7 @@ class DoorCollector(Collector):
         self.doorman = doorman
 
     def collect(self) -> Iterable[Metric]:
-        door = self.doorman.door
+        door = self.doorman.policy
         refused = CounterMetricFamily(
             "homeroom_door_refused",
             "Connections closed at the door: address block full, files short, head too late",

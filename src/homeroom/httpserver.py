@@ -2,8 +2,8 @@
 
 uvicorn gives a request head no deadline and counts nobody, so one address trickling header
 lines could hold files until the process has none left. `DoorProtocol` is uvicorn's httptools
-protocol that also tells a `Doorman` where each connection is (its head begun, complete, its
-answer sent) and closes what the door decides: a head past its deadline (408), an idle
+protocol that also tells a `Doorman` where each connection is (its head unfinished, complete,
+its answer sent) and closes what the door decides: a head past its deadline (408), an idle
 kept-alive connection when files run short; it refuses a connection (503) from a block that has
 too many unfinished heads, or when the process is above its high-water mark of open files.
 """
@@ -18,22 +18,24 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from homeroom.app import Homeroom
 from homeroom.config import Settings
-from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, peer_host
+from homeroom.core.door import Door
+from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, Visitor, peer_host
 
 
 class DoorProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, watched by the door (bound to one by `protocol_for`)."""
 
     doorman: ClassVar[Doorman]
+    policy: ClassVar[Door[Visitor]]  # the doorman's, at hand: called a few times a request
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.in_head = True  # a head is on its way: from the connection, or from its first byte
+        self.heading = False  # the parser is inside a request head
         self.refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if self.doorman.arrive(self, peer_host(transport)) is not None:
-            self.refused = True
+            self.refused = True  # closed: asyncio delivers it no data
             self.transport = transport
             transport.write(REFUSED)
             transport.close()
@@ -41,30 +43,31 @@ class DoorProtocol(HttpToolsProtocol):
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.doorman.leave(self)
+        self.policy.leave(self)
         if not self.refused:
             super().connection_lost(exc)
 
+    # A head that arrives whole in one read (nearly all) costs the door `done` and `rest`; only
+    # one left unfinished by a read is a head with a deadline (`begin`).
+
     def data_received(self, data: bytes) -> None:
-        if not self.refused:
-            super().data_received(data)
+        super().data_received(data)
+        if self.heading:
+            self.policy.begin(self, self.doorman.clock())
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.in_head = True
-        self.doorman.begin(self)
+        self.heading = True
 
     def on_headers_complete(self) -> None:
-        self.in_head = False
-        self.doorman.done(self)
+        self.heading = False
+        self.policy.done(self)
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        # uvicorn arms its keep-alive timer when it waits for the next request, and only then;
-        # a head already begun (pipelined) keeps its deadline
-        if self.timeout_keep_alive_task is not None and not self.in_head:
-            self.doorman.rest(self)
+        if self.timeout_keep_alive_task is not None:  # armed when waiting for the next request
+            self.policy.rest(self)
 
     def _unsupported_upgrade_warning(self) -> None:
         """The app serves no WebSocket (the live gateway does): not a line of log a request."""
@@ -81,7 +84,7 @@ class DoorProtocol(HttpToolsProtocol):
 def protocol_for(doorman: Doorman) -> type[DoorProtocol]:
     """A DoorProtocol class whose connections report to `doorman` (uvicorn makes one a
     connection from the class it is given)."""
-    return type("DoorProtocol", (DoorProtocol,), {"doorman": doorman})
+    return type("DoorProtocol", (DoorProtocol,), {"doorman": doorman, "policy": doorman.policy})
 
 
 def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> uvicorn.Server:

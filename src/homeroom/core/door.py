@@ -8,13 +8,14 @@ phases:
 | phase | what it waits for | leaves it |
 |---|---|---|
 | HEAD | the rest of a request head (or a WebSocket handshake) | `done` → BUSY; past its deadline: `overdue` |
-| BUSY | the application's answer | `rest` → IDLE |
-| IDLE | the next request on a kept-alive connection | `begin` → HEAD; under pressure: `arrive` sheds it |
+| BUSY | the application's answer | `rest` → IDLE; a next head begun (pipelined): `begin` → HEAD |
+| IDLE | the next request on a kept-alive connection | a head in pieces: `begin` → HEAD; a whole one: `done` → BUSY; under pressure: `arrive` sheds it |
 | CLOSING | the server to close it (shed, or late) | `leave` |
 
-The deadline of a head counts from the connection's arrival, or from the first byte of a later
-request; it is the same for all, so heads are kept in order of their deadline and `overdue` costs
-only what it returns.
+The deadline of a head counts from the connection's arrival, or, on a kept-alive connection, from
+the first read that left a head unfinished: a head that arrives whole in one read (nearly every
+one) costs the door two steps a request, `done` and `rest`. The deadline is the same for all, so
+heads are kept in order of their deadline and `overdue` costs only what it returns.
 """
 
 from __future__ import annotations
@@ -68,12 +69,13 @@ class Door(Generic[K]):
 
     def __init__(self, limits: DoorLimits) -> None:
         self.limits = limits
+        self._head_s = limits.head_s
         self.files_besides = 0  # open files that are not connections (listeners, logs, pools)
         self._phase: dict[K, Phase] = {}
         self._block: dict[K, str] = {}
         self._heads: dict[K, float] = {}  # deadline, in order of deadline (insertion order)
         self._idle: dict[K, None] = {}  # in the order they became idle: oldest first
-        self._heads_of: Counter[str] = Counter()
+        self._heads_of: dict[str, int] = {}  # a plain dict: Counter's __missing__ is Python
         self._closing = 0
         self.refused: Counter[Refusal] = Counter()
         self.shed_idle = 0  # idle connections closed to make room
@@ -83,7 +85,7 @@ class Door(Generic[K]):
     def arrive(self, key: K, block: str, now: float) -> Admission[K]:
         """A new connection from `block`: admitted (in HEAD) or refused; see `Admission`."""
         limits = self.limits
-        if limits.per_block and self._heads_of[block] >= limits.per_block:
+        if limits.per_block and self._heads_of.get(block, 0) >= limits.per_block:
             self.refused[Refusal.BLOCK] += 1
             return Admission(Refusal.BLOCK)
         over = self.files_in_use + 1 - limits.files_high
@@ -97,8 +99,8 @@ class Door(Generic[K]):
         return Admission(None, shed)
 
     def begin(self, key: K, now: float) -> None:
-        """The first byte of another request on a kept-alive connection: a new head, a new
-        deadline. Nothing changes for a connection already in its head or unknown."""
+        """Part of another request's head on a kept-alive connection: a new deadline from now.
+        Nothing changes for a connection already in its head, closing, or unknown."""
         phase = self._phase.get(key)
         if phase is Phase.IDLE:
             del self._idle[key]
@@ -108,10 +110,15 @@ class Door(Generic[K]):
         self._start_head(key, now)
 
     def done(self, key: K) -> None:
-        """The head is complete: the application has it."""
-        if self._phase.get(key) is Phase.HEAD:
+        """The head is complete (or came whole to an idle connection): the application has it."""
+        phase = self._phase.get(key)
+        if phase is Phase.HEAD:
             self._end_head(key)
-            self._phase[key] = Phase.BUSY
+        elif phase is Phase.IDLE:
+            del self._idle[key]
+        else:
+            return
+        self._phase[key] = Phase.BUSY
 
     def rest(self, key: K) -> None:
         """The answer is sent and the connection kept alive: idle, first to go under pressure."""
@@ -167,19 +174,22 @@ class Door(Generic[K]):
         return self.files_besides + len(self._phase) - self._closing
 
     def heads_of(self, block: str) -> int:
-        return self._heads_of[block]
+        return self._heads_of.get(block, 0)
 
     # -- inside ---------------------------------------------------------------------------------
 
     def _start_head(self, key: K, now: float) -> None:
-        self._heads[key] = now + self.limits.head_s
-        self._heads_of[self._block[key]] += 1
+        self._heads[key] = now + self._head_s
+        block = self._block[key]
+        self._heads_of[block] = self._heads_of.get(block, 0) + 1
 
     def _end_head(self, key: K) -> None:
         del self._heads[key]
         block = self._block[key]
-        self._heads_of[block] -= 1
-        if not self._heads_of[block]:
+        left = self._heads_of[block] - 1
+        if left:
+            self._heads_of[block] = left
+        else:
             del self._heads_of[block]
 
     def _close(self, key: K) -> None:

@@ -165,7 +165,7 @@ class Conn(asyncio.Protocol):
             self.close(exc.code, exc.reason)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gateway.door.leave(self)
+        self.gateway.door.policy.leave(self)
         self.gateway.open.discard(self)
         if self.frames is not None:
             self.gateway.hub.leave(self)
@@ -208,7 +208,7 @@ class Conn(asyncio.Protocol):
             return
         leftover = bytes(handshake.reader.buffer)
         self.handshake = None
-        self.gateway.door.done(self)
+        self.gateway.door.policy.done(self)
         self.claims = claims
         self.frames = Frames(self.gateway.limits.max_frame)
         self.gateway.open.add(self)
