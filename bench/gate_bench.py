@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench import server_peers  # noqa: E402
 from bench.steps import emit, process_cpu_s  # noqa: E402
 from tests.gate_process import GateProcess, wait_http  # noqa: E402
 from tests.redis_servers import RedisClusterProcesses, RedisServer, free_port  # noqa: E402
@@ -461,19 +462,14 @@ def kendall_tau(values: list[int]) -> float:
 
 # -- 5. the HTTP server: homeroom's, with its door, against its peers (docs/server.md) ---------
 
-SERVERS = ("homeroom", "uvicorn", "hypercorn", "granian")  # homeroom: `homeroom run`, the door
-
-
-def server_command(name: str) -> list[str] | None:
-    """How to start the app under `name` (None: `homeroom run`); bench/server_peers.py."""
-    return None if name == "homeroom" else [PY, str(ROOT / "bench" / "server_peers.py"), name]
+SERVERS = ("homeroom", *server_peers.SERVERS)  # homeroom: `homeroom run`, with its door
 
 
 def server_round(name: str, redis_url: str, seconds: int) -> dict[str, float]:
     """One server, started for this round alone: state and ticket requests a second, and the
     server's CPU µs a request (less sensitive than rates to what else the machine runs)."""
     port = free_port()
-    gate = GateProcess(gate_env(redis_url), port, SERVER_CPU, server_command(name)).start()
+    gate = GateProcess(gate_env(redis_url), port, SERVER_CPU, server_peers.command(name)).start()
     assert gate.proc is not None
     try:
         url = f"http://127.0.0.1:{port}/gate/national/state"

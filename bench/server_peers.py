@@ -20,6 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVERS = ("uvicorn", "hypercorn", "granian")
 
 
+def command(name: str) -> list[str] | None:
+    """The command that serves the app under `name`: one of SERVERS, or "homeroom" (None: the
+    caller's `homeroom run`)."""
+    if name == "homeroom":
+        return None
+    return [str(Path(sys.executable).with_name("python")), str(Path(__file__).resolve()), name]
+
+
 def app() -> Any:
     """The application, built from the HOMEROOM_* environment (granian's factory)."""
     from homeroom.app import create_app

@@ -12,6 +12,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from homeroom.config import load_settings
 from homeroom.core.live.parts import Role
 from homeroom.keys import live_join_key
 from homeroom.live.jointoken import JoinClaims, JoinTokens
+from homeroom.school.db import upgrade
 from tests.e2e.test_live_processes import KEYS, LiveProcess
 from tests.gate_process import HOMEROOM, GateProcess
 from tests.slow_clients import Report, Siege, besiege, http_head, websocket_head
@@ -56,8 +58,11 @@ def run() -> Iterator[GateProcess]:
 
 
 @pytest.fixture
-def live() -> Iterator[LiveProcess]:
-    process = LiveProcess({"HOMEROOM_SECRET_KEYS": KEYS}).start()
+def live(tmp_path: Path) -> Iterator[LiveProcess]:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'school.db'}"
+    upgrade(database)  # where the gateway records chat, as `homeroom run` would have made it
+    process = LiveProcess({"HOMEROOM_SECRET_KEYS": KEYS, "HOMEROOM_DATABASE_URL": database})
+    process.start()
     try:
         yield process
     finally:
