@@ -156,26 +156,30 @@ class Doorman:
 
 
 class DoorCollector(Collector):
-    """homeroom_door_* for /metrics, read from a Doorman at scrape time."""
+    """homeroom_door_* for /metrics, read from a Doorman at scrape time. `process` labels every
+    series where several processes answer on one port (SO_REUSEPORT): each keeps its own."""
 
-    def __init__(self, doorman: Doorman) -> None:
+    def __init__(self, doorman: Doorman, process: str | None = None) -> None:
         self.doorman = doorman
+        self.labels = {"process": process} if process else {}
 
     def collect(self) -> Iterable[Metric]:
-        door = self.doorman.policy
+        door, names, values = self.doorman.policy, list(self.labels), list(self.labels.values())
         refused = CounterMetricFamily(
             "homeroom_door_refused",
             "Connections closed at the door: address block full, files short, head too late",
-            labels=["reason"],
+            labels=[*names, "reason"],
         )
         for reason in Refusal:
-            refused.add_metric([reason.value], door.refused[reason])
+            refused.add_metric([*values, reason.value], door.refused[reason])
         yield refused
-        yield CounterMetricFamily(
+        shed = CounterMetricFamily(
             "homeroom_door_idle_closed",
             "Idle kept-alive connections closed to make room near the open-file limit",
-            value=door.shed_idle,
+            labels=names,
         )
+        shed.add_metric(values, door.shed_idle)
+        yield shed
         gauges: list[tuple[str, str, Any]] = [
             ("connections", "Connections open", door.connections),
             ("unfinished_heads", "Connections whose request head is not complete", door.heads),
@@ -184,4 +188,6 @@ class DoorCollector(Collector):
             ("files_high_water", "Above this many files, new connections are refused", door.limits.files_high),
         ]  # fmt: skip
         for name, text, value in gauges:
-            yield GaugeMetricFamily(f"homeroom_door_{name}", text, value=value)
+            gauge = GaugeMetricFamily(f"homeroom_door_{name}", text, labels=names)
+            gauge.add_metric(values, value)
+            yield gauge

@@ -43,12 +43,13 @@ def metrics_text(base: str) -> str:
 
 
 def metric(base: str, name: str, **labels: str) -> float:
-    """One value of a server's /metrics."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = rf"^{name}{{{wanted}}} (\S+)$" if labels else rf"^{name} (\S+)$"
-    found = re.search(pattern, metrics_text(base), re.MULTILINE)
-    assert found is not None, f"{name} {labels} not in {base}/metrics"
-    return float(found.group(1))
+    """The value of a server's /metrics series `name` whose labels include `labels` (the
+    gateway's also carry its `process`)."""
+    for line in metrics_text(base).splitlines():
+        found = re.fullmatch(rf"{name}(?:{{(.*)}})? (\S+)", line)
+        if found and labels.items() <= dict(re.findall(r'(\w+)="([^"]*)"', found[1] or "")).items():
+            return float(found[2])
+    raise AssertionError(f"{name} {labels} not in {base}/metrics")
 
 
 @pytest.fixture

@@ -31,6 +31,20 @@ def test_a_connection_goes_head_busy_idle_and_head_again():
     assert (d.connections, d.heads, d.idle, d.heads_of(A)) == (0, 0, 0, 0)
 
 
+def test_a_settled_connection_is_counted_not_watched():
+    d = door(files=10, high_water=0.5)
+    d.arrive("ws", A, now=0)
+    d.settle("ws")  # an open WebSocket
+    assert d.phase("ws") is None and (d.connections, d.heads, d.heads_of(A)) == (1, 0, 0)
+    assert d.overdue(now=1_000) == []
+    assert d.files_in_use == 1
+    for i in range(4):
+        d.arrive(f"h{i}", A, now=0)
+    assert d.arrive("h4", A, now=0).refused is Refusal.FILES  # it still takes a file
+    d.unsettle()
+    assert d.arrive("h5", A, now=0).refused is None
+
+
 def test_a_block_may_hold_per_block_unfinished_heads_and_no_more():
     d = door(per_block=3)
     assert [d.arrive(f"a{i}", A, now=0).refused for i in range(3)] == [None] * 3
@@ -147,7 +161,7 @@ def test_address_blocks_are_v4_slash_24_and_v6_slash_64():
 
 OPERATIONS = st.lists(
     st.tuples(
-        st.sampled_from(["arrive", "begin", "done", "rest", "leave", "overdue"]),
+        st.sampled_from(["arrive", "begin", "done", "rest", "leave", "overdue", "settle"]),
         st.integers(0, 11),  # connection
         st.integers(0, 2),  # block
         st.floats(0, 5),  # time step
@@ -160,7 +174,7 @@ OPERATIONS = st.lists(
 @given(OPERATIONS, st.integers(0, 4), st.integers(4, 20))
 def test_the_counts_always_agree_with_the_phases(ops, per_block, files):
     d = door(head_s=3, per_block=per_block, files=files, high_water=0.75)
-    now = 0.0
+    now, settled = 0.0, 0
     for op, n, b, step in ops:
         now += step
         key, block = f"c{n}", f"b{b}"
@@ -171,14 +185,17 @@ def test_the_counts_always_agree_with_the_phases(ops, per_block, files):
                 assert d.files_in_use <= d.limits.files_high
         elif op == "overdue":
             assert all(d.phase(k) is Phase.CLOSING for k in d.overdue(now))
+        elif op == "settle":
+            settled += d.phase(key) is Phase.HEAD
+            d.settle(key)
         elif op != "arrive":
             getattr(d, op)(key, now) if op == "begin" else getattr(d, op)(key)
         phases = {k: d.phase(k) for k in (f"c{i}" for i in range(12)) if d.phase(k)}
         heads = [k for k, p in phases.items() if p is Phase.HEAD]
-        assert d.heads == len(heads) and d.connections == len(phases)
+        assert d.heads == len(heads) and d.connections == len(phases) + settled
         assert d.idle == sum(p is Phase.IDLE for p in phases.values())
         if per_block:
             assert all(d.heads_of(f"b{i}") <= per_block for i in range(3))
         assert sum(d.heads_of(f"b{i}") for i in range(3)) == len(heads)
         closing = sum(p is Phase.CLOSING for p in phases.values())
-        assert d.files_in_use == len(phases) - closing
+        assert d.files_in_use == len(phases) + settled - closing

@@ -12,6 +12,9 @@ phases:
 | IDLE | the next request on a kept-alive connection | a head in pieces: `begin` → HEAD; a whole one: `done` → BUSY; under pressure: `arrive` sheds it |
 | CLOSING | the server to close it (shed, or late) | `leave` |
 
+A connection whose head ends in something the door need not watch (an open WebSocket) is
+`settle`d: forgotten but for a count, so it holds no entry here and still counts among the files.
+
 The deadline of a head counts from the connection's arrival, or, on a kept-alive connection, from
 the first read that left a head unfinished: a head that arrives whole in one read (nearly every
 one) costs the door two steps a request, `done` and `rest`. The deadline is the same for all, so
@@ -77,6 +80,7 @@ class Door(Generic[K]):
         self._idle: dict[K, None] = {}  # in the order they became idle: oldest first
         self._heads_of: dict[str, int] = {}  # a plain dict: Counter's __missing__ is Python
         self._closing = 0
+        self.settled = 0  # connections counted but not watched (open WebSockets)
         self.refused: Counter[Refusal] = Counter()
         self.shed_idle = 0  # idle connections closed to make room
 
@@ -120,6 +124,19 @@ class Door(Generic[K]):
             return
         self._phase[key] = Phase.BUSY
 
+    def settle(self, key: K) -> None:
+        """The head is complete and what follows is not the door's to watch: forget it, count it
+        (`unsettle` when it closes)."""
+        if self._phase.get(key) is Phase.HEAD:
+            self._end_head(key)
+            del self._phase[key]
+            del self._block[key]
+            self.settled += 1
+
+    def unsettle(self) -> None:
+        """A settled connection closed."""
+        self.settled -= 1
+
     def rest(self, key: K) -> None:
         """The answer is sent and the connection kept alive: idle, first to go under pressure."""
         if self._phase.get(key) is Phase.BUSY:
@@ -158,7 +175,7 @@ class Door(Generic[K]):
 
     @property
     def connections(self) -> int:
-        return len(self._phase)
+        return len(self._phase) + self.settled
 
     @property
     def heads(self) -> int:
@@ -171,7 +188,7 @@ class Door(Generic[K]):
     @property
     def files_in_use(self) -> int:
         """Files open, counting those the server was told to close as closed already."""
-        return self.files_besides + len(self._phase) - self._closing
+        return self.files_besides + len(self._phase) + self.settled - self._closing
 
     def heads_of(self, block: str) -> int:
         return self._heads_of.get(block, 0)

@@ -78,7 +78,7 @@ class Gateway:
         # handshakes: a deadline, a limit per address block, none above the files' high water
         self.door = door or Doorman(DoorLimits(files=files_limit()))
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(DoorCollector(self.door))
+        self.registry.register(DoorCollector(self.door, process=hub.origin))
         self.tokens = tokens
         self.limits = limits or Limits()
         # one limiter for the process; a counter lives only while its connection sends
@@ -165,7 +165,10 @@ class Conn(asyncio.Protocol):
             self.close(exc.code, exc.reason)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gateway.door.policy.leave(self)
+        if self.frames is not None:  # an open WebSocket: the door only counted it
+            self.gateway.door.policy.unsettle()
+        else:
+            self.gateway.door.policy.leave(self)
         self.gateway.open.discard(self)
         if self.frames is not None:
             self.gateway.hub.leave(self)
@@ -208,7 +211,7 @@ class Conn(asyncio.Protocol):
             return
         leftover = bytes(handshake.reader.buffer)
         self.handshake = None
-        self.gateway.door.policy.done(self)
+        self.gateway.door.policy.settle(self)  # no entry a connection: counted, not watched
         self.claims = claims
         self.frames = Frames(self.gateway.limits.max_frame)
         self.gateway.open.add(self)
