@@ -52,7 +52,8 @@ def report(server: str, kind: str, result: Report) -> None:
     common = {"server": server, "kind": kind, "sockets": result.sockets, "siege_s": SECONDS}
     emit("slow_closed_fraction", result.closed_within(SECONDS), "fraction", **common,
          connected=result.connected, goal=">= 0.9")  # fmt: skip
-    emit("slow_closed_90pct_s", ninety if ninety is not None else float("nan"), "s", **common)
+    if ninety is not None:  # not printed when 90 % were never closed
+        emit("slow_closed_90pct_s", ninety, "s", **common)
     emit("slow_probe_worst_s", result.worst_probe_s, "s", **common, goal="< 1",
          unanswered=sum(1 for p in result.probes if p.status in (0, 503)),
          probes=len(result.probes))  # fmt: skip

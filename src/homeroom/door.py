@@ -6,6 +6,7 @@ each keep one (docs/server.md).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import resource
 import time
@@ -18,6 +19,8 @@ from prometheus_client.registry import Collector
 from homeroom.config import Settings
 from homeroom.core.blocks import address_block
 from homeroom.core.door import Door, DoorLimits, Refusal
+
+log = logging.getLogger("homeroom.door")
 
 __all__ = [
     "LATE",
@@ -32,6 +35,8 @@ __all__ = [
 ]
 
 TICK_S = 1.0  # deadlines are kept to within this
+LOG_EVERY_S = 60.0  # a refused block is named in the log at most this often
+LOG_BLOCKS = 1024  # blocks remembered for that
 RECOUNT_EVERY = 10  # ticks between two counts of the files open besides connections
 
 
@@ -108,6 +113,7 @@ class Doorman:
         self.count_files = count_files
         self._timer: asyncio.TimerHandle | None = None
         self._ticks = 0
+        self._told: dict[str, float] = {}  # block ("" for files): when the log last said it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Doorman:
@@ -119,9 +125,12 @@ class Doorman:
         if self._timer is None:
             self._recount()
             self._schedule()
-        admission = self.policy.arrive(visitor, address_block(host), self.clock())
+        block = address_block(host)
+        admission = self.policy.arrive(visitor, block, self.clock())
         for idle in admission.shed:
             idle.door_closes(None)
+        if admission.refused is not None:
+            self._tell(admission.refused, block)
         return admission.refused
 
     def tick(self) -> int:
@@ -137,6 +146,25 @@ class Doorman:
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+    def _tell(self, refusal: Refusal, block: str) -> None:
+        """A line of log for the operator, at most once a minute for each block (or for files)."""
+        key = block if refusal is Refusal.BLOCK else ""
+        now = self.clock()
+        if now - self._told.get(key, -LOG_EVERY_S) < LOG_EVERY_S:
+            return
+        if len(self._told) >= LOG_BLOCKS:  # many blocks at once: start counting again
+            self._told.clear()
+        self._told[key] = now
+        if refusal is Refusal.BLOCK:
+            limit = self.policy.limits.per_block
+            log.warning("door: %s has %d unfinished heads; refusing more", block, limit)
+        else:
+            log.warning(
+                "door: %d files in use of %d, nothing idle to close; refusing new connections",
+                self.policy.files_in_use,
+                self.policy.limits.files,
+            )
 
     def _recount(self) -> None:
         """What is open besides connections (listeners, logs, database and Redis pools)."""

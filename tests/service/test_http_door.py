@@ -112,7 +112,9 @@ async def test_a_head_in_pieces_on_a_kept_alive_connection_has_a_deadline(server
     writer.close()
 
 
-async def test_a_block_with_two_unfinished_heads_gets_a_503_for_a_third(server: Server) -> None:
+async def test_a_block_with_two_unfinished_heads_gets_a_503_for_a_third(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     held = [await server.open(), await server.open()]
     policy = server.doorman.policy
     await wait_for(lambda: policy.heads_of("127.0.0.0/24") == 2)
@@ -124,6 +126,7 @@ async def test_a_block_with_two_unfinished_heads_gets_a_503_for_a_third(server: 
     other.write(REQUEST)
     assert (await status(other_reader)).startswith(b"HTTP/1.1 200 OK")
     assert server.doorman.policy.refused == {Refusal.BLOCK: 1}
+    assert "door: 127.0.0.0/24 has 2 unfinished heads; refusing more" in caplog.messages
     for _, w in [*held, (reader, writer), (other_reader, other)]:
         w.close()
 

@@ -7,7 +7,8 @@ turn of the event loop, so pinging a class that all arrived at 8:00 does not hol
 messages. Every `POLL_S` the school's new revocations are read, and the connections they cover
 closed (4003; live/revocations.py). With a shared log it also renews this process's heartbeat,
 and lets go of the connections of processes whose heartbeat lapsed: they died without saying
-so (docs/live.md#many-processes).
+so (docs/live.md#many-processes). Unfinished handshakes are the door's, with a timer of its own
+(homeroom/door.py): the sweep sees only open connections.
 """
 
 from __future__ import annotations
