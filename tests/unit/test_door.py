@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import resource
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from homeroom.config import ConfigError, load_settings
 from homeroom.core.blocks import address_block
 from homeroom.core.door import Door, DoorLimits, Phase, Refusal
+from homeroom.door import limits_of
 
 A, B = "192.0.2.0/24", "198.51.100.0/24"
 
@@ -199,3 +204,12 @@ def test_the_counts_always_agree_with_the_phases(ops, per_block, files):
         assert sum(d.heads_of(f"b{i}") for i in range(3)) == len(heads)
         closing = sum(p is Phase.CLOSING for p in phases.values())
         assert d.files_in_use == len(phases) + settled - closing
+
+
+def test_the_doors_settings_are_checked_and_reach_its_limits():
+    limits = limits_of(load_settings(head_timeout_s=4, heads_per_block=0, files_high_water=0.5))
+    assert (limits.head_s, limits.per_block, limits.high_water) == (4, 0, 0.5)
+    assert limits.files == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    for key, bad in (("files_high_water", 1.5), ("head_timeout_s", 0), ("heads_per_block", -1)):
+        with pytest.raises(ConfigError, match=f"HOMEROOM_{key.upper()}"):
+            load_settings(**{key: bad})
