@@ -50,7 +50,7 @@ def plain_response(status: str, body: bytes, *headers: str, kind: str = "text/pl
 # What a refused connection reads (if it reads before the close), and a head past its deadline.
 REFUSED = plain_response(
     "503 Service Unavailable",
-    "Trop de connexions ; réessayez dans un instant. / Too many connections; retry soon.\n".encode(),
+    "Trop de connexions ; réessayez bientôt. / Too many connections; retry soon.\n".encode(),
     "retry-after: 5",
 )
 LATE = plain_response("408 Request Timeout", b"Request too slow. / Requ\xc3\xaate trop lente.\n")

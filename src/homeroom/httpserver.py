@@ -1,4 +1,4 @@
-"""The HTTP server of `homeroom run`: uvicorn with httptools on uvloop, and the door (docs/server.md).
+"""The HTTP server of `homeroom run`: uvicorn, httptools and uvloop, with the door (docs/server.md).
 
 uvicorn gives a request head no deadline and counts nobody, so one address trickling header
 lines could hold files until the process has none left. `DoorProtocol` is uvicorn's httptools

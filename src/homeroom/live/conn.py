@@ -4,8 +4,9 @@ The handshake runs on websockets' sans-I/O `ServerProtocol`, dropped once the co
 open; the join token is checked there, so a connection without a valid one is refused (HTTP
 403) before any room is touched. The door (homeroom/door.py, docs/server.md) gives the handshake
 a deadline (408) and refuses (503) a block with too many unfinished ones, or any connection when
-the process is short of files; `GET /metrics` answers its counters. Then frames (wire.py) go to the hub, and the transport's flow
-control tells the hub when a client falls behind (docs/live.md#gateway).
+the process is short of files; `GET /metrics` answers its counters. Then frames (wire.py) go to
+the hub, and the transport's flow control tells the hub when a client falls behind
+(docs/live.md#gateway).
 """
 
 from __future__ import annotations
