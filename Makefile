@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format bench bench-gate bench-school \
-	bench-live services chromium clean
+	bench-live bench-door services chromium clean
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -89,7 +89,7 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live
+bench: bench-gate bench-school bench-live bench-door
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -103,6 +103,11 @@ bench-gate: $(STAMP) services
 # connections over three gateway processes on core 0 and three client processes on core 1.
 bench-live: $(STAMP)
 	$(PY) bench/live_bench.py
+
+# Slow clients at the door (docs/server.md): 5,000 sockets trickling heads for 45 s against
+# `homeroom run`, `homeroom live` and the app under plain uvicorn, hypercorn and granian.
+bench-door: $(STAMP)
+	$(PY) bench/door_bench.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -2,7 +2,8 @@
 
 Everything runs on loopback, bounded in time; the load generator is another process (wrk for the
 state, bench/loadgen.py for the rest), pinned to the other core. Peers are measured in the same
-run: nginx serving the same state bytes.
+run: nginx serving the same state bytes, and the same app under other HTTP servers (`servers`,
+docs/server.md). `python bench/gate_bench.py STEP...` runs only those steps.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.steps import emit  # noqa: E402
+from bench import server_peers  # noqa: E402
+from bench.steps import emit, process_cpu_s  # noqa: E402
 from tests.gate_process import GateProcess, wait_http  # noqa: E402
 from tests.redis_servers import RedisClusterProcesses, RedisServer, free_port  # noqa: E402
 
@@ -75,6 +78,11 @@ def post(path: str, host_port: int, cookie: str = "", body: str = "") -> str:
 
 
 def wrk(url: str, seconds: int, connections: int = 64) -> float:
+    return wrk_run(url, seconds, connections)[0]
+
+
+def wrk_run(url: str, seconds: int, connections: int = 64) -> tuple[float, int]:
+    """(requests a second, requests answered) of wrk on `url` from the client core."""
     out = subprocess.run(
         ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
         capture_output=True,
@@ -87,7 +95,7 @@ def wrk(url: str, seconds: int, connections: int = 64) -> float:
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     if bad and int(bad.group(1)) > total * 0.001:
         raise RuntimeError(f"{url}: {bad.group(1)} non-2xx responses of {total}")
-    return rps
+    return rps, total
 
 
 def gate_env(backend: str, **extra: str) -> dict[str, str]:
@@ -452,6 +460,77 @@ def kendall_tau(values: list[int]) -> float:
     return (concordant - discordant) / (n * (n - 1) / 2)
 
 
+# -- 5. the HTTP server: homeroom's, with its door, against its peers (docs/server.md) ---------
+
+SERVERS = ("homeroom", *server_peers.SERVERS)  # homeroom: `homeroom run`, with its door
+
+
+def server_round(name: str, redis_url: str, seconds: int) -> dict[str, float]:
+    """One server, started for this round alone: state and ticket requests a second, and the
+    server's CPU µs a request (less sensitive than rates to what else the machine runs)."""
+    port = free_port()
+    gate = GateProcess(gate_env(redis_url), port, SERVER_CPU, server_peers.command(name)).start()
+    assert gate.proc is not None
+    try:
+        url = f"http://127.0.0.1:{port}/gate/national/state"
+        wrk(url, 1)  # warm-up
+        cpu = process_cpu_s(gate.proc.pid)
+        state, answered = wrk_run(url, seconds)
+        state_us = (process_cpu_s(gate.proc.pid) - cpu) / answered * 1e6
+        target = {"targets": [{"host": "127.0.0.1", "port": port}]}
+        ticket = {**target, "requests": [post("/gate/national/ticket", port)], "connections": 64}
+        loadgen({**ticket, "repeat": 2000, "duration_s": 2})  # warm-up
+        cpu = process_cpu_s(gate.proc.pid)
+        result = loadgen({**ticket, "repeat": 400_000, "duration_s": seconds})
+        issued = result["statuses"].get("201", 0)
+        ticket_us = (process_cpu_s(gate.proc.pid) - cpu) / max(1, issued) * 1e6
+        return {
+            "state_rps": state,
+            "state_cpu_us": state_us,
+            "ticket_rps": issued / result["elapsed_s"],
+            "ticket_cpu_us": ticket_us,
+        }
+    finally:
+        gate.stop()
+
+
+def bench_servers() -> None:
+    """Each server's figures, in rounds (the order turns each round), and each peer's ratio to
+    homeroom within a round: the machine is shared, so only same-round ratios compare."""
+    rounds, seconds = (2, 3) if QUICK else (4, 5)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
+    with RedisServer() as redis:
+        for r in range(rounds):
+            for name in SERVERS[r % len(SERVERS) :] + SERVERS[: r % len(SERVERS)]:
+                runs[name].append(server_round(name, redis.url, seconds))
+    for figure, unit in SERVER_FIGURES.items():
+        ours = [run[figure] for run in runs["homeroom"]]
+        for name in SERVERS:
+            values = [run[figure] for run in runs[name]]
+            emit(f"server_{figure}", median(values), unit, server=name, runs=_round(values))
+            if name != "homeroom":
+                ratios = [theirs / mine for theirs, mine in zip(values, ours, strict=True)]
+                emit(
+                    f"server_{figure}_vs_homeroom",
+                    median(ratios),
+                    "ratio",
+                    server=name,
+                    runs=_round(ratios, 3),
+                )
+
+
+SERVER_FIGURES = {
+    "state_rps": "req/s",
+    "state_cpu_us": "µs/req",
+    "ticket_rps": "req/s",
+    "ticket_cpu_us": "µs/req",
+}
+
+
+def _round(values: list[float], digits: int = 1) -> list[float]:
+    return [round(v, digits) for v in values]
+
+
 def main() -> None:
     for tool in ("taskset", "wrk", "nginx", "redis-server"):
         if shutil.which(tool) is None:
@@ -462,6 +541,7 @@ def main() -> None:
         "ticket": bench_ticket_redeem,
         "memory": bench_bytes_per_waiting,
         "cluster": bench_overadmit_and_fifo,
+        "servers": bench_servers,
     }
     for name, step in steps.items():
         if not only or name in only:

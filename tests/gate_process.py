@@ -45,10 +45,15 @@ def wait_http(
 
 
 class GateProcess:
-    """`homeroom run` with the given HOMEROOM_* environment, optionally pinned with taskset."""
+    """`homeroom run` (or `command`) with the given HOMEROOM_* environment, optionally pinned
+    with taskset."""
 
     def __init__(
-        self, env: dict[str, str], port: int | None = None, cpu: str | None = None
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        cpu: str | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.env = {
@@ -59,6 +64,7 @@ class GateProcess:
             "HOMEROOM_PORT": str(self.port),
         }
         self.cpu = cpu
+        self.command = command or [HOMEROOM, "run"]  # or the app under another server (bench/)
         self.workdir = tempfile.mkdtemp(prefix="homeroom-run-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -67,7 +73,7 @@ class GateProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> GateProcess:
-        argv = [HOMEROOM, "run"]
+        argv = list(self.command)
         if self.cpu is not None:
             argv = ["taskset", "-c", self.cpu, *argv]
         self.proc = subprocess.Popen(

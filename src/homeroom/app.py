@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -55,6 +56,12 @@ class Homeroom:
         self.keeper = keeper  # the gates' runtimes
         self.router = router  # the routes under the protecting middleware
         self.school = school  # the school's database, sessions and sign-in
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """What /metrics renders; the server adds its own collectors (httpserver.py)."""
+        registry: CollectorRegistry = self.router.state.registry
+        return registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)
@@ -190,6 +197,7 @@ def create_app(
     )
     app.state.keeper = keeper
     app.state.operator_token = token
+    app.state.registry = registry
     protected = Protect(app, keeper, rules=settings.protected_routes())
     policy = BrowserPolicy(settings)  # every answer, the two raw layers' included
     guarded = SecurityHeaders(protected, policy)

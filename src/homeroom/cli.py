@@ -24,9 +24,8 @@ def _settings() -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from homeroom.app import create_app
+    from homeroom.httpserver import server_for
 
     settings = _settings()
     app = create_app(settings)
@@ -34,19 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"homeroom: http://{host}:{port}/  (backend {settings.backend_url})", flush=True)
     if settings.operator_token is None:
         print("homeroom: operator token written to .homeroom/operator-token", flush=True)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        server_header=False,
-        backlog=4096,
-    )
-    uvicorn.Server(config).run()
+    server_for(app, settings, host, port).run()
     return 0
 
 

@@ -97,6 +97,16 @@ class Settings(BaseSettings):
     live_log_entries: int = Field(10_000, ge=100)  # a room's log keeps this many entries
     live_log_idle_s: int = Field(3600, ge=60)  # a room's log goes this long after its last use
 
+    # -- The door of `homeroom run` and `homeroom live` against slow clients (docs/server.md) --
+    # A whole request head (or WebSocket handshake) within this: a slow phone line needs ~2 s.
+    head_timeout_s: float = Field(10.0, ge=1, le=120)
+    # Unfinished heads at once per IPv4 /24 or IPv6 /64 (one school behind NAT); 0: no limit.
+    heads_per_block: int = Field(1000, ge=0)
+    # Of the open-file limit: above it, idle kept-alive connections go first, new ones are refused.
+    files_high_water: float = Field(0.8, gt=0, lt=1)
+    keepalive_s: int = Field(5, ge=1, le=300)  # an idle kept-alive HTTP connection closes then
+    # -- end of the door's settings --
+
     @field_validator("gates", "protect", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from homeroom.core.blocks import address_block
 from homeroom.gate.abuse import Abuse, Verdict
-from homeroom.web.http import address_block
 from tests.redis_servers import ping
 
 KEY = b"k" * 32

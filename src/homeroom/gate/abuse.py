@@ -25,6 +25,8 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
+__all__ = ["Abuse", "Check", "Verdict"]
+
 log = logging.getLogger("homeroom.gate")
 ALTCHA_ALGORITHM = "SHA-256"
 CHALLENGE_TTL_S = 600

@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from homeroom.backends.gate import BackendUnavailable, GateStore, PersonRecord, PersonStatus
 from homeroom.config import Settings
+from homeroom.core.blocks import address_block
 from homeroom.core.lanes import Lane
 from homeroom.core.tokens import Flag, KeyRing, Kind, Token, TokenError, account_key, binding_of
 from homeroom.errors import (
@@ -36,7 +37,6 @@ from homeroom.errors import (
 from homeroom.gate.abuse import Abuse, Verdict
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.who import Person, Who, has_session
-from homeroom.web.http import address_block
 
 log = logging.getLogger("homeroom.gate")
 

@@ -2,8 +2,11 @@
 
 The handshake runs on websockets' sans-I/O `ServerProtocol`, dropped once the connection is
 open; the join token is checked there, so a connection without a valid one is refused (HTTP
-403) before any room is touched. Then frames (wire.py) go to the hub, and the transport's flow
-control tells the hub when a client falls behind (docs/live.md#gateway).
+403) before any room is touched. The door (homeroom/door.py, docs/server.md) gives the handshake
+a deadline (408) and refuses (503) a block with too many unfinished ones, or any connection when
+the process is short of files; `GET /metrics` answers its counters. Then frames (wire.py) go to
+the hub, and the transport's flow control tells the hub when a client falls behind
+(docs/live.md#gateway).
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from limits import parse
 from limits.strategies import FixedWindowRateLimiter
+from prometheus_client import CollectorRegistry, generate_latest
 from websockets.frames import CloseCode, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from homeroom.core.door import DoorLimits
+from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, files_limit, peer_host
+from homeroom.door import plain_response as plain
 from homeroom.live.jointoken import JoinClaims, JoinRefused, JoinTokens
 from homeroom.live.ratelimit import LoopCounters
 from homeroom.live.revocations import Revocations
@@ -43,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("homeroom.live")
 
 PATH = "/live"
+METRICS_PATH = "/metrics"  # Prometheus: this process's door (docs/operations.md#metrics)
 CLOSE_EXPIRED = 4001
 CLOSE_REVOKED = 4003
 CLOSE_ABUSE = 4429
@@ -62,8 +70,18 @@ class Limits:
 class Gateway:
     """What every connection of this process shares."""
 
-    def __init__(self, hub: Hub, tokens: JoinTokens, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        tokens: JoinTokens,
+        limits: Limits | None = None,
+        door: Doorman | None = None,
+    ) -> None:
         self.hub = hub
+        # handshakes: a deadline, a limit per address block, none above the files' high water
+        self.door = door or Doorman(DoorLimits(files=files_limit()))
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(DoorCollector(self.door, process=hub.origin))
         self.tokens = tokens
         self.limits = limits or Limits()
         # one limiter for the process; a counter lives only while its connection sends
@@ -117,6 +135,11 @@ class Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio.Transport, though they behave as one
         self.transport = transport = cast(asyncio.Transport, transport)
+        if self.gateway.door.arrive(self, peer_host(transport)) is not None:
+            self.handshake, self.closing = None, True  # nothing it sends is read
+            transport.write(REFUSED)
+            transport.close()
+            return
         self.write = transport.write  # the fan-out's one call a recipient (hub._fan_out)
         limits = self.gateway.limits
         transport.set_write_buffer_limits(high=limits.write_high, low=limits.write_high // 4)
@@ -145,6 +168,10 @@ class Conn(asyncio.Protocol):
             self.close(exc.code, exc.reason)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.frames is not None:  # an open WebSocket: the door only counted it
+            self.gateway.door.policy.unsettle()
+        else:
+            self.gateway.door.policy.leave(self)
         self.gateway.open.discard(self)
         if self.frames is not None:
             self.gateway.hub.leave(self)
@@ -170,6 +197,9 @@ class Conn(asyncio.Protocol):
             if handshake.handshake_exc is not None:
                 self.transport.close()
             return
+        if urlsplit(request.path).path == METRICS_PATH:
+            self._metrics()
+            return
         claims, reason = self._admit(request)
         if claims is None:
             handshake.send_response(handshake.reject(403, f"{reason}\n"))
@@ -184,6 +214,7 @@ class Conn(asyncio.Protocol):
             return
         leftover = bytes(handshake.reader.buffer)
         self.handshake = None
+        self.gateway.door.policy.settle(self)  # no entry a connection: counted, not watched
         self.claims = claims
         self.frames = Frames(self.gateway.limits.max_frame)
         self.gateway.open.add(self)
@@ -205,6 +236,22 @@ class Conn(asyncio.Protocol):
         if self.gateway.revoked.covers(claims):
             return None, "revoked"
         return claims, ""
+
+    def _metrics(self) -> None:
+        assert self.transport is not None
+        body = generate_latest(self.gateway.registry)
+        self.transport.write(plain("200 OK", body, kind="text/plain; version=0.0.4"))
+        self.transport.close()
+
+    def door_closes(self, why: Refusal | None) -> None:
+        """The door's word: a handshake past its deadline (408). Nothing else is ever asked of
+        a gateway's connection: an open WebSocket is never idle in the door's sense."""
+        if self.transport is None or self.closing:
+            return
+        self.closing = True
+        if self.handshake is not None:
+            self.transport.write(LATE)
+        self.transport.close()
 
     def _flush(self, handshake: ServerProtocol) -> None:
         assert self.transport is not None

@@ -23,6 +23,7 @@ import uvloop
 from homeroom.backends.live import MemoryLog, RoomLog
 from homeroom.backends.live_redis import RedisLog
 from homeroom.config import Settings
+from homeroom.door import Doorman
 from homeroom.keys import live_join_key
 from homeroom.live.conn import PATH
 from homeroom.live.records import DatabaseRecorder
@@ -86,6 +87,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
         recorder=recorder,
         heartbeat_s=settings.live_heartbeat_s,
         revocations=RevocationFeed(engine),
+        door=Doorman.from_settings(settings),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,7 +7,8 @@ turn of the event loop, so pinging a class that all arrived at 8:00 does not hol
 messages. Every `POLL_S` the school's new revocations are read, and the connections they cover
 closed (4003; live/revocations.py). With a shared log it also renews this process's heartbeat,
 and lets go of the connections of processes whose heartbeat lapsed: they died without saying
-so (docs/live.md#many-processes).
+so (docs/live.md#many-processes). Unfinished handshakes are the door's, with a timer of its own
+(homeroom/door.py): the sweep sees only open connections.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Protocol
 from websockets.frames import CloseCode, Opcode
 
 from homeroom.backends.live import ProcessLiveness, RoomLog
+from homeroom.door import Doorman
 from homeroom.live.conn import CLOSE_EXPIRED, CLOSE_REVOKED, Conn, Gateway, Limits
 from homeroom.live.hub import Hub, Recorder
 from homeroom.live.jointoken import JoinTokens
@@ -129,9 +131,10 @@ class LiveServer:
         lobby: bool = False,
         heartbeat_s: float = HEARTBEAT_S,
         revocations: RevocationSource | None = None,
+        door: Doorman | None = None,
     ) -> None:
         self.hub = Hub(room_log, recorder, clock=clock, lobby=lobby)
-        self.gateway = Gateway(self.hub, JoinTokens(secret), limits)
+        self.gateway = Gateway(self.hub, JoinTokens(secret), limits, door)
         self.heartbeat_s = heartbeat_s
         self.sweep_s = min(SWEEP_S, heartbeat_s / 3)  # beat well within the heartbeat's life
         self._liveness = room_log if isinstance(room_log, ProcessLiveness) else None
@@ -225,6 +228,7 @@ class LiveServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.gateway.door.stop()
         if self._server is not None:
             self._server.close()
         for conn in list(self.gateway.open):

@@ -1,15 +1,12 @@
 """Reading a request and answering it the same way in the gate and the school.
 
 The page's language (`lang_of`), a body read within a size limit (`read_body`), a place to go
-next that stays on this site (`safe_next`), the address block a client counts in for rate limits
-(`address_block`), Set-Cookie headers (`Cookies`), and `error_response`, which renders every
-HomeroomError as JSON or as the error page by the Accept header (docs/architecture.md#layers).
+next that stays on this site (`safe_next`), Set-Cookie headers (`Cookies`), and `error_response`,
+which renders every HomeroomError as JSON or as the error page by the Accept header (docs/architecture.md#layers).
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -94,17 +91,3 @@ class Cookies:
         if self.secure:
             text += "; Secure"
         return b"set-cookie", text.encode("latin-1")
-
-
-@functools.lru_cache(maxsize=65_536)
-def address_block(host: str | None) -> str:
-    """The /24 of an IPv4 address or the /64 of an IPv6 address, as a limiter key."""
-    try:
-        addr = ipaddress.ip_address(host or "")
-    except ValueError:
-        return "unknown"
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if isinstance(addr, ipaddress.IPv4Address):
-        return str(ipaddress.ip_network(f"{addr}/24", strict=False))
-    return str(ipaddress.ip_network(f"{addr}/64", strict=False))

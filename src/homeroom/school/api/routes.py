@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from homeroom.core.blocks import address_block
 from homeroom.errors import BadRequest
 from homeroom.school.api.admin import AdminEndpoints
 from homeroom.school.api.base import (
@@ -39,7 +40,7 @@ from homeroom.school.data.queries import sessions_of_groups
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.people.directory import children_of
 from homeroom.school.schedule import ical
-from homeroom.web.http import address_block, lang_of, read_body
+from homeroom.web.http import lang_of, read_body
 from homeroom.web.i18n import Lang
 
 __all__ = ["Unauthorized", "day_bounds", "parse_day", "school_routes", "signed_out"]

@@ -18,12 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from homeroom.core.blocks import address_block
 from homeroom.errors import Forbidden, TooManyRequests, Unavailable
 from homeroom.school.api.base import BODY_LIMIT, NO_STORE, Endpoints, bad_field, required_text, text
 from homeroom.school.auth.throttle import Kind
 from homeroom.school.people import enrol
 from homeroom.school.people.enrol import Hasher, SignedUp
-from homeroom.web.http import address_block, read_body
+from homeroom.web.http import read_body
 
 
 class InvitedSignUp(Protocol):

@@ -4,7 +4,7 @@ Design: docs/school.md#throttle. Three rules, none of which an attacker elsewher
 a lockout of a pupil on their own school's network:
 
 1. **Pair** (account, address block): 5 failed attempts in 15 minutes lock that pair for 15
-   minutes (`LOCKED`). The block is the IPv4 /24 or IPv6 /64 of `web.http.address_block`, so
+   minutes (`LOCKED`). The block is the IPv4 /24 or IPv6 /64 of `core.blocks.address_block`, so
    guesses from elsewhere never lock the pair of the pupil's school or home.
 2. **Account**, across all blocks: past 50 failures in an hour the account is under attack and
    every pair of it goes the slow path: one attempt per 30 seconds per pair (`SLOW`, wait
@@ -51,7 +51,7 @@ from limits.aio.strategies import (
 )
 from limits.storage import storage_from_string
 
-from homeroom.web.http import address_block
+from homeroom.core.blocks import address_block
 
 __all__ = ["Kind", "Throttle", "ThrottleRules", "Verdict", "address_block", "normalise_login"]
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from homeroom.core.blocks import address_block
 from homeroom.errors import HomeroomError
 from homeroom.school.auth.passwords import hash_password
 from homeroom.school.auth.sessions import COOKIE, Current, Sessions
@@ -20,7 +21,7 @@ from homeroom.school.data.access import Principal
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.pages import words  # noqa: F401  (registers the school's words)
 from homeroom.school.pages.forms import CSRF_FIELD, Form, FormGuard, bad_csrf
-from homeroom.web.http import Cookies, address_block, lang_of, safe_next
+from homeroom.web.http import Cookies, lang_of, safe_next
 from homeroom.web.pages import render_page, with_query
 
 NO_STORE: Final = {"cache-control": "no-store"}

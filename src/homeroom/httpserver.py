@@ -1,0 +1,109 @@
+"""The HTTP server of `homeroom run`: uvicorn, httptools and uvloop, with the door (docs/server.md).
+
+uvicorn gives a request head no deadline and counts nobody, so one address trickling header
+lines could hold files until the process has none left. `DoorProtocol` is uvicorn's httptools
+protocol that also tells a `Doorman` where each connection is (its head unfinished, complete,
+its answer sent) and closes what the door decides: a head past its deadline (408), an idle
+kept-alive connection when files run short; it refuses a connection (503) from a block that has
+too many unfinished heads, or when the process is above its high-water mark of open files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from homeroom.app import Homeroom
+from homeroom.config import Settings
+from homeroom.core.door import Door
+from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, Visitor, peer_host
+
+
+class DoorProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, watched by the door (bound to one by `protocol_for`)."""
+
+    doorman: ClassVar[Doorman]
+    policy: ClassVar[Door[Visitor]]  # the doorman's, at hand: called a few times a request
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heading = False  # the parser is inside a request head
+        self.refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self.doorman.arrive(self, peer_host(transport)) is not None:
+            self.refused = True  # closed: asyncio delivers it no data
+            self.transport = transport
+            transport.write(REFUSED)
+            transport.close()
+            return
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.policy.leave(self)
+        if not self.refused:
+            super().connection_lost(exc)
+
+    # A head that arrives whole in one read (nearly all) costs the door `done` and `rest`; only
+    # one left unfinished by a read is a head with a deadline (`begin`).
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.heading:
+            self.policy.begin(self, self.doorman.clock())
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.heading = True
+
+    def on_headers_complete(self) -> None:
+        self.heading = False
+        self.policy.done(self)
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None:  # armed when waiting for the next request
+            self.policy.rest(self)
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """The app serves no WebSocket (the live gateway does): not a line of log a request."""
+
+    def door_closes(self, why: Refusal | None) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if why is Refusal.LATE and (self.cycle is None or self.cycle.response_complete):
+            transport.write(LATE)
+        transport.close()
+
+
+def protocol_for(doorman: Doorman) -> type[DoorProtocol]:
+    """A DoorProtocol class whose connections report to `doorman` (uvicorn makes one a
+    connection from the class it is given)."""
+    return type("DoorProtocol", (DoorProtocol,), {"doorman": doorman, "policy": doorman.policy})
+
+
+def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server of `app` behind a door made from `settings`; the door's counters are
+    added to the app's /metrics."""
+    doorman = Doorman.from_settings(settings)
+    app.registry.register(DoorCollector(doorman))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=protocol_for(doorman),
+        ws="none",  # the live gateway is its own process (docs/live.md)
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+        backlog=4096,
+        timeout_keep_alive=settings.keepalive_s,
+    )
+    return uvicorn.Server(config)
