@@ -1,12 +1,14 @@
 """A gateway in the test's own event loop on 127.0.0.1:0, with a clock the test moves.
 
 Every message a test receives is checked against the protocol's JSON Schema
-(docs/live-protocol.schema.json, `#/$defs/server`) before the test sees it.
+(docs/live-protocol.schema.json, `#/$defs/server`), and for being strict JSON in UTF-8, before
+the test sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -97,11 +99,30 @@ async def live(limits: Limits) -> AsyncIterator[Live]:
         await server.stop()
 
 
+@contextlib.asynccontextmanager
+async def teacher_and_pupil(live: Live) -> AsyncIterator[tuple[ClientConnection, ClientConnection]]:
+    """A teacher `t1` and a pupil `p1` in the class, their snapshots read."""
+    async with live.open("t1", Role.TEACHER) as teacher, live.open("p1") as pupil:
+        await receive(teacher)
+        await receive(pupil)
+        yield teacher, pupil
+
+
 async def receive(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
     raw = await asyncio.wait_for(ws.recv(decode=True), timeout)
     message: dict[str, Any] = json.loads(raw)
     check("server", message)
+    strict(message)
     return message
+
+
+def strict(message: Any) -> None:
+    """Fail if a message holds what strict JSON in UTF-8 cannot: NaN, an infinity, or a lone
+    surrogate (sent escaped, it would still be one in every client's copy)."""
+    try:
+        json.dumps(message, ensure_ascii=False, allow_nan=False).encode()
+    except ValueError as exc:  # UnicodeEncodeError is one
+        raise AssertionError(f"not strict JSON in UTF-8 ({exc}): {message!r}") from exc
 
 
 async def until(

@@ -1,7 +1,9 @@
 """What a client may ask of a room (protocol v1): parsed and bounded before the room sees it.
 
 `parse` turns a decoded JSON message into one frozen command or raises `Invalid` with a stable
-reason word; the room never sees a field of the wrong type or size (docs/live.md#protocol).
+reason word; the room never sees a field of the wrong type or size, nor text that could not be
+written back to everyone (docs/live.md#what-a-client-may-send). The JSON itself is decoded by
+`core/clientjson.py`, with its own bounds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from homeroom.core.clientjson import printable
 
 VERSION = 1
 CHAT_MAX = 500  # characters
@@ -178,6 +182,8 @@ def _text(msg: Mapping[str, Any], name: str, limit: int) -> str:
         raise Invalid("empty", name)
     if len(value) > limit:
         raise Invalid("too_long", name)
+    if not printable(value):  # a lone surrogate would break every frame and row it went into
+        raise Invalid("bad_text", name)
     return value
 
 
@@ -299,6 +305,12 @@ def _emoji(msg: Mapping[str, Any]) -> str:
     return value
 
 
+def client_id(message: object) -> str | None:
+    """The message's `id` if it is a well-formed client id (ASCII: always safe to send back)."""
+    cid = message.get("id") if isinstance(message, dict) else None
+    return cid if isinstance(cid, str) and _CID.fullmatch(cid) else None
+
+
 def parse(message: object) -> Command:
     """One command from a decoded JSON message; raises Invalid."""
     if not isinstance(message, dict):
@@ -309,7 +321,7 @@ def parse(message: object) -> Command:
     parser = PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:
         raise Invalid("unknown_type")
-    cid = message.get("id")
-    if not isinstance(cid, str) or not _CID.fullmatch(cid):
+    cid = client_id(message)
+    if cid is None:
         raise Invalid("bad_field", "id")
     return parser(cid, message)
