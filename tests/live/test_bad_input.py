@@ -9,8 +9,8 @@ import logging
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
 from homeroom.core.live import commands
@@ -18,6 +18,7 @@ from homeroom.core.live.parts import Role
 from homeroom.core.live.room import Room
 from homeroom.live import conn
 from homeroom.live.conn import Limits
+from homeroom.live.jointoken import JoinClaims
 from tests.live.conftest import Live, receive, teacher_and_pupil, until
 
 
@@ -231,3 +232,15 @@ async def test_a_flood_of_pings_counts_like_messages_and_is_closed_with_4429(liv
                 await receive(pupil)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
         await still_chats(teacher, "on continue", "t1")
+
+
+async def test_a_join_token_whose_name_cannot_be_stored_is_refused_at_the_door(
+    live: Live,
+) -> None:
+    """Signed by the school, so a school bug: the class must not pay for it. (A lone surrogate
+    cannot even be signed: itsdangerous writes the payload as UTF-8.)"""
+    claims = JoinClaims("s1", "p9", Role.PUPIL, "Léa\x00", int(live.clock.now + 600))
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(live.url(live.tokens.issue(claims)), open_timeout=5)
+    assert refused.value.response.status_code == 403
+    assert live.server.hub.rooms == {}
