@@ -7,7 +7,6 @@ rendered as JSON or HTML by the Accept header in one handler.
 from __future__ import annotations
 
 import hmac
-import json
 import math
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from homeroom.core import clientjson
 from homeroom.core.history import Claim
 from homeroom.core.lanes import Lane
 from homeroom.core.policy import PolicyError
@@ -81,14 +81,32 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
     if kind == "application/x-www-form-urlencoded":
         return dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
     try:
-        data = json.loads(chunks)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # UTF-8 only (RFC 8259), a byte order mark allowed; decoded within bounds, so that
+        # nesting, NaN or text no database can store is a 400, never a 500 further on
+        data = clientjson.decode(chunks.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
         raise BadRequest("malformed_json", "Corps JSON illisible.", "Malformed JSON body.") from exc
+    except clientjson.Refused as exc:
+        raise _unreadable(exc.reason) from exc
     if not isinstance(data, dict):
         raise BadRequest(
             "malformed_json", "Un objet JSON est attendu.", "A JSON object is expected."
         )
     return data
+
+
+def _unreadable(reason: str) -> BadRequest:
+    if reason == "bad_text":
+        return BadRequest(
+            "bad_text",
+            "Le texte contient un caractère impossible à enregistrer.",
+            "The text holds a character that cannot be stored (a lone surrogate or NUL).",
+        )
+    if reason == "too_deep":
+        return BadRequest(
+            "malformed_json", "Corps JSON trop imbriqué.", "JSON body nested too deeply."
+        )
+    return BadRequest("malformed_json", "Corps JSON illisible.", "Malformed JSON body.")
 
 
 def field(body: dict[str, Any], name: str) -> str | None:
