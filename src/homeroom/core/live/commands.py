@@ -299,9 +299,8 @@ PARSERS: dict[str, _Parser] = {
 
 def _emoji(msg: Mapping[str, Any]) -> str:
     value = msg.get("emoji")
-    if value not in REACTIONS:
+    if not isinstance(value, str) or value not in REACTIONS:  # a list is not even hashable
         raise Invalid("bad_field", "emoji")
-    assert isinstance(value, str)
     return value
 
 
