@@ -22,7 +22,7 @@ from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimite
 from homeroom.school import throttle
 from homeroom.school.throttle import Kind, Throttle, address_block
 
-PUPILS = 400
+PUPILS = 100  # enough: the stock storage fails this in each of many runs
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ async def test_a_flood_of_sign_ins_leaves_no_task_failed(
 ) -> None:
     throttle = Throttle("memory://")
     try:
-        for _ in range(3):  # waves, so that forgetting passes run while counters are cleared
+        for _ in range(2):  # waves, so that forgetting passes run while counters are cleared
             await asyncio.gather(*(pupil(throttle, n) for n in range(PUPILS)))
         await _all_done(tasks)
     finally:
@@ -69,7 +69,7 @@ async def test_a_flood_of_sign_ins_leaves_no_task_failed(
     ended = [t for t in tasks if t.done() and not t.cancelled()]
     failed = [t.exception() for t in ended if t.exception() is not None]
     assert failed == []
-    assert len(tasks) > 3 * PUPILS  # the storage's own tasks were recorded too
+    assert len(tasks) > 2 * PUPILS  # the storage's own tasks were recorded too
 
 
 async def _all_done(tasks: list[asyncio.Task[Any]], seconds: float = 30) -> None:
