@@ -244,3 +244,18 @@ async def test_a_join_token_whose_name_cannot_be_stored_is_refused_at_the_door(
         await connect(live.url(live.tokens.issue(claims)), open_timeout=5)
     assert refused.value.response.status_code == 403
     assert live.server.hub.rooms == {}
+
+
+async def test_a_resume_query_with_digits_that_are_not_ascii_gets_a_snapshot(live: Live) -> None:
+    """`"²".isdigit()` is true and `int("²")` raises: it raised out of the handshake."""
+    async with live.open("p1", epoch="e", seq="²") as pupil:
+        assert (await receive(pupil))["type"] == "snapshot"
+
+
+async def test_a_poll_choice_that_is_not_text_people_can_read_is_named(live: Live) -> None:
+    async with live.open("t1", Role.TEACHER) as teacher:
+        await receive(teacher)
+        poll = {"type": "poll.open", "id": "o1", "question": "?", "choices": ["a", "b\x1b"]}
+        await teacher.send(json.dumps(poll))
+        refused = await until(teacher, answer)
+        assert (refused["error"], refused["detail"]) == ("bad_text", "choices")

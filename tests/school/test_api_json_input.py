@@ -1,4 +1,4 @@
-"""JSON bodies no database can store, or no parser should recurse into, get a clear 400 from the
+"""Bodies no database can store, or no parser should recurse into, get a clear 400 from the
 API (read_body, core/clientjson.py), never a 500: a lone surrogate, NUL, deep nesting, NaN."""
 
 from __future__ import annotations
@@ -42,3 +42,15 @@ async def test_a_well_formed_surrogate_pair_and_a_byte_order_mark_are_read(api: 
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("content", [b"login=lea%00&password=x", b"lo%00gin=lea&password=x"])
+async def test_a_form_with_nul_is_400_too(api: Api, content: bytes) -> None:
+    """NUL percent-encoded: PostgreSQL refused the sign-in's query with a 500."""
+    response = await api.client.post(
+        "/api/v1/session",
+        content=content,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "bad_text"

@@ -79,7 +79,10 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
         return {}
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
+        form = dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
+        if not all(clientjson.writable(key + value) for key, value in form.items()):
+            raise _unreadable("bad_text")  # %00: PostgreSQL cannot store NUL
+        return form
     try:
         # UTF-8 only (RFC 8259), a byte order mark allowed; decoded within bounds, so that
         # nesting, NaN or text no database can store is a 400, never a 500 further on

@@ -218,7 +218,7 @@ def _choices(msg: Mapping[str, Any]) -> tuple[str, ...]:
     value = msg.get("choices")
     if not isinstance(value, list) or not CHOICES[0] <= len(value) <= CHOICES[1]:
         raise Invalid("bad_field", "choices")
-    return tuple(_text({"c": item}, "c", CHOICE_MAX) for item in value)
+    return tuple(_text({"choices": item}, "choices", CHOICE_MAX) for item in value)
 
 
 def _votes(msg: Mapping[str, Any]) -> tuple[int, ...]:
