@@ -1,12 +1,14 @@
 """A gateway in the test's own event loop on 127.0.0.1:0, with a clock the test moves.
 
 Every message a test receives is checked against the protocol's JSON Schema
-(docs/live-protocol.schema.json, `#/$defs/server`) before the test sees it.
+(docs/live-protocol.schema.json, `#/$defs/server`), and for being strict JSON in UTF-8, before
+the test sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -32,11 +34,16 @@ SCHEMA = Path(__file__).parents[2] / "docs" / "live-protocol.schema.json"
 
 
 @functools.cache
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)  # once: it takes half a second
+    return schema
+
+
+@functools.cache
 def protocol(part: str) -> jsonschema.Draft202012Validator:
     """A validator of one part of the protocol's schema: `server`, `client`, `event`, ..."""
-    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    root = {key: value for key, value in schema.items() if key != "oneOf"}
+    root = {key: value for key, value in _schema().items() if key != "oneOf"}
     return jsonschema.Draft202012Validator({**root, "$ref": f"#/$defs/{part}"})
 
 
@@ -48,6 +55,23 @@ def check(part: str, message: Any) -> None:
         raise AssertionError(
             f"{part} message off the schema at {where}: {error.message}\n{message}"
         )
+
+
+@functools.cache
+def _server_kinds() -> dict[str, str]:
+    """The definition each `type` of server message is checked against (`#/$defs/server`)."""
+    return {
+        rule["if"]["properties"]["type"]["const"]: rule["then"]["$ref"].removeprefix("#/$defs/")
+        for rule in _schema()["$defs"]["server"]["allOf"]
+    }
+
+
+def check_server(message: Any) -> None:
+    """`check("server", message)`, ten times faster: straight to the definition of its type,
+    which is what `#/$defs/server` does after its list of conditions."""
+    kind = message.get("type") if isinstance(message, dict) else None
+    part = _server_kinds().get(kind) if isinstance(kind, str) else None
+    check(part or "server", message)
 
 
 class Clock:
@@ -97,11 +121,30 @@ async def live(limits: Limits) -> AsyncIterator[Live]:
         await server.stop()
 
 
+@contextlib.asynccontextmanager
+async def teacher_and_pupil(live: Live) -> AsyncIterator[tuple[ClientConnection, ClientConnection]]:
+    """A teacher `t1` and a pupil `p1` in the class, their snapshots read."""
+    async with live.open("t1", Role.TEACHER) as teacher, live.open("p1") as pupil:
+        await receive(teacher)
+        await receive(pupil)
+        yield teacher, pupil
+
+
 async def receive(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
     raw = await asyncio.wait_for(ws.recv(decode=True), timeout)
     message: dict[str, Any] = json.loads(raw)
-    check("server", message)
+    check_server(message)
+    strict(message)
     return message
+
+
+def strict(message: Any) -> None:
+    """Fail if a message holds what strict JSON in UTF-8 cannot: NaN, an infinity, or a lone
+    surrogate (sent escaped, it would still be one in every client's copy)."""
+    try:
+        json.dumps(message, ensure_ascii=False, allow_nan=False).encode()
+    except ValueError as exc:  # UnicodeEncodeError is one
+        raise AssertionError(f"not strict JSON in UTF-8 ({exc}): {message!r}") from exc
 
 
 async def until(

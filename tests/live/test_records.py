@@ -218,6 +218,28 @@ async def test_records_of_a_cancelled_session_or_an_erased_person_are_dropped(
     assert kept[1].role is Role.GUEST and await count(engine, PollResult) == 0
 
 
+async def test_a_record_the_database_cannot_store_is_dropped_and_the_rest_go_in(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The room refuses such text (core/clientjson.py); were one to come, it must not stay at
+    the head of the queue, failing every batch of every class of the process forever."""
+    demo, session_id = await seed(engine)
+    recorder = DatabaseRecorder(engine, interval_s=3600)
+    with caplog.at_level(logging.WARNING, "homeroom.live.records"):
+        record(recorder, chat(session_id, 1, demo.pupil))
+        record(recorder, chat(session_id, 2, demo.pupil, text="a \ud800 b"))  # no UTF-8 for it
+        record(recorder, chat(session_id, 3, demo.pupil, text="a \x00 b"))  # PostgreSQL: none
+        record(recorder, chat(session_id, 4, demo.pupil, name="L\x00a"))
+        record(recorder, {**poll(session_id), "choices": ["3", "\udfff"]}, "poll")
+        record(recorder, chat(session_id, 5, demo.pupil))
+    assert caplog.text.count("record not kept") == 4
+    await recorder.aclose()
+    assert not recorder.queue
+    async with db.sessions(engine)() as session:
+        kept = (await session.scalars(select(ChatMessage.seq).order_by(ChatMessage.seq))).all()
+    assert kept == [1, 5] and await count(engine, PollResult) == 0
+
+
 # -- outages ----------------------------------------------------------------------------------
 
 

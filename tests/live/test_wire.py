@@ -1,11 +1,13 @@
-"""Incoming frames: split anywhere, fragmented, control frames, and what breaks the protocol."""
+"""Frames: split anywhere, fragmented, control frames, what breaks the protocol, and what goes out."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from websockets.frames import Frame, Opcode
 
-from homeroom.live.wire import Control, Frames, Message, WireError
+from homeroom.live.wire import PARTS_MAX, Control, Frames, Message, WireError, json_frame
 
 
 def client(opcode: Opcode, data: bytes, fin: bool = True) -> bytes:
@@ -48,3 +50,33 @@ def test_what_breaks_the_protocol_gets_its_close_code(data: bytes, code: int) ->
     with pytest.raises(WireError) as broken:
         list(Frames(1024).feed(data))
     assert broken.value.code == code
+
+
+def test_a_message_in_too_many_parts_is_refused() -> None:
+    parts = [client(Opcode.TEXT, b"x", fin=False)]
+    parts += [client(Opcode.CONT, b"x", fin=False) for _ in range(PARTS_MAX - 2)]
+    frames = Frames(1024)
+    assert list(frames.feed(b"".join(parts) + client(Opcode.CONT, b"x"))) == [
+        Message("x" * PARTS_MAX)
+    ]
+    parts.append(client(Opcode.CONT, b"x", fin=False))
+    with pytest.raises(WireError) as broken:
+        list(frames.feed(b"".join(parts) + client(Opcode.CONT, b"x")))
+    assert broken.value.code == 1008
+
+
+def test_a_read_of_thousands_of_frames_gives_each_once_in_order_and_keeps_the_rest() -> None:
+    pings = b"".join(client(Opcode.PING, str(n).encode()) for n in range(10_000))
+    tail = client(Opcode.TEXT, "fin de la série".encode())
+    frames = Frames(1024)
+    got = list(frames.feed(pings + tail[:5]))
+    assert got == [Control(Opcode.PING, str(n).encode()) for n in range(10_000)]
+    assert list(frames.feed(tail[5:])) == [Message("fin de la série")]
+
+
+def test_a_frame_the_encoder_cannot_write_as_is_still_goes_out_as_strict_json() -> None:
+    frame = json_frame({"type": "x", "text": "a \ud800 b", "n": float("nan"), "m": [float("inf")]})
+    assert frame[1] < 126  # a small unmasked frame: two bytes of header, then the payload
+    text = frame[2:].decode("utf-8")  # valid UTF-8, as a browser requires
+    assert json.loads(text) == {"type": "x", "text": "a \ud800 b", "n": None, "m": [None]}
+    assert "NaN" not in text and "Infinity" not in text

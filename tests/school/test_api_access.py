@@ -306,7 +306,7 @@ async def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(
     [
         ({"title": "x", "starts_at": "2026-09-08T08:00:00", "ends_at": "2026-09-08T09:00:00Z"}, "bad_field"),
         ({"title": "", "starts_at": "2026-09-08T08:00:00Z", "ends_at": "2026-09-08T09:00:00Z"}, "bad_field"),
-        ({"title": "x\x00", "starts_at": "2026-09-08T08:00:00Z", "ends_at": "2026-09-08T09:00:00Z"}, "bad_field"),
+        ({"title": "x\x00", "starts_at": "2026-09-08T08:00:00Z", "ends_at": "2026-09-08T09:00:00Z"}, "bad_text"),
         ({"title": 3, "starts_at": "2026-09-08T08:00:00Z", "ends_at": "2026-09-08T09:00:00Z"}, "bad_field"),
         ({"title": "x", "starts_at": "2026-09-08T09:00:00Z", "ends_at": "2026-09-08T08:00:00Z"}, "bad_times"),
         ({"title": "x", "starts_at": "2026-09-08T08:00:00Z", "ends_at": "2026-09-08T08:02:00Z"}, "bad_length"),

@@ -70,7 +70,15 @@ class Recorded:
             self.snapshots += 1
 
 
-PARSE_ERRORS = {"bad_field", "empty", "too_long", "unknown_type", "bad_version", "not_an_object"}
+PARSE_ERRORS = {
+    "bad_field",
+    "bad_text",
+    "empty",
+    "too_long",
+    "unknown_type",
+    "bad_version",
+    "not_an_object",
+}
 
 
 def test_a_whole_class_validates_event_by_event() -> None:
@@ -88,6 +96,7 @@ def test_a_whole_class_validates_event_by_event() -> None:
     c.ok(T, "lobby.set", on=False)  # lets P2 in
 
     c.ok(P1, "chat.send", text="  bonjour  ", to="all")
+    c.ok(P1, "chat.send", text="deux\nlignes\tet 😀 \u202e", to="all")
     c.ok(P1, "chat.send", text="une question", to="teacher")
     c.ok(T, "chat.send", text="x" * commands.CHAT_MAX, to="all")
     c.ok(P1, "hand.raise")
@@ -169,6 +178,18 @@ def test_replies_validate_acks_duplicates_and_every_kind_of_error() -> None:
     check("server", bad)
     assert bad["detail"] == "emoji"
     check("server", c.room.handle("stranger", {"type": "hand.raise", "id": "d"}, 200.0).replies[-1])
+    # an id is sent back only if it is a client id: it goes into a frame as it is
+    for cid in ("\ud800", "a b", "x" * 65, 7):
+        odd = c.room.handle(P1, {"type": "teleport", "id": cid}, 200.0).replies[-1]
+        assert odd == {"v": 1, "type": "error", "error": "unknown_type"}
+    text = c.room.handle(P1, {"type": "chat.send", "id": "e", "text": "\x00", "to": "all"}, 200.0)
+    assert text.replies[-1] == {
+        "v": 1,
+        "type": "error",
+        "error": "bad_text",
+        "id": "e",
+        "detail": "text",
+    }
     c.ok(T, "class.end")
     c.refused(T, "mod.lock", "ended", on=True)
     assert {r["error"] for r in c.replies if r["type"] == "error"} <= ERRORS
@@ -189,6 +210,13 @@ def test_replies_validate_acks_duplicates_and_every_kind_of_error() -> None:
         {"type": "board.stroke", "id": "a", "points": [[0, 0]], "colour": "red", "width": 1},
         {"type": "breakout.start", "id": "a", "groups": 1},
         {"type": "react", "id": "a", "emoji": "🐍"},
+        {"type": "chat.send", "id": "a", "text": "a \ud800 b", "to": "all"},
+        {"type": "chat.send", "id": "a", "text": "bell \x07", "to": "all"},
+        {"type": "chat.send", "id": "a", "text": "nul \x00", "to": "all"},
+        {"type": "chat.send", "id": "a", "text": "c1 \x85 inside", "to": "all"},
+        {"type": "poll.open", "id": "a", "question": "esc \x1b[2J", "choices": ["a", "b"]},
+        {"type": "poll.open", "id": "a", "question": "?", "choices": ["a", "\udfff"]},
+        {"type": "chat.send", "id": "\ud800", "text": "hi", "to": "all"},
         {"type": "mod.lock", "id": "a"},
         {"type": "hand.raise", "id": "a", "v": 2},
         {"type": "teleport", "id": "a"},

@@ -12,7 +12,6 @@ the hub, and the transport's flow control tells the hub when a client falls behi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 from collections.abc import Callable
@@ -27,9 +26,12 @@ from websockets.frames import CloseCode, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from homeroom.core.clientjson import Refused, decode
 from homeroom.core.door import DoorLimits
+from homeroom.core.live.commands import client_id
 from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, files_limit, peer_host
 from homeroom.door import plain_response as plain
+from homeroom.live.faults import CLOSE_INTERNAL
 from homeroom.live.jointoken import JoinClaims, JoinRefused, JoinTokens
 from homeroom.live.ratelimit import LoopCounters
 from homeroom.live.revocations import Revocations
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("homeroom.live")
 
 PATH = "/live"
+BROKEN = plain("500 Internal Server Error", b"internal_error\n")
 METRICS_PATH = "/metrics"  # Prometheus: this process's door (docs/operations.md#metrics)
 CLOSE_EXPIRED = 4001
 CLOSE_REVOKED = 4003
@@ -152,20 +155,25 @@ class Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.seen = self.gateway.hub.clock()
         if self.handshake is not None:
-            self._handshake(data)
+            try:
+                self._handshake(data)
+            except Exception:  # a bug: this connection ends, everyone else goes on
+                self.gateway.hub.faults.report("on a handshake")
+                self.closing = True
+                if self.transport is not None:
+                    if self.handshake is not None:  # still HTTP: say so, as HTTP
+                        self.transport.write(BROKEN)
+                    self.transport.close()
             return
         if self.frames is None or self.closing:
             return
         try:
-            for item in self.frames.feed(data):
-                if isinstance(item, Message):
-                    self._message(item.text)
-                else:
-                    self._control(item)
-                if self.closing:
-                    return
+            self._frames(self.frames, data)
         except WireError as exc:
             self.close(exc.code, exc.reason)
+        except Exception:  # a bug: this connection ends, the class goes on (live/faults.py)
+            self.gateway.hub.faults.report(f"on a message in room {self.claims.room}")
+            self.close(CLOSE_INTERNAL, "internal_error")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.frames is not None:  # an open WebSocket: the door only counted it
@@ -261,20 +269,33 @@ class Conn(asyncio.Protocol):
 
     # -- messages ---------------------------------------------------------------------------
 
+    def _frames(self, frames: Frames, data: bytes) -> None:
+        for item in frames.feed(data):
+            if isinstance(item, Message):
+                self._message(item.text)
+            else:
+                self._control(item)
+            if self.closing:
+                return
+
     def _message(self, text: str) -> None:
+        if not self._within_rate():
+            self._strike("rate_limited")  # not applied: the client resends it later
+            return
         try:
-            message: Any = json.loads(text)
-        except ValueError:
-            self._strike("bad_json")
+            message: Any = decode(text)  # bounded: every refusal has its word (clientjson.py)
+        except Refused as exc:
+            self._strike(exc.reason)
             return
         if isinstance(message, dict) and message.get("type") == "ping":
             self.send(_pong(message))
             return
-        gateway = self.gateway
-        if not gateway.limiter.hit(gateway.rate, "live", str(self.ref)):
-            self._strike("rate_limited")  # not applied: the client resends it later
-            return
         self.gateway.hub.message(self, message)
+
+    def _within_rate(self) -> bool:
+        """Every frame counts, pings too: a read of 256 KB of pings is 43,000 frames to parse."""
+        gateway = self.gateway
+        return bool(gateway.limiter.hit(gateway.rate, "live", str(self.ref)))
 
     def _strike(self, reason: str) -> None:
         self.strikes += 1
@@ -283,10 +304,12 @@ class Conn(asyncio.Protocol):
             self.close(CLOSE_ABUSE, "too many bad messages")
 
     def _control(self, item: Control) -> None:
-        if item.opcode is Opcode.PING:
-            self.send(control_frame(Opcode.PONG, item.data))
-        elif item.opcode is Opcode.CLOSE:
+        if item.opcode is Opcode.CLOSE:
             self.close(CloseCode.NORMAL_CLOSURE, "")
+        elif not self._within_rate():
+            self._strike("rate_limited")
+        elif item.opcode is Opcode.PING:
+            self.send(control_frame(Opcode.PONG, item.data))
 
     # -- what the hub calls -----------------------------------------------------------------
 
@@ -312,13 +335,15 @@ def _nowhere(frame: bytes) -> None:
 
 
 def _int(text: str | None) -> int | None:
-    if text is None or not text.isdigit() or len(text) > 18:
+    # ASCII digits only: "²".isdigit() is true, and int("²") raises
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 18:
         return None
     return int(text)
 
 
 def _pong(message: dict[str, Any]) -> bytes:
     out: dict[str, Any] = {"v": 1, "type": "pong"}
-    if isinstance(message.get("id"), str) and len(message["id"]) <= 64:
-        out["id"] = message["id"]
+    cid = client_id(message)  # sent back only if it is one: ASCII, safe in any frame
+    if cid is not None:
+        out["id"] = cid
     return json_frame(out)

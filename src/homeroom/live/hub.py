@@ -23,6 +23,7 @@ from homeroom.backends.live import Entry, MemoryLog, RoomLog
 from homeroom.core.live.journal import ALL, Event
 from homeroom.core.live.parts import Member, Role, Where
 from homeroom.core.live.room import Close, Outcome, Room, SendSnapshot, Store
+from homeroom.live.faults import CLOSE_INTERNAL, Faults
 from homeroom.live.jointoken import JoinClaims
 from homeroom.live.wire import json_frame as encode
 
@@ -112,6 +113,7 @@ class Hub:
         self._lobby = lobby
         self._refs = 0
         self._opening: set[asyncio.Task[None]] = set()
+        self.faults = Faults(log)  # bugs met, logged sparsely (live/faults.py)
 
     def new_ref(self) -> int:
         self._refs += 1
@@ -225,14 +227,27 @@ class Hub:
         try:
             outcome = _input(host.room, entry)
         except Exception:  # a bug must not stop the room for everyone
-            log.exception("room %s: cannot apply %s", room_id, entry.get("op"))
+            self.faults.report(f"in room {room_id} applying {str(entry.get('op'))[:20]!r}")
             return
         mine = entry.get("o") == self.origin
         joining = host.joining.pop(entry.get("l", -1), None) if mine else None
         sender = joining.link if joining is not None else self._link(host, entry) if mine else None
-        self.apply(host, outcome, sender=sender, mine=mine)
+        # What the room decided is done; a bug writing it must not stop the room for everyone,
+        # nor leave a joining person counted in it with no connection (a ghost).
+        failed = not self._guarded(self.apply, host, outcome, sender=sender, mine=mine)
         if joining is not None and entry["op"] == "join":
-            self._joined(host, host.room, joining, outcome)
+            failed |= not self._guarded(self._joined, host, host.room, joining, outcome)
+        if failed and sender is not None:
+            sender.close(CLOSE_INTERNAL, "internal_error")
+
+    def _guarded(self, step: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
+        """Run one step of applying an input; False (logged sparsely) if a bug stopped it."""
+        try:
+            step(*args, **kwargs)
+        except Exception:
+            self.faults.report(f"applying an input ({getattr(step, '__name__', step)})")
+            return False
+        return True
 
     def _let_go(self, host: Host) -> None:
         """This copy of the room can no longer follow the log (the log was lost, or the others
@@ -262,9 +277,9 @@ class Hub:
             if isinstance(effect, Close) and effect.person == person:
                 link.close(effect.code, effect.reason)
                 return
-        self._sync(room, link, joining.epoch, joining.last_seq)
         link.member = room.members[person]
-        host.add(link)
+        host.add(link)  # first: should the catch-up fail, closing the link is a leave
+        self._sync(room, link, joining.epoch, joining.last_seq)
 
     # -- applying an outcome ----------------------------------------------------------------
 

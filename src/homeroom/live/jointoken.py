@@ -16,6 +16,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from homeroom.core.clientjson import writable
 from homeroom.core.live.parts import Role
 
 _ID = re.compile(r"[A-Za-z0-9_:.-]{1,64}")
@@ -88,6 +89,7 @@ def _claims(data: object) -> JoinClaims:
         and role in {r.value for r in Role}
         and isinstance(name, str)
         and 0 < len(name) <= NAME_MAX
+        and writable(name)  # it goes into every snapshot of the room: no lone surrogate, no NUL
         and isinstance(expires, int)
         and isinstance(issued, int)
         and isinstance(grant, str)

@@ -25,6 +25,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from homeroom.core.clientjson import writable
 from homeroom.core.live.parts import Role as LiveRole
 from homeroom.school.for_live import (
     MAX_ID,
@@ -80,6 +81,15 @@ def row_of(room: str, kind: str, data: dict[str, Any]) -> Row:
     raise Unrecordable(f"unknown record kind {kind!r}")
 
 
+def _text(value: Any) -> str:
+    """Text the database can store: a row that could not (a lone surrogate, NUL in PostgreSQL)
+    would fail its batch, and every batch after it, for ever."""
+    text = str(value)
+    if not writable(text):
+        raise ValueError("text the database cannot store")
+    return text
+
+
 def _moment(at: Any) -> dt.datetime:
     return dt.datetime.fromtimestamp(float(at), dt.UTC)
 
@@ -93,11 +103,11 @@ def _chat(session_id: int, data: dict[str, Any]) -> dict[str, Any]:
         "epoch": str(data["epoch"])[:64],
         "seq": int(data["seq"]),
         "person_id": person_id,
-        "display_name": str(data["name"])[:120],
+        "display_name": _text(data["name"])[:120],
         "role": LiveRole(data["role"]),
         "audience": ChatAudience(data["to"]),
         "breakout_group": None if group is None else int(group),
-        "text": str(data["text"]),
+        "text": _text(data["text"]),
         "sent_at": _moment(data["at"]),
     }
 
@@ -107,8 +117,8 @@ def _poll(session_id: int, data: dict[str, Any]) -> dict[str, Any]:
         "session_id": session_id,
         "epoch": str(data["epoch"])[:64],
         "poll": int(data["poll"]),
-        "question": str(data["question"]),
-        "choices": [str(choice) for choice in data["choices"]],
+        "question": _text(data["question"]),
+        "choices": [_text(choice) for choice in data["choices"]],
         "multiple": bool(data["multiple"]),
         "counts": [int(count) for count in data["counts"]],
         "voters": int(data["voters"]),

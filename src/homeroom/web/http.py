@@ -7,13 +7,13 @@ which renders every HomeroomError as JSON or as the error page by the Accept hea
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from homeroom.core import clientjson
 from homeroom.errors import BadRequest, HomeroomError, TooLarge
 from homeroom.web import i18n
 from homeroom.web.pages import render_page
@@ -54,16 +54,37 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
         return {}
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
+        form = dict(parse_qsl(chunks.decode("utf-8", "replace"), max_num_fields=20))
+        if not all(clientjson.writable(key + value) for key, value in form.items()):
+            raise _unreadable("bad_text")  # %00: PostgreSQL cannot store NUL
+        return form
     try:
-        data = json.loads(chunks)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # UTF-8 only (RFC 8259), a byte order mark allowed; decoded within bounds, so that
+        # nesting, NaN or text no database can store is a 400, never a 500 further on
+        data = clientjson.decode(chunks.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
         raise BadRequest("malformed_json", "Corps JSON illisible.", "Malformed JSON body.") from exc
+    except clientjson.Refused as exc:
+        raise _unreadable(exc.reason) from exc
     if not isinstance(data, dict):
         raise BadRequest(
             "malformed_json", "Un objet JSON est attendu.", "A JSON object is expected."
         )
     return data
+
+
+def _unreadable(reason: str) -> BadRequest:
+    if reason == "bad_text":
+        return BadRequest(
+            "bad_text",
+            "Le texte contient un caractère impossible à enregistrer.",
+            "The text holds a character that cannot be stored (a lone surrogate or NUL).",
+        )
+    if reason == "too_deep":
+        return BadRequest(
+            "malformed_json", "Corps JSON trop imbriqué.", "JSON body nested too deeply."
+        )
+    return BadRequest("malformed_json", "Corps JSON illisible.", "Malformed JSON body.")
 
 
 def error_response(request: Request, exc: HomeroomError) -> Response:

@@ -1,7 +1,9 @@
 """What a client may ask of a room (protocol v1): parsed and bounded before the room sees it.
 
 `parse` turns a decoded JSON message into one frozen command or raises `Invalid` with a stable
-reason word; the room never sees a field of the wrong type or size (docs/live.md#protocol).
+reason word; the room never sees a field of the wrong type or size, nor text that could not be
+written back to everyone (docs/live.md#what-a-client-may-send). The JSON itself is decoded by
+`core/clientjson.py`, with its own bounds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from homeroom.core.clientjson import printable
 
 VERSION = 1
 CHAT_MAX = 500  # characters
@@ -178,6 +182,8 @@ def _text(msg: Mapping[str, Any], name: str, limit: int) -> str:
         raise Invalid("empty", name)
     if len(value) > limit:
         raise Invalid("too_long", name)
+    if not printable(value):  # a lone surrogate would break every frame and row it went into
+        raise Invalid("bad_text", name)
     return value
 
 
@@ -212,7 +218,7 @@ def _choices(msg: Mapping[str, Any]) -> tuple[str, ...]:
     value = msg.get("choices")
     if not isinstance(value, list) or not CHOICES[0] <= len(value) <= CHOICES[1]:
         raise Invalid("bad_field", "choices")
-    return tuple(_text({"c": item}, "c", CHOICE_MAX) for item in value)
+    return tuple(_text({"choices": item}, "choices", CHOICE_MAX) for item in value)
 
 
 def _votes(msg: Mapping[str, Any]) -> tuple[int, ...]:
@@ -293,10 +299,15 @@ PARSERS: dict[str, _Parser] = {
 
 def _emoji(msg: Mapping[str, Any]) -> str:
     value = msg.get("emoji")
-    if value not in REACTIONS:
+    if not isinstance(value, str) or value not in REACTIONS:  # a list is not even hashable
         raise Invalid("bad_field", "emoji")
-    assert isinstance(value, str)
     return value
+
+
+def client_id(message: object) -> str | None:
+    """The message's `id` if it is a well-formed client id (ASCII: always safe to send back)."""
+    cid = message.get("id") if isinstance(message, dict) else None
+    return cid if isinstance(cid, str) and _CID.fullmatch(cid) else None
 
 
 def parse(message: object) -> Command:
@@ -309,7 +320,7 @@ def parse(message: object) -> Command:
     parser = PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:
         raise Invalid("unknown_type")
-    cid = message.get("id")
-    if not isinstance(cid, str) or not _CID.fullmatch(cid):
+    cid = client_id(message)
+    if cid is None:
         raise Invalid("bad_field", "id")
     return parser(cid, message)

@@ -198,8 +198,7 @@ class Room:
         """A message from one of `person`'s connections."""
         self._begin(now)
         member = self.members.get(person)
-        cid = message.get("id") if isinstance(message, dict) else None
-        cid = cid if isinstance(cid, str) and len(cid) <= 64 else None
+        cid = c.client_id(message)  # sent back with an error only if it is one
         if member is None or member.links == 0:
             return self._finish_reply(error("not_joined", cid))
         try:

@@ -35,15 +35,18 @@ each limit by the number of processes.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
+import logging
 import math
 import time
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from limits import RateLimitItem, RateLimitItemPerSecond, parse
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import (
     FixedWindowRateLimiter,
     MovingWindowRateLimiter,
@@ -54,6 +57,10 @@ from limits.storage import storage_from_string
 from homeroom.core.blocks import address_block
 
 __all__ = ["Kind", "Throttle", "ThrottleRules", "Verdict", "address_block", "normalise_login"]
+
+log = logging.getLogger("homeroom.school")
+FORGET_S: Final = 5.0  # expired counters of the memory storage are let go within about this long
+FORGET_SLICE: Final = 1000  # keys looked at in one turn of the event loop
 
 
 class Kind(StrEnum):
@@ -100,12 +107,14 @@ class Throttle:
     def __init__(
         self, storage_url: str, rules: ThrottleRules | None = None, key: bytes = b""
     ) -> None:
-        if storage_url.startswith("memory://"):
-            storage_url = "async+" + storage_url
         options: dict[str, Any] = {}
         if storage_url.startswith("async+redis"):
             options["implementation"] = "redispy"
-        self._storage: Any = storage_from_string(storage_url, **options)
+        self._storage: Any = (
+            Counters()
+            if storage_url.startswith(("memory://", "async+memory://"))
+            else storage_from_string(storage_url, **options)
+        )
         self._moving = MovingWindowRateLimiter(self._storage)
         self._fixed = FixedWindowRateLimiter(self._storage)
         self._sliding = SlidingWindowCounterRateLimiter(self._storage)
@@ -182,6 +191,58 @@ class Throttle:
             result = close()
             if hasattr(result, "__await__"):
                 await result
+
+
+class Counters(MemoryStorage):
+    """`limits`' async memory storage, letting go of expired counters without racing a clear.
+
+    Its own pass takes the list of keys, then awaits a thread for each: a key cleared meanwhile
+    (a sign-in that succeeds clears its pair's counters) raised KeyError in a task nobody awaits
+    ("Task exception was never retrieved" in the log of `homeroom run` under a sign-in flood),
+    which ended the pass. Here a key is looked at in one step, skipped if it went since the list
+    was taken, `FORGET_SLICE` keys a turn of the loop, and a pass starts at most every
+    `FORGET_S` (the storage also starts one for each hit). Nothing is counted differently:
+    a window that is over is ignored when its key is next read; forgetting only frees memory.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._forget_at = 0.0
+
+    # MemoryStorage calls this (by its mangled name) on every hit, to start its own pass.
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.time()
+        if now < self._forget_at or (self.timer is not None and not self.timer.done()):
+            return
+        self._forget_at = now + FORGET_S
+        self.timer = asyncio.create_task(self._forget(now))
+        self.timer.add_done_callback(_said)
+
+    async def _forget(self, now: float) -> None:
+        for n, key in enumerate(list(self.events)):
+            if n and n % FORGET_SLICE == 0:
+                await asyncio.sleep(0)
+            events = self.events.get(key)
+            if events is None:
+                continue  # cleared since the list was taken
+            # newest first: the entries still in their window come before the others
+            kept = bisect.bisect_left(events, -now, key=lambda entry: -entry.expiry)
+            if kept:
+                self.events[key] = events[:kept]
+            else:
+                del self.events[key]
+                self.locks.pop(key, None)
+        for key, expiry in list(self.expirations.items()):
+            if expiry <= now and self.expirations.get(key) == expiry:
+                self.storage.pop(key, None)
+                del self.expirations[key]
+                self.locks.pop(key, None)
+
+
+def _said(task: asyncio.Task[None]) -> None:
+    """A pass that failed is a bug: said once in the log, not left for the loop to complain."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("throttle: letting go of expired counters failed", exc_info=task.exception())
 
 
 def _seconds_until(moment: float, held_at_end: bool = False) -> int:
