@@ -170,3 +170,14 @@ def test_a_changed_french_text_makes_the_translations_fuzzy() -> None:
     assert [extract.key_of(m) for m in updated if m.id] == ["notice", "skip_link"]  # only those
     french = extract.updated(read(catalogues.SOURCE_LANG), after, before)
     assert not french["notice"].fuzzy and french["notice"].auto_comments == []
+
+
+def test_only_dates_and_babels_version_may_differ() -> None:
+    pot = (LOCALE / extract.TEMPLATE_NAME).read_text(encoding="utf-8")
+    dated = re.sub(
+        r'"POT-Creation-Date: [^"]*"', '"POT-Creation-Date: 2001-01-01 00:00+0000\\\\n"', pot
+    )
+    assert dated != pot and extract.same(pot, dated)
+    newer = re.sub(r"Generated-By: Babel [0-9.]+", "Generated-By: Babel 9.9.9", pot)
+    assert newer != pot and extract.same(pot, newer)
+    assert not extract.same(pot, pot.replace("French: Continuer", "French: Continuez"))

@@ -40,9 +40,11 @@ HEADER: Final = """\
 Words of homeroom, the public distance-learning service.
 This file is distributed under the same license as the homeroom project.
 Made by `make words` (docs/translating.md): French is the source, keys are symbolic."""
-# POT-Creation-Date and PO-Revision-Date change at each run: two files differing only there are
-# the same catalogue, and the one on disk is kept.
-_DATES: Final = re.compile(r'^"(?:POT-Creation-Date|PO-Revision-Date): .*\\n"$', re.MULTILINE)
+# The dates change at each run, Generated-By with Babel's version (`make test-latest`): two
+# files differing only there are the same catalogue, and the one on disk is kept.
+_DATES: Final = re.compile(
+    r'^"(?:POT-Creation-Date|PO-Revision-Date|Generated-By): .*\\n"$', re.MULTILINE
+)
 
 # Babel's and Jinja2's: (file, keywords, comment tags, options) → (line, function, args, comments)
 Extractor = Callable[..., Iterator[Any]]
@@ -218,7 +220,7 @@ def text(catalog: Catalog) -> str:
 
 
 def same(a: str, b: str) -> bool:
-    """Whether two catalogues' texts differ at most in their dates."""
+    """Whether two catalogues' texts differ at most in their dates and Babel's version."""
     return _DATES.sub("", a) == _DATES.sub("", b)
 
 
