@@ -13,8 +13,8 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
-.PHONY: run test test-fast test-latest lint lock lock-check format bench bench-gate bench-school \
-	bench-live bench-door services chromium clean
+.PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
+	bench-school bench-live bench-door services chromium clean
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -82,6 +82,12 @@ test-latest: $(UV)
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests bench
 	$(VENV)/bin/ruff check --fix src tests bench
+
+# The words (docs/translating.md): extract the messages the code, templates and scripts use,
+# write src/homeroom/locale/messages.pot and bring every .po up to date; commit what changes.
+# Nothing to compile: each process compiles the .po files when it starts.
+words: $(STAMP)
+	$(PY) -m homeroom.web.extract
 
 services:
 	@scripts/ensure-services

@@ -237,8 +237,8 @@ async def test_a_pupil_early_for_class_gets_an_appointment(gate: Gate, school: S
         assert early.json()["come_back_at"] == nine - 600
         assert early.headers["retry-after"] == "3000"
         for lang, words in [
-            ("en", "Your class starts at 9:00; come back from 8:50, your place is kept."),
-            ("fr", "Votre cours commence à 9\u00a0h\u00a000. Revenez à partir de 8\u00a0h\u00a050"),
+            ("en", "Your class starts at 09:00; come back from 08:50, your place is kept."),
+            ("fr", "Votre cours commence à 09:00. Revenez à partir de 08:50"),
         ]:
             page = await pupil.get(f"/gate/national/wait?next=/class&lang={lang}", headers=HTML)
             assert page.status_code == 200

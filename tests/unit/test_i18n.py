@@ -1,58 +1,40 @@
-"""The gate's catalogues, language negotiation and the way waits and times are said."""
+"""Words in the page's language, language negotiation, and the way waits and times are said."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
-import string
 import subprocess
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel import Locale
 
 from homeroom.web import i18n
 
 GATE_JS = Path(i18n.__file__).parent.parent / "static" / "gate.js"
 
 
-def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-
-
-def test_catalogues_have_the_same_keys() -> None:
-    assert set(i18n.CATALOGUES["fr"]) == set(i18n.CATALOGUES["en"])
-
-
-@pytest.mark.parametrize("key", sorted(i18n.CATALOGUES["fr"]))
-def test_catalogues_have_the_same_placeholders(key: str) -> None:
-    assert placeholders(i18n.CATALOGUES["fr"][key]) == placeholders(i18n.CATALOGUES["en"][key])
-
-
-@pytest.mark.parametrize("lang", i18n.LANGS)
-def test_no_message_is_empty_or_padded(lang: i18n.Lang) -> None:
-    for key, text in i18n.CATALOGUES[lang].items():
-        assert text and text == text.strip(), key
-
-
 def test_french_punctuation_is_typeset() -> None:
-    for text in i18n.CATALOGUES["fr"].values():
+    texts = [*i18n.texts("fr", "").values(), i18n.plural("fr", "school_pupils", 2)]
+    assert len(texts) > 300
+    for text in texts:
         assert not re.search(r" [:;!?»]|« ", text), text
     assert i18n.translate("fr", "notice") == "À savoir\u00a0:"
+    assert i18n.translate("en", "notice") == "Please note:"  # English keeps its spaces
 
 
-def test_every_key_the_script_reads_is_in_the_catalogue() -> None:
+def test_every_key_the_script_reads_is_sent_to_it() -> None:
     used = set(re.findall(r'T\("(\w+)"', GATE_JS.read_text()))
-    used |= {
-        f"{base}_{form}"
-        for base in re.findall(r'plural\("(\w+)"', GATE_JS.read_text())
-        for form in ("one", "other")
-    }
-    assert used <= set(i18n.JS_KEYS)
-    assert set(i18n.JS_KEYS) <= set(i18n.CATALOGUES["fr"])
-    assert i18n.js_strings("en")["live_summary"] == "{position}. Estimated wait: {wait}."
+    # the page swaps these in for live_opening and live_opening_now (gate/templates/wait.html)
+    assert used | {"live_appointment", "live_appointment_now"} == set(i18n.JS_KEYS)
+    strings = i18n.js_strings("en")
+    assert strings["live_summary"] == "{position}. Estimated wait: {wait}."
+    assert strings["cldr_minutes"][1] == "1 minute" and strings["cldr_hours"][12] == "12 hours"
+    assert i18n.js_strings("fr")["cldr_and"] == "{0} et {1}"
 
 
 @pytest.mark.parametrize(
@@ -101,13 +83,16 @@ def test_translate_fills_placeholders_and_rejects_unknown_keys() -> None:
 def test_numbers_and_plurals() -> None:
     assert i18n.format_number("fr", 1234567) == "1\u202f234\u202f567"
     assert i18n.format_number("en", 1234567) == "1,234,567"
-    assert i18n.plural("fr", "position", 3) == "Place 3 dans la file"
-    assert i18n.plural("en", "position", 1) == "Place 1 in the queue"
-    assert i18n.plural("fr", "unit_hour", 1) == "1 heure"
-    assert i18n.plural("fr", "unit_hour", 2) == "2 heures"
-    assert i18n.plural("en", "unit_hour", 1) == "1 hour"
-    assert i18n.plural("en", "unit_hour", 0) == "0 hours"
-    assert i18n.plural("fr", "unit_hour", 0) == "0 heure"  # French singular for 0 and 1
+    assert i18n.plural("fr", "school_pupils", 1) == "1 élève"
+    assert i18n.plural("fr", "school_pupils", 0) == "0 élève"  # French singular for 0 and 1
+    assert i18n.plural("fr", "school_pupils", 2) == "2 élèves"
+    assert i18n.plural("fr", "school_pupils", 1500) == "1\u202f500 élèves"
+    assert i18n.plural("en", "school_pupils", 1) == "1 pupil"
+    assert i18n.plural("en", "school_pupils", 0) == "0 pupils"
+    with pytest.raises(KeyError):
+        i18n.plural("fr", "skip_link", 2)  # not a message with plural forms
+    with pytest.raises(KeyError):
+        i18n.translate("fr", "school_pupils")  # one that has them
 
 
 @pytest.mark.parametrize(
@@ -122,14 +107,19 @@ def test_numbers_and_plurals() -> None:
         (89, "environ 1 minute", "about 1 minute"),
         (90, "environ 2 minutes", "about 2 minutes"),  # halves round up, as in JavaScript
         (180, "environ 3 minutes", "about 3 minutes"),
-        (59 * 60 + 40, "environ 1 heure", "about 1 hour"),
-        (3600, "environ 1 heure", "about 1 hour"),
-        (3600 + 14 * 60, "environ 1 heure et 15 minutes", "about 1 hour and 15 minutes"),
-        (2 * 3600 + 2 * 60, "environ 2 heures", "about 2 hours"),
-        (2 * 3600 + 30 * 60, "environ 2 heures et 30 minutes", "about 2 hours and 30 minutes"),
-        (11 * 3600 + 50 * 60, "environ 11 heures et 50 minutes", "about 11 hours and 50 minutes"),
-        (12 * 3600, "plus de 12 heures", "more than 12 hours"),
-        (30 * 86400, "plus de 12 heures", "more than 12 hours"),
+        # CLDR's French hours keep the number with its unit (no-break space), not its minutes
+        (59 * 60 + 40, "environ 1\u00a0heure", "about 1 hour"),
+        (3600, "environ 1\u00a0heure", "about 1 hour"),
+        (3600 + 14 * 60, "environ 1\u00a0heure et 15 minutes", "about 1 hour and 15 minutes"),
+        (2 * 3600 + 2 * 60, "environ 2\u00a0heures", "about 2 hours"),
+        (2 * 3600 + 30 * 60, "environ 2\u00a0heures et 30 minutes", "about 2 hours and 30 minutes"),
+        (
+            11 * 3600 + 50 * 60,
+            "environ 11\u00a0heures et 50 minutes",
+            "about 11 hours and 50 minutes",
+        ),
+        (12 * 3600, "plus de 12\u00a0heures", "more than 12 hours"),
+        (30 * 86400, "plus de 12\u00a0heures", "more than 12 hours"),
     ],
 )
 def test_format_wait(seconds: float | None, fr: str, en: str) -> None:
@@ -149,26 +139,41 @@ def at(text: str, zone: str = "Europe/Paris") -> float:
 
 
 def test_format_time_in_a_zone() -> None:
-    opening = at("2025-12-01T08:05")
-    assert i18n.format_time("fr", opening) == "8\u00a0h\u00a005"
-    assert i18n.format_time("en", opening) == "8:05"
-    assert i18n.format_time("fr", opening, "America/Martinique") == "3\u00a0h\u00a005"
+    opening = at("2025-12-01T08:05")  # CLDR's short time: 24 hours, two digits, in both
+    assert i18n.format_time("fr", opening) == "08:05"
+    assert i18n.format_time("en", opening) == "08:05"  # en_GB: no AM/PM
+    assert i18n.format_time("fr", opening, "America/Martinique") == "03:05"
     summer = at("2026-07-01T14:30")  # CEST: the zone, not a fixed offset
     assert i18n.format_time("en", summer) == "14:30"
 
 
 def test_format_opening_names_the_day_when_it_is_not_today() -> None:
     opening = at("2025-12-01T08:00")  # a Monday
-    assert i18n.format_opening("en", opening, now=at("2025-12-01T07:00")) == "8:00"
+    assert i18n.format_opening("en", opening, now=at("2025-12-01T07:00")) == "08:00"
     assert (
-        i18n.format_opening("fr", opening, now=at("2025-11-30T20:00"))
-        == "lundi 1er décembre à 8\u00a0h\u00a000"
+        i18n.format_opening("fr", opening, now=at("2025-11-30T20:00")) == "lundi 1 décembre à 08:00"
     )
     assert (
         i18n.format_opening("en", opening, now=at("2025-11-30T20:00"))
-        == "Monday 1 December at 8:00"
+        == "Monday 1 December at 08:00"
     )
     assert i18n.format_date("fr", at("2026-01-15T12:00")) == "jeudi 15 janvier"
+    assert i18n.format_date("en", at("2026-01-15T23:30"), "UTC") == "Thursday 15 January"
+    assert i18n.format_date("en", at("2026-01-15T23:30"), "Asia/Tokyo") == "Friday 16 January"
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("fr", "EEEE d MMMM"),  # CLDR has "E d MMMM": its weekday widened, as asked
+        ("en_GB", "EEEE d MMMM"),  # CLDR has it as asked
+        ("en", "EEEE, MMMM d"),
+        ("de", "EEEE, d. MMMM"),
+    ],
+)
+def test_a_skeleton_gets_the_widths_it_asks_for(locale: str, expected: str) -> None:
+    assert i18n.skeleton_pattern(Locale.parse(locale), "MMMMEEEEd") == expected
+    assert i18n.skeleton_pattern(Locale.parse(locale), "MMMMd").count("M") == 4  # not widened
 
 
 def _js_function(source: str, name: str) -> str:
@@ -189,9 +194,8 @@ def test_the_page_script_says_waits_as_python_does(lang: str) -> None:
     seconds += [x * 37.3 for x in range(1500)]
     script = "\n".join(
         [
-            f"var S = {json.dumps(i18n.js_strings(lang))}, lang = {json.dumps(lang)};",
-            "var fmt = new Intl.NumberFormat(lang);",
-            *(_js_function(source, name) for name in ("T", "plural", "wait")),
+            f"var S = {json.dumps(i18n.js_strings(lang))};",
+            *(_js_function(source, name) for name in ("fill", "T", "wait")),
             f"console.log(JSON.stringify({json.dumps(seconds)}.map(wait)));",
         ]
     )

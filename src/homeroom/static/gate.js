@@ -11,20 +11,20 @@ var number = d.number ? +d.number : NaN, pollMs = 1000 * (+d.pollS || 5);
 var live = $("hr-live"), fmt = new Intl.NumberFormat(lang);
 var title = D.title, timer = 0, done = 0, started = 0, fails = 0;
 var said = live.textContent, saidAt = 0, saidSum = 0, sayTimer = 0, QUIET = 30000;
-function T(k, v) { return (S[k] || k).replace(/\{(\w+)\}/g, function (m, x) { return v[x]; }); }
-function plural(k, n) {
-  return T(k + ((lang == "fr" ? n < 2 : n == 1) ? "_one" : "_other"), { n: fmt.format(n) });
-}
-function wait(s) { // as format_wait in web/i18n.py: keep them in step
+function fill(text, v) { return text.replace(/\{(\w+)\}/g, function (m, x) { return v[x]; }); }
+function T(k, v) { return fill(S[k] || k, v); }
+// as format_wait in web/i18n.py, from the durations it said (cldr_*): keep them in step
+function wait(s) {
+  var M = S.cldr_minutes || [], H = S.cldr_hours || [];
   if (!isFinite(s) || s < 0) return T("wait_unknown");
   if (s < 60) return T("wait_less_minute");
   var m = Math.round(s / 60), h, t;
-  if (m < 60) return T("wait_about", { duration: plural("unit_minute", m) });
+  if (m < 60) return T("wait_about", { duration: M[m] });
   m = 5 * Math.round(m / 5);
   h = Math.floor(m / 60), m %= 60;
-  if (h >= 12) return T("wait_more", { duration: plural("unit_hour", 12) });
-  t = plural("unit_hour", h);
-  if (m) t = T("duration_hm", { hours: t, minutes: plural("unit_minute", m) });
+  if (h >= 12) return T("wait_more", { duration: H[12] });
+  t = H[h];
+  if (m) t = fill(S.cldr_and || "{0} {1}", [t, M[m]]);
   return T("wait_about", { duration: t });
 }
 // Live region: new text only; an estimate (sum) at most every QUIET ms, news at once.
@@ -39,9 +39,9 @@ function say(text, sum) {
   saidSum = sum;
   if (sum) saidAt = Date.now();
 }
-function button(href, k) {
+function button(href, text) {
   var a = D.createElement("a");
-  a.className = "hr-button", a.href = href, a.textContent = T(k);
+  a.className = "hr-button", a.href = href, a.textContent = text;
   live.after(a);
 }
 function local(u) { return /^\/(?![\/\\])/.test(u) ? u : ""; }
@@ -91,7 +91,10 @@ function queued(st) {
   $("hr-wait").textContent = w;
   D.title = "(" + fmt.format(pos) + ") " + title;
   if (st.mode == "paused") say(T("lead_paused"));
-  else say(T("live_summary", { position: plural("position", pos), wait: w }), 1);
+  else {
+    var place = T("position", { n: fmt.format(pos) }); // not inside T(): extraction misses that
+    say(T("live_summary", { position: place, wait: w }), 1);
+  }
   schedule(jitter());
 }
 async function redeem() {
@@ -115,14 +118,14 @@ function go(next) {
   var url = local(next) || local(d.nextUrl) || "/";
   done = 1;
   say(T("live_admitted"));
-  button(url, "live_continue");
+  button(url, T("live_continue"));
   location.replace(url);
 }
 function lapsed(message) {
   done = 1;
   D.title = title;
   say(message || T("lead_lapsed"));
-  button(d.rejoinUrl, "rejoin");
+  button(d.rejoinUrl, T("rejoin"));
 }
 function start() { if (!started) schedule(jitter()); started = 1; }
 function loaded() { // stop() cancels the meta refresh: we poll instead

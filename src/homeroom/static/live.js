@@ -19,6 +19,10 @@ function w(key, params = {}) {
   return (words[key] || key).replace(/\{(\w+)\}/g, (all, name) => (name in params ? String(params[name]) : all));
 }
 
+// The words for a reason the server or the connection gives: each written out, so that
+// `make words` finds it (docs/translating.md); null for a reason without words of its own.
+const said = (table, reason) => (Object.prototype.hasOwnProperty.call(table, reason) ? table[reason] : null);
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
@@ -73,12 +77,27 @@ const conn = new Connection({
     if (changed) draw(changed, message.type === "snapshot");
   },
   onStatus: (status, seconds) => {
-    const key = { connecting: "class_status_connecting", online: "class_status_online", retry: "class_status_retry", offline: "class_status_offline", not_open: "class_status_not_open" }[status];
-    $("lv-status").textContent = w(key, { s: seconds });
+    const statuses = {
+      connecting: w("class_status_connecting"),
+      online: w("class_status_online"),
+      retry: w("class_status_retry", { s: seconds }),
+      offline: w("class_status_offline"),
+      not_open: w("class_status_not_open", { s: seconds }),
+    };
+    $("lv-status").textContent = said(statuses, status) || "";
     $("lv").dataset.connection = status;
   },
   onStop: (reason) => {
-    $("lv-stopped-text").textContent = w(`class_stop_${reason}`);
+    const stops = {
+      removed: w("class_stop_removed"),
+      refused: w("class_stop_refused"),
+      ended: w("class_stop_ended"),
+      locked: w("class_stop_locked"),
+      signed_out: w("class_stop_signed_out"),
+      gone: w("class_stop_gone"),
+      cancelled: w("class_stop_cancelled"),
+    };
+    $("lv-stopped-text").textContent = said(stops, reason) || w("class_stop_other");
     $("lv-stopped").hidden = false;
     $("lv-status").textContent = "";
     $("lv").dataset.connection = "stopped";
@@ -86,8 +105,14 @@ const conn = new Connection({
     $("lv-lobby").hidden = true;
   },
   onRefused: (error, command) => {
-    const key = `class_err_${error.error}`;
-    flash(key in words ? w(key) : w("class_err_other", { reason: error.error }));
+    const refusals = {
+      muted: w("class_err_muted"),
+      already_voted: w("class_err_already_voted"),
+      poll_closed: w("class_err_poll_closed"),
+      poll_open: w("class_err_poll_open"),
+      board_full: w("class_err_board_full"),
+    };
+    flash(said(refusals, error.error) || w("class_err_other", { reason: error.error }));
     if (command && command.type === "board.stroke") board.settle(command.id);
   },
   onAck: (ack, command) => {
@@ -156,7 +181,7 @@ function drawPeople() {
             el(
               "span",
               { class: "lv-actions" },
-              button(w(muted ? "class_unmute" : "class_mute", { name: p.name }), mute, `mute-${p.person}`),
+              button(muted ? w("class_unmute", { name: p.name }) : w("class_mute", { name: p.name }), mute, `mute-${p.person}`),
               button(w("class_remove", { name: p.name }), remove, `remove-${p.person}`),
             ),
           );
@@ -208,7 +233,7 @@ function drawHands() {
     $("lv-hands-none").hidden = state.hands.length > 0;
     if (!teacher) {
       const raised = state.hands.includes(state.person);
-      $("lv-hand").textContent = w(raised ? "class_hand_lower_mine" : "class_hand_raise");
+      $("lv-hand").textContent = raised ? w("class_hand_lower_mine") : w("class_hand_raise");
       $("lv-hand").setAttribute("aria-pressed", String(raised));
     }
   });

@@ -21,7 +21,7 @@ from homeroom.web.pages import render_page
 
 def lang_of(request: Request) -> str:
     chosen = request.query_params.get("lang")
-    if chosen in ("fr", "en"):
+    if chosen is not None and i18n.known(chosen):
         return chosen
     return i18n.negotiate(request.headers.get("accept-language"))
 

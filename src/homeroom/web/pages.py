@@ -3,12 +3,12 @@
 Templates live in web/templates (the layout and the error page every component uses),
 gate/templates and school/pages/templates, and receive, besides what the server passes:
 
-- `t(key, **kw)`: the catalogue of homeroom.web.i18n in the page's language;
-- `lang`, `other_lang` and `lang_names`, for the lang attribute and the language switch;
+- `t(key, **kw)` and `plural(key, number)`: the page's language's catalogue (web/i18n.py), and
+  `N_(key)`, which marks a key chosen at run time so that extraction finds it;
+- `lang`, and `other_langs` (each other language and its name), for the language switch;
 - `static(name)`: the URL of a file under /static/, with a version query that changes with the
   files, so they can be cached for a long time;
-- `n(number)`, `plural(key, number)`, `has(key)`, `with_query(url, **params)` and
-  `query_param(url, name)`;
+- `n(number)`, `with_query(url, **params)` and `query_param(url, name)`;
 - the filters `isotime` (unix time to ISO 8601) and `local` (a URL that is not a path on this
   site becomes "/", so a link or a redirect never leaves it).
 
@@ -130,7 +130,7 @@ def _environment() -> Environment:
     env.globals["static"] = static_url
     env.globals["with_query"] = with_query
     env.globals["query_param"] = query_param
-    env.globals["lang_names"] = i18n.LANGUAGE_NAMES
+    env.globals["N_"] = i18n.N_
     return env
 
 
@@ -139,17 +139,19 @@ ENV = _environment()
 
 def _bound(lang: str) -> dict[str, object]:
     translate: Callable[..., str] = functools.partial(i18n.translate, lang)
+    catalogues = i18n.CATALOGUES
     return {
         "t": translate,
         "lang": lang,
-        "other_lang": "en" if lang == "fr" else "fr",
+        "other_langs": [
+            (other, catalogues.by_lang[other].name) for other in catalogues.langs if other != lang
+        ],
         "n": functools.partial(i18n.format_number, lang),
         "plural": functools.partial(i18n.plural, lang),
-        "has": lambda key: key in i18n.CATALOGUES[i18n.supported(lang)],
         "js_strings": i18n.js_strings(lang),
     }
 
 
 def render_page(template: str, lang: str, **ctx: object) -> str:
-    """Render `template` in `lang` ("fr" or "en"; anything else gives French)."""
+    """Render `template` in `lang` (one of the catalogues'; anything else gives French)."""
     return ENV.get_template(template).render({**_OPTIONAL, **ctx, **_bound(i18n.supported(lang))})

@@ -29,7 +29,7 @@ from homeroom.web.pages import with_query
 
 LOGIN_MAX: Final = 200
 PASSWORD_MAX: Final = 1024
-NOTICES: Final = {"out": "school_signed_out", "code": "school_code_done"}
+NOTICES: Final = {"out": i18n.N_("school_signed_out"), "code": i18n.N_("school_code_done")}
 
 
 def _retry(exc: HomeroomError) -> dict[str, str]:

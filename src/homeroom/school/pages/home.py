@@ -48,9 +48,9 @@ DAY_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TIME_RE: Final = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 MINUTES: Final = (5, 240)
 DONE: Final = {
-    "claimed": "school_claimed",
-    "erased": "school_erased",
-    "guests_cancelled": "class_guests_cancelled",
+    "claimed": i18n.N_("school_claimed"),
+    "erased": i18n.N_("school_erased"),
+    "guests_cancelled": i18n.N_("class_guests_cancelled"),
 }
 STAFF: Final = frozenset({Role.ADMIN, Role.OPERATOR})
 # Invitation links made from the pages: uses and days of validity offered by default, within
@@ -375,7 +375,7 @@ class HomePages(PageKit):
             if not signed[1].administers_school(school_id, academy_id):
                 raise NotFound("school_not_found", *enrol.MESSAGES["school_not_found"])
             if not content:
-                raise _invalid("school_roster_missing")
+                raise _invalid(i18n.N_("school_roster_missing"))
             report = await import_roster(db, school_id, content, now=self.now())
         lang = lang_of(request)
         return self.render(
@@ -392,20 +392,20 @@ def _session_fields(form: Form) -> tuple[str, dt.date, dt.time, int]:
     """The new session's title, local day, local start and length, or BadRequest."""
     title = clean(form.get("title", 400))
     if not 1 <= len(title) <= 160:
-        raise _invalid("school_bad_title")
+        raise _invalid(i18n.N_("school_bad_title"))
     text = form.get("day", 20).strip()
     try:
         if not DAY_RE.fullmatch(text):
             raise ValueError(text)
         day = dt.date.fromisoformat(text)
     except ValueError as exc:
-        raise _invalid("school_bad_day") from exc
+        raise _invalid(i18n.N_("school_bad_day")) from exc
     found = TIME_RE.fullmatch(form.get("start", 20).strip())
     if found is None:
-        raise _invalid("school_bad_time")
+        raise _invalid(i18n.N_("school_bad_time"))
     start = dt.time(int(found[1]), int(found[2]))
     minutes_text = form.get("minutes", 20).strip()
     minutes = int(minutes_text) if minutes_text.isdigit() and len(minutes_text) < 5 else 0
     if not MINUTES[0] <= minutes <= MINUTES[1]:
-        raise _invalid("school_bad_minutes")
+        raise _invalid(i18n.N_("school_bad_minutes"))
     return title, day, start, minutes

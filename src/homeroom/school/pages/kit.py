@@ -19,8 +19,8 @@ from homeroom.school.auth.passwords import hash_password
 from homeroom.school.auth.sessions import COOKIE, Current, Sessions
 from homeroom.school.data.access import Principal
 from homeroom.school.deps import SchoolDeps
-from homeroom.school.pages import words  # noqa: F401  (registers the school's words)
 from homeroom.school.pages.forms import CSRF_FIELD, Form, FormGuard, bad_csrf
+from homeroom.web import i18n
 from homeroom.web.http import Cookies, lang_of, safe_next
 from homeroom.web.pages import render_page, with_query
 
@@ -46,7 +46,7 @@ class PageKit:
     def url(request: Request, path: str, **params: object) -> str:
         """`path` on this site, keeping a language chosen with ?lang=."""
         chosen = request.query_params.get("lang")
-        if chosen in ("fr", "en"):
+        if i18n.known(chosen):
             params = {"lang": chosen, **params}
         return with_query(safe_next(path), **params) if params else safe_next(path)
 
