@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Route, expect
 
+from homeroom.gate.runtime import STATE_SKEW_S
 from tests.browser.conftest import axe_violations
 from tests.gate_process import GateProcess
 
@@ -130,7 +131,9 @@ def test_a_gate_restarted_without_its_counts_gives_the_waiting_page_a_new_place(
     expect(page.locator("#hr-position")).to_have_text("2")
     # The embedded memory store restarted at 7:55: same keys, so the ticket still opens, but
     # the count that gave it number 2 is gone, and three people arrive in the new one.
-    time.sleep(2.5)  # the ticket is then clearly older than the new count (STATE_SKEW_S)
+    # The ticket must then be clearly older than the new count: both are whole seconds, so more
+    # than STATE_SKEW_S + 1 s must pass (2.5 s failed now and then: 10.1 and 12.7 are 10 and 12)
+    time.sleep(STATE_SKEW_S + 1.5)
     gate.stop()
     gate.start()
     for _ in range(3):
