@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,7 +14,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from homeroom.core.live.parts import Role
 from homeroom.live.hub import Host, Hub, Joining
 from homeroom.live.jointoken import JoinClaims, JoinTokens
-from homeroom.live.revocations import ANY, KEPT_S, Revocation, RevocationFeed, Revocations
+from homeroom.live.revocations import (
+    ANY,
+    KEPT_S,
+    Revocation,
+    RevocationFeed,
+    Revocations,
+    Unavailable,
+)
 from homeroom.live.server import LiveServer, revoke
 from homeroom.school.data import db
 from homeroom.school.data.models import LiveRevocation
@@ -256,3 +265,14 @@ async def test_the_server_applies_what_its_source_gives_and_survives_a_source_th
                 await receive(pupil)
     finally:
         await server.stop()
+
+
+async def test_a_database_not_migrated_yet_is_unavailable_not_a_bug(tmp_path: Path) -> None:
+    """At the first `make run`, `homeroom live` may read before `homeroom run` has made the
+    tables: the feed says so as `Unavailable` (one line in the log), not as a traceback."""
+    empty = db.engine_for(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    try:
+        with pytest.raises(Unavailable, match="live_revocation"):
+            await RevocationFeed(empty).read(int(NOW * 1000))
+    finally:
+        await empty.dispose()

@@ -31,3 +31,10 @@ class Faults:
             self.log.exception("unexpected error %s (a bug: the connection is closed)", what)
         elif self.count in (10, 100) or self.count % 1000 == 0:
             self.log.error("unexpected error %s: %d so far since start", what, self.count)
+
+
+def short(exc: BaseException) -> str:
+    """An exception in one line, for a log that says what is wrong without a traceback: an
+    outage of something the gateway relies on is not a bug."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}"

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from homeroom.core.clientjson import writable
 from homeroom.core.live.parts import Role as LiveRole
+from homeroom.live.faults import short
 from homeroom.school.for_live import (
     MAX_ID,
     ChatAudience,
@@ -197,7 +198,7 @@ class DatabaseRecorder:
             async with asyncio.timeout(CHECK_S), self.engine.connect() as connection:
                 present = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
         except Exception as exc:
-            log.warning("school database unreachable (%s): records wait for it", _short(exc))
+            log.warning("school database unreachable (%s): records wait for it", short(exc))
             return False
         missing = [name for name in TABLES if name not in present]
         if missing:
@@ -255,7 +256,7 @@ class DatabaseRecorder:
                     "school database refused a batch of %d records (%s); %d waiting,"
                     " trying again (failure %d)",
                     len(rows),
-                    _short(exc),
+                    short(exc),
                     len(self.queue),
                     self.failures,
                 )
@@ -271,11 +272,6 @@ class DatabaseRecorder:
     def _backoff(self) -> float:
         first, longest = self.backoff_s
         return float(min(longest, first * 2 ** min(self.failures - 1, 16)))
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:200]}"
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from homeroom.live.faults import short
 from homeroom.live.jointoken import JoinClaims
 from homeroom.school.for_live import LiveRevocation
 
@@ -76,6 +78,12 @@ class Revocations:
         self._before = {k: t for k, t in self._before.items() if t >= older_than_ms}
 
 
+class Unavailable(Exception):
+    """The school database cannot be read now: unreachable, or not migrated yet (at the first
+    start `homeroom live` may run before `homeroom run` has made the tables). Not a bug: the
+    poll tries again, and the log says it in one line."""
+
+
 class RevocationFeed:
     """The school database's revocation rows that this process has not read yet.
 
@@ -106,8 +114,11 @@ class RevocationFeed:
                 .order_by(table.c.id)
                 .limit(BATCH)
             )
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
+            try:
+                async with self.engine.connect() as conn:
+                    rows = (await conn.execute(query)).all()
+            except (SQLAlchemyError, OSError) as exc:
+                raise Unavailable(short(exc)) from exc
             for row in rows:
                 after = row.id
                 if row.id in self._seen:

@@ -29,7 +29,7 @@ from homeroom.door import Doorman
 from homeroom.live.conn import CLOSE_EXPIRED, CLOSE_REVOKED, Conn, Gateway, Limits
 from homeroom.live.hub import Hub, Recorder
 from homeroom.live.jointoken import JoinTokens
-from homeroom.live.revocations import ANY, KEPT_S, POLL_S, Revocation, Revocations
+from homeroom.live.revocations import ANY, KEPT_S, POLL_S, Revocation, Revocations, Unavailable
 from homeroom.live.wire import control_frame
 
 log = logging.getLogger("homeroom.live")
@@ -149,7 +149,9 @@ class LiveServer:
         if self._revocations is not None:  # what was revoked before this process started
             try:
                 await self.read_revocations()
-            except Exception:  # classes go on; the poll tries again
+            except Unavailable as exc:  # not migrated yet, or away: the poll tries again
+                log.warning("cannot read revocations yet (%s); trying every %s s", exc, POLL_S)
+            except Exception:  # a bug; classes go on, the poll tries again
                 log.warning("cannot read revocations yet", exc_info=True)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
@@ -184,9 +186,12 @@ class LiveServer:
             await asyncio.sleep(POLL_S)
             try:
                 await self.read_revocations()
-            except Exception:  # the database away: tried again at the next poll
-                if not failing:  # once an outage, not every poll
-                    log.warning("cannot read revocations; trying every %s s", POLL_S, exc_info=True)
+            except Exception as exc:  # the database away: tried again at the next poll
+                if not failing:  # once an outage, not every poll; a traceback only for a bug
+                    bug = not isinstance(exc, Unavailable)
+                    log.warning(
+                        "cannot read revocations (%s); trying every %s s", exc, POLL_S, exc_info=bug
+                    )
                 failing = True
             else:
                 if failing:
