@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -236,6 +237,36 @@ async def test_the_people_of_a_killed_process_leave_for_the_others(
     left = await teacher.until(kind("presence.left", person="p1"), "p1 left")
     snapshot = teacher.messages[0]
     assert left["epoch"] == snapshot["epoch"]
+
+
+async def test_heartbeats_missing_for_less_than_their_life_let_go_of_nobody(
+    redis: RedisServer,
+    pair: tuple[LiveProcess, LiveProcess],
+    tokens: Tokens,
+    opened: list[Client],
+) -> None:
+    """As after a Redis that came back empty: every heartbeat is missing at once, and the live
+    processes beat again within a sweep. Nobody is declared gone for that (docs/live.md)."""
+    a, b = pair
+    teacher = await join(opened, a.url(tokens("t1", Role.TEACHER)))
+    pupil = await join(opened, b.url(tokens("p1")))
+    await teacher.until(kind("presence.joined", person="p1"), "p1 in")
+    # For 1 s (the heartbeats live 1.5 s, a watches every 0.5 s): delete them as they come
+    admin = Redis.from_url(redis.url)
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            beats = await admin.keys("*:live:proc:*")
+            if beats:
+                await admin.delete(*beats)
+            await asyncio.sleep(0.02)
+    finally:
+        await admin.aclose()
+    await pupil.send("chat.send", "c1", text="toujours là", to="all")
+    await teacher.until(kind("chat.message", text="toujours là"), "the class goes on")
+    await asyncio.sleep(1.5)  # a watch or three after the heartbeats are back
+    assert not [m for m in teacher.messages if m["type"] == "presence.left"]
+    assert pupil.ws.close_code is None and teacher.ws.close_code is None
 
 
 async def test_homeroom_live_on_memory_with_one_process_serves_a_class(

@@ -139,6 +139,7 @@ class LiveServer:
         self.sweep_s = min(SWEEP_S, heartbeat_s / 3)  # beat well within the heartbeat's life
         self._liveness = room_log if isinstance(room_log, ProcessLiveness) else None
         self._buried: dict[tuple[str, str], float] = {}  # (room, origin): when "gone" was sent
+        self._unseen: dict[str, float] = {}  # origin: since when its heartbeat has been missing
         self._revocations = revocations
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -199,9 +200,14 @@ class LiveServer:
                 failing = False
 
     async def watch_processes(self) -> int:
-        """Beat, and append `gone` to the rooms where a process without a heartbeat has
-        connections (room.gone is idempotent: several processes may do it). Returns how many
-        `gone` entries were appended."""
+        """Beat, and append `gone` to the rooms where a process whose heartbeat has been missing
+        for `heartbeat_s` has connections (room.gone is idempotent: several processes may do
+        it). Returns how many `gone` entries were appended.
+
+        Missing once is not gone: a Redis that restarted empty (or a replica promoted without
+        the last writes) has lost every heartbeat at once, and a live process beats again
+        within `sweep_s`; declaring it gone at the first look would send its whole class to
+        reconnect for nothing. A dead one stays missing, so it is let go `heartbeat_s` later."""
         if self._liveness is None:
             return 0
         await self._liveness.beat(self.hub.origin, self.heartbeat_s)
@@ -213,8 +219,10 @@ class LiveServer:
         everyone = set().union(*others.values())
         if not everyone:
             return 0
-        dead = everyone - await self._liveness.alive(everyone)
+        missing = everyone - await self._liveness.alive(everyone)
         now, sent = self.hub.clock(), 0
+        self._unseen = {o: self._unseen.get(o, now) for o in missing}
+        dead = {o for o, since in self._unseen.items() if now - since >= self.heartbeat_s}
         self._buried = {k: t for k, t in self._buried.items() if now - t < 2 * self.heartbeat_s}
         for room_id, origins in others.items():
             for origin in sorted(origins & dead):
