@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
-	bench-school bench-live bench-door services chromium clean
+	bench-school bench-live bench-door services chromium clean cluster cluster-down
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -88,6 +88,16 @@ format: $(STAMP)
 # Nothing to compile: each process compiles the .po files when it starts.
 words: $(STAMP)
 	$(PY) -m homeroom.web.extract
+
+# A whole deployment on this machine (docs/operations.md#the-deployment): HAProxy in front of three
+# nodes (network namespaces, or 127.0.0.x), a Redis Cluster of 3 primaries + 3 replicas, PgBouncer
+# before PostgreSQL. It prints the URL and the demo accounts; `make cluster-down` removes it all.
+cluster: $(STAMP) services
+	@scripts/need haproxy pgbouncer redis-server ip nft
+	$(VENV)/bin/homeroom cluster up
+
+cluster-down: $(STAMP)
+	$(VENV)/bin/homeroom cluster down
 
 services:
 	@scripts/ensure-services
