@@ -53,6 +53,8 @@ def config(t: Topology) -> str:
             "; the machine's PostgreSQL trusts local connections; a real one would use scram",
             "auth_type = trust",
             f"auth_file = {where / 'users.txt'}",
+            "; SHOW POOLS, SHOW STATS on its console (psql -d pgbouncer), for this user",
+            f"admin_users = {USER}",
             "; a server connection serves one transaction, then the next client's",
             "pool_mode = transaction",
             "; server connections to PostgreSQL for the cluster's database, all clients together",
@@ -106,6 +108,21 @@ def create_database(t: Topology) -> None:
 def drop_database(t: Topology) -> None:
     """Drop the cluster's database (its connections closed first); nothing if it is gone."""
     _psql(f'DROP DATABASE IF EXISTS "{t.database}" WITH (FORCE)')
+
+
+def stats(t: Topology) -> dict[str, dict[str, str]]:
+    """PgBouncer's SHOW STATS: database -> its counters (total_xact_count, ...)."""
+    done = subprocess.run(
+        [PSQL, "-h", t.host_address, "-p", str(t.pgbouncer_port), "-U", USER, "-d", "pgbouncer",
+         "-AF", "\t", "-c", "SHOW STATS"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not lines:
+        return {}
+    head = lines[0].split("\t")
+    rows = [dict(zip(head, line.split("\t"), strict=False)) for line in lines[1:]]
+    return {row["database"]: row for row in rows if "database" in row}
 
 
 def postgres_answers() -> bool:
