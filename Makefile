@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
-	bench-school bench-live bench-door services chromium clean cluster cluster-down
+	bench-school bench-live bench-door services chromium clean cluster cluster-down bench-fanout
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -105,7 +105,7 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door
+bench: bench-gate bench-school bench-live bench-door bench-fanout
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -124,6 +124,12 @@ bench-live: $(STAMP)
 # `homeroom run`, `homeroom live` and the app under plain uvicorn, hypercorn and granian.
 bench-door: $(STAMP)
 	$(PY) bench/door_bench.py
+
+# HAProxy hashing classes on the room against leastconn: Redis deliveries and bytes per entry,
+# each on a fresh deployment (docs/operations.md#does-hashing-on-the-room-cut-redis-fan-out).
+bench-fanout: $(STAMP) services
+	@scripts/need haproxy pgbouncer redis-server ip nft
+	$(PY) bench/cluster_fanout.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \
