@@ -18,10 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from websockets.asyncio.client import connect
 
-from homeroom.deploy import cluster, netns, pgbouncer
-from homeroom.deploy.topology import Mode, Topology
+from homeroom.deploy import cluster, netns, pgbouncer, rediscluster
+from homeroom.deploy.topology import REDIS_NODE_TIMEOUT_MS, Mode, Topology
 from tests.e2e.test_live_processes import Client, kind
 from tests.gate_process import ROOT
 
@@ -154,6 +155,16 @@ def test_a_class_through_haproxy_spans_two_nodes_then_down_leaves_nothing(
     assert t.mode == cluster.detect()[0]
     assert len(t.nodes) == 3 and len(t.redis_ports) == 6
     assert httpx.get(f"{t.url}/healthz", timeout=5).status_code == 200
+    assert sorted(rediscluster.roles(t).values()) == ["master"] * 3 + ["slave"] * 3
+    for port in t.redis_ports:
+        with redis.Redis(host=t.host_address, port=port, decode_responses=True) as node:
+            got = node.config_get("appendonly") | node.config_get("appendfsync")
+            got |= node.config_get("cluster-node-timeout")
+        assert got == {
+            "appendonly": "yes",
+            "appendfsync": "everysec",
+            "cluster-node-timeout": str(REDIS_NODE_TIMEOUT_MS),
+        }
     assert all(state.startswith("UP") for state in cluster.servers_up(t).values())
     chat_across_nodes(t)
     # sign-in, the class's pages and the gateways' records all went through PgBouncer

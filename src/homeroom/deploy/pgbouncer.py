@@ -37,7 +37,7 @@ def max_clients(t: Topology) -> int:
     return 2 * 2 * len(t.nodes) * (DATABASE_POOL + DATABASE_OVERFLOW) + 10
 
 
-def config(t: Topology) -> str:
+def config(t: Topology, server_pool: int = PGBOUNCER_SERVER_POOL) -> str:
     host, port = POSTGRES
     where = folder(t)
     return "\n".join(
@@ -58,7 +58,7 @@ def config(t: Topology) -> str:
             "; a server connection serves one transaction, then the next client's",
             "pool_mode = transaction",
             "; server connections to PostgreSQL for the cluster's database, all clients together",
-            f"default_pool_size = {PGBOUNCER_SERVER_POOL}",
+            f"default_pool_size = {server_pool}",
             "reserve_pool_size = 0",
             "; client connections: every process's pool, twice over (a rolling restart)",
             f"max_client_conn = {max_clients(t)}",
@@ -74,11 +74,11 @@ def config(t: Topology) -> str:
     )
 
 
-def prepare(t: Topology) -> None:
+def prepare(t: Topology, server_pool: int = PGBOUNCER_SERVER_POOL) -> None:
     """The folder (owned by USER, whom PgBouncer becomes), its configuration and its users."""
     where = folder(t)
     where.mkdir(parents=True, exist_ok=True)
-    (where / "pgbouncer.ini").write_text(config(t))
+    (where / "pgbouncer.ini").write_text(config(t, server_pool))
     (where / "users.txt").write_text(f'"{USER}" ""\n')
     shutil.chown(where, USER)
     for child in where.iterdir():
