@@ -10,10 +10,12 @@ process, namespace, veth pair or database behind. Everything is stopped on failu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -133,6 +135,14 @@ def chat_across_nodes(t: Topology) -> None:
     asyncio.run(hold_class())
 
 
+def until(t: Topology, holds: Callable[[dict[str, str]], bool], what: str) -> None:
+    """Wait (20 s at most) until HAProxy's view of its servers satisfies `holds`."""
+    deadline = time.monotonic() + 20
+    while not holds(states := cluster.servers_up(t)):
+        assert time.monotonic() < deadline, f"no {what} within 20 s: {states}"
+        time.sleep(0.2)
+
+
 def nothing_left(t: Topology) -> None:
     for name, pid in t.pids.items():
         assert not cluster.alive(pid), f"{name} (pid {pid}) still runs"
@@ -167,6 +177,8 @@ def test_a_class_through_haproxy_spans_two_nodes_then_down_leaves_nothing(
         }
     assert all(state.startswith("UP") for state in cluster.servers_up(t).values())
     chat_across_nodes(t)
+    shown = "\n".join(cluster.status(t.path))
+    assert "GONE" not in shown and shown.count(" running") == len(t.pids), shown
     # sign-in, the class's pages and the gateways' records all went through PgBouncer
     assert int(pgbouncer.stats(t)[t.database]["total_xact_count"]) > 0
     assert cluster.down(t.path)  # reads the folder's copy: `t` keeps every pid to check
@@ -187,5 +199,18 @@ def test_without_namespaces_each_node_has_its_own_loopback_address(
     finally:
         client.close()
     assert me.status_code == 200 and json.loads(me.text)["roles"]
+
+    # kill -9 a node's processes: HAProxy takes it out and the others serve; started again,
+    # it is back in
+    assert len(cluster.kill_node(t, "a")) == 2
+    until(t, lambda states: states.get("web/a", "").startswith("DOWN"), "web/a DOWN")
+    for _ in range(6):
+        assert httpx.get(f"{t.url}/healthz", timeout=5).status_code == 200
+    cluster.start_node(t, t.nodes[0])
+    until(t, lambda states: states.get("web/a") == "UP", "web/a UP again")
+    # HAProxy reloaded with a node list without c: the new worker has no server c
+    cluster.reload_haproxy(dataclasses.replace(t, nodes=t.nodes[:2]))
+    until(t, lambda states: "web/c" not in states and "web/b" in states, "a file without c")
+    assert httpx.get(f"{t.url}/healthz", timeout=5).status_code == 200
     assert cluster.down(t.path)
     nothing_left(t)

@@ -239,6 +239,30 @@ def node_processes(node: Node) -> list[str]:
     return [f"live-{node.name}", f"run-{node.name}"]
 
 
+def kill_node(t: Topology, name: str, sig: signal.Signals = signal.SIGKILL) -> list[int]:
+    """Send `sig` (kill -9 by default) to every homeroom process of node `name`, at once;
+    the ids it went to. `start_node` starts them again."""
+    node = next(n for n in t.nodes if n.name == name)
+    hit = []
+    for process in node_processes(node):
+        pid = t.pids.get(process)
+        if pid is not None and _ours(pid, "homeroom"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+                hit.append(pid)
+    return hit
+
+
+def reload_haproxy(t: Topology, live_balance: LiveBalance | None = None) -> None:
+    """Write the file again from `t` (its node list may have changed), have HAProxy check it,
+    then reload: the master starts a new worker, the old one finishes within hard-stop-after."""
+    write_haproxy(t, live_balance)
+    pid = t.pids.get("haproxy")
+    if pid is None or not _ours(pid, "haproxy"):
+        raise ClusterError("haproxy is not running")
+    os.kill(pid, signal.SIGUSR2)
+
+
 def machine_limits() -> haproxy.Limits:
     """HAProxy's limits, its maxconn cut to what this machine's open-file limit holds (two
     descriptors a proxied connection, and some to spare)."""

@@ -8,6 +8,7 @@ statement: homeroom.school.data.db), and a server connection drops what a client
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -80,13 +81,15 @@ def prepare(t: Topology, server_pool: int = PGBOUNCER_SERVER_POOL) -> None:
     where.mkdir(parents=True, exist_ok=True)
     (where / "pgbouncer.ini").write_text(config(t, server_pool))
     (where / "users.txt").write_text(f'"{USER}" ""\n')
-    shutil.chown(where, USER)
-    for child in where.iterdir():
-        shutil.chown(child, USER)
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root: it becomes USER
+        shutil.chown(where, USER)
+        for child in where.iterdir():
+            shutil.chown(child, USER)
 
 
 def argv(t: Topology) -> list[str]:
-    return [PGBOUNCER, "-u", USER, str(folder(t) / "pgbouncer.ini")]
+    become = ["-u", USER] if os.geteuid() == 0 else []
+    return [PGBOUNCER, *become, str(folder(t) / "pgbouncer.ini")]
 
 
 def _psql(sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
