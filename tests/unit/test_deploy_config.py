@@ -3,9 +3,11 @@ PgBouncer's pools, the topology's JSON, and the database engine's PgBouncer mode
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -114,7 +116,9 @@ def test_the_tuned_lines_are_explained_in_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["netns", "loopback"])
 def test_haproxy_accepts_the_generated_file(tmp_path: Path, mode: str) -> None:
-    subprocess.run([str(ROOT / "scripts" / "need"), "haproxy"], check=True, timeout=300)
+    with open(Path(tempfile.gettempdir()) / "homeroom-need.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: one apt-get at a time (make: before)
+        subprocess.run([str(ROOT / "scripts" / "need"), "haproxy"], check=True, timeout=300)
     path = tmp_path / "haproxy.cfg"
     path.write_text(haproxy.config(topology(tmp_path, mode), haproxy.Limits(maxconn=5000)))
     checked = haproxy.check(path)
