@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
-	bench-school bench-live bench-door services chromium clean
+	bench-school bench-live bench-door services chromium clean cluster cluster-down bench-fanout cluster-tools
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -49,11 +49,11 @@ run: $(STAMP)
 	if [ "$${HOMEROOM_LIVE_PORT:-8001}" != 0 ]; then $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
-test: lock-check $(STAMP) services chromium lint
+test: lock-check $(STAMP) services chromium cluster-tools lint
 	$(PYTEST) -q
 
 # one worker a core (pytest-xdist): the fast tier touches no shared server, so its tests run apart
-test-fast: $(STAMP)
+test-fast: $(STAMP) cluster-tools
 	$(PYTEST) -q -m "not slow" -p no:randomly -n auto
 
 define lint_in
@@ -89,13 +89,26 @@ format: $(STAMP)
 words: $(STAMP)
 	$(PY) -m homeroom.web.extract
 
+# A whole deployment on this machine (docs/operations.md#the-deployment): HAProxy in front of three
+# nodes (network namespaces, or 127.0.0.x), a Redis Cluster of 3 primaries + 3 replicas, PgBouncer
+# before PostgreSQL. It prints the URL and the demo accounts; `make cluster-down` removes it all.
+cluster: $(STAMP) services cluster-tools
+	$(VENV)/bin/homeroom cluster up
+
+# What the deployment runs (Debian packages), installed once before tests run in parallel.
+cluster-tools:
+	@scripts/need haproxy pgbouncer redis-server ip nft
+
+cluster-down: $(STAMP)
+	$(VENV)/bin/homeroom cluster down
+
 services:
 	@scripts/ensure-services
 
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door
+bench: bench-gate bench-school bench-live bench-door bench-fanout
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -114,6 +127,11 @@ bench-live: $(STAMP)
 # `homeroom run`, `homeroom live` and the app under plain uvicorn, hypercorn and granian.
 bench-door: $(STAMP)
 	$(PY) bench/door_bench.py
+
+# HAProxy hashing classes on the room against leastconn: Redis deliveries and bytes per entry,
+# each on a fresh deployment (docs/operations.md#does-hashing-on-the-room-cut-redis-fan-out).
+bench-fanout: $(STAMP) services cluster-tools
+	$(PY) bench/cluster_fanout.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \

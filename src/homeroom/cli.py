@@ -117,6 +117,26 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from homeroom.deploy import cluster
+
+    folder = Path(args.dir)
+    try:
+        if args.action == "up":
+            cluster.up(folder, nodes=args.nodes, mode=args.mode, live_balance=args.live_balance)
+        elif args.action == "down":
+            if not cluster.down(folder):
+                print(f"homeroom cluster: no deployment in {folder}")
+            else:
+                print(f"homeroom cluster: stopped and removed the deployment in {folder}")
+        else:
+            print("\n".join(cluster.status(folder)))
+    except cluster.ClusterError as exc:
+        print(f"homeroom cluster: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="homeroom", description="homeroom: distance learning at national scale"
@@ -144,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--url", default=os.environ.get("HOMEROOM_URL", "http://127.0.0.1:8000"))
     gate.add_argument("--prequeue-minutes", type=int)
     gate.set_defaults(func=cmd_gate)
+    clu = sub.add_parser(
+        "cluster", help="a whole deployment on this machine: HAProxy, 3 nodes, Redis Cluster"
+    )
+    clu.add_argument("action", choices=["up", "down", "status"])
+    clu.add_argument("--dir", default=str(Path(".homeroom") / "cluster"))
+    clu.add_argument("--nodes", type=int, default=3)
+    clu.add_argument("--mode", choices=["netns", "loopback"], help="default: netns if possible")
+    clu.add_argument("--live-balance", choices=["hash", "leastconn"], default="hash")
+    clu.set_defaults(func=cmd_cluster)
     args = parser.parse_args(argv)
     if args.command == "gate" and args.action != "show" and args.value is None:
         parser.error(f"gate {args.action} needs a value")

@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     keepalive_s: int = Field(5, ge=1, le=300)  # an idle kept-alive HTTP connection closes then
     # -- end of the door's settings --
 
+    # -- The database's pool, and PgBouncer in front of it (docs/configuration.md#the-database-pool;
+    # homeroom.deploy). PostgreSQL only: SQLite keeps SQLAlchemy's own pool.
+    database_pool_size: int = Field(5, ge=1, le=500)  # connections this process keeps open
+    database_max_overflow: int = Field(5, ge=0, le=500)  # more at busy times, closed after use
+    # Behind PgBouncer in transaction mode (1.18 carries no prepared statement from one
+    # transaction to the next): no statement cache, and a unique name for each statement.
+    database_pgbouncer: bool = False
+    # -- end of the database pool's settings --
+
     @field_validator("gates", "protect", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:

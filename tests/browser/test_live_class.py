@@ -17,6 +17,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -122,6 +123,8 @@ def open_class(
         locale=locale, viewport=PHONE, extra_http_headers={"accept-language": f"{locale},{lang}"}
     )
     page = context.new_page()
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
     page.set_default_timeout(WAIT_MS)
     expect.set_options(timeout=WAIT_MS)
     page.goto(f"{where.base}/signin?next=/class/{where.session_id}")
@@ -130,6 +133,10 @@ def open_class(
     page.locator("#password").press("Enter")
     page.wait_for_url(re.compile(rf"/class/{where.session_id}$"))
     expect(page.locator("#lv")).to_have_attribute("data-connection", "online")
+    # the room rides in the WebSocket URL: HAProxy hashes a class onto one gateway with it
+    # (docs/operations.md#haproxy-line-by-line)
+    rooms = {parse_qs(urlsplit(url).query).get("room", [""])[0] for url in sockets}
+    assert len(rooms) == 1 and "" not in rooms, sockets
     return context, page
 
 

@@ -30,6 +30,7 @@ PROBES = {
     "school-gate": ("school/api/_probe.py", "homeroom.gate.http"),
     "school-live": ("school/pages/_probe.py", "homeroom.live.hub"),
     "school-packages": ("school/data/_probe.py", "homeroom.school.auth.sessions"),
+    "deploy": ("gate/_deploy_probe.py", "homeroom.deploy.topology"),
 }
 
 

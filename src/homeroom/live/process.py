@@ -29,7 +29,7 @@ from homeroom.live.conn import PATH
 from homeroom.live.records import DatabaseRecorder
 from homeroom.live.revocations import RevocationFeed
 from homeroom.live.server import LiveServer
-from homeroom.school.for_live import engine_for
+from homeroom.school.for_live import engine_from_settings
 
 log = logging.getLogger("homeroom.live")
 
@@ -77,7 +77,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
     # Chat messages and poll results go to the school database; `homeroom run` migrates it.
     # The gateway does not wait for it: records queue until the tables answer (docs/live.md).
     # Revocations of join tokens come from it too, read every few seconds.
-    engine = engine_for(settings.database_url)
+    engine = engine_from_settings(settings)
     recorder = DatabaseRecorder(engine)
     await recorder.check()
     recorder.start()

@@ -96,7 +96,7 @@ class School:
         throttle = Throttle(settings.limits_url(), key=secret)  # shared when the backend is
         return cls(
             settings,
-            db.engine_for(settings.database_url),
+            db.engine_from_settings(settings),
             passwords,
             pool,
             throttle,
@@ -111,7 +111,9 @@ class School:
         With `HOMEROOM_DEMO=1` (`make run`), then seed the demo académie and print its sign-in
         details (docs/school.md#demo).
         """
-        await asyncio.to_thread(db.upgrade, self.settings.database_url)
+        await asyncio.to_thread(
+            db.upgrade, self.settings.database_url, pgbouncer=self.settings.database_pgbouncer
+        )
         if self.settings.demo:
             import datetime as dt  # here: only the demo needs them
 

@@ -9,7 +9,7 @@ checks their `ClassSession` and `Person` exist), and the `LiveRevocation` rows t
 
 from __future__ import annotations
 
-from homeroom.school.data.db import engine_for
+from homeroom.school.data.db import engine_for, engine_from_settings
 from homeroom.school.data.models import (
     MAX_ID,
     ChatAudience,
@@ -29,4 +29,5 @@ __all__ = [
     "Person",
     "PollResult",
     "engine_for",
+    "engine_from_settings",
 ]

@@ -32,6 +32,7 @@ export class Connection {
     this.ws = null;
     this.token = null;
     this.url = null;
+    this.room = null;
     this.attempt = 0;
     this.timer = null;
     this.stopped = false;
@@ -86,7 +87,8 @@ export class Connection {
     this.onStatus("connecting");
     if (this.token === null && !(await this.takeToken())) return;
     const { epoch, seq } = this.position();
-    let url = `${this.url}?token=${encodeURIComponent(this.token)}`;
+    // room: the balancer keeps a class's people on as few gateways as fit (docs/operations.md)
+    let url = `${this.url}?room=${encodeURIComponent(this.room)}&token=${encodeURIComponent(this.token)}`;
     if (epoch) url += `&epoch=${encodeURIComponent(epoch)}&seq=${seq}`;
     const ws = new WebSocket(url);
     this.ws = ws;
@@ -128,6 +130,7 @@ export class Connection {
     if (response.ok) {
       this.token = body.token;
       this.url = body.url;
+      this.room = body.room;
       return true;
     }
     const stop =

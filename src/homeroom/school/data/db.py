@@ -7,6 +7,7 @@ The schema comes from the Alembic migrations (src/homeroom/school/data/migration
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,54 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from homeroom.config import Settings
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def engine_for(url: str, **options: Any) -> AsyncEngine:
+def engine_for(
+    url: str,
+    *,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    pgbouncer: bool = False,
+    **options: Any,
+) -> AsyncEngine:
+    """An engine for `url`; on PostgreSQL its pool holds at most `pool_size` + `max_overflow`
+    connections, and `pgbouncer` makes it work through PgBouncer in transaction mode."""
+    if url.startswith("postgresql"):
+        if pool_size is not None:
+            options.setdefault("pool_size", pool_size)
+        if max_overflow is not None:
+            options.setdefault("max_overflow", max_overflow)
+        if pgbouncer:
+            options["connect_args"] = {**options.get("connect_args", {}), **pgbouncer_args()}
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine.sync_engine)
     return engine
+
+
+def engine_from_settings(settings: Settings) -> AsyncEngine:
+    """The engine of HOMEROOM_DATABASE_URL with the pool and PgBouncer settings."""
+    return engine_for(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pgbouncer=settings.database_pgbouncer,
+    )
+
+
+def pgbouncer_args() -> dict[str, Any]:
+    """asyncpg behind PgBouncer 1.18 in transaction mode: consecutive transactions of one
+    client may run on different server connections, so no prepared statement is kept (asyncpg's
+    cache and SQLAlchemy's off) and each gets a name no other client uses (SQLAlchemy's asyncpg
+    docs, "Prepared Statement Name with PGBouncer")."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4().hex}__",
+    }
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -46,6 +87,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, pgbouncer: bool = False) -> None:
     """Bring the database at `url` to `revision` (synchronous: start-up and tests)."""
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    if pgbouncer and url.startswith("postgresql"):
+        config.attributes["connect_args"] = pgbouncer_args()
+    command.upgrade(config, revision)

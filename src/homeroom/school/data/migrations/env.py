@@ -74,7 +74,9 @@ def _migrate(connection: Connection) -> None:
 async def run_online() -> None:
     # Not db.engine_for: migrations run with SQLite's foreign keys off, since a batch-mode table
     # copy drops the old table, and with foreign keys on that would cascade to other tables.
-    engine = create_async_engine(database_url(), poolclass=NullPool)
+    # connect_args: those of PgBouncer's transaction mode when db.upgrade was asked for them
+    connect_args = config.attributes.get("connect_args", {})
+    engine = create_async_engine(database_url(), poolclass=NullPool, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         _transactional_ddl(engine.sync_engine)
     try:

@@ -1,0 +1,396 @@
+"""`homeroom cluster up|down|status`: start, stop and show a whole deployment on this machine (docs/operations.md#the-deployment).
+
+`up()` starts the parts in order (network, Redis Cluster, database, PgBouncer, the nodes'
+processes, HAProxy), each waited on until it answers; if one fails, everything started so far
+is stopped. `down()` stops every process by the id it was given, removes the namespaces, the
+veth pairs and the bridge, and drops the cluster's database. The processes outlive the command
+that started them: the topology (with their ids) is kept in the deployment's folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from homeroom.deploy import haproxy, netns, pgbouncer, rediscluster
+from homeroom.deploy.topology import LiveBalance, Mode, Node, Topology, plan
+
+DEFAULT_FOLDER = Path(".homeroom") / "cluster"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+NEEDED = {
+    "haproxy": HAPROXY,
+    "pgbouncer": pgbouncer.PGBOUNCER,
+    "redis-server": rediscluster.REDIS_SERVER,
+    "psql": pgbouncer.PSQL,
+}
+
+
+class ClusterError(RuntimeError):
+    """A part would not start; the message says which, and where its log is."""
+
+
+def say(text: str) -> None:
+    print(f"homeroom cluster: {text}", flush=True)
+
+
+# -- ports and processes -------------------------------------------------------------------------
+
+
+def port_allocator() -> Callable[[], int]:
+    """Free ports on 127.0.0.1, none handed out twice, each with port+10000 free too (a Redis
+    Cluster node's bus)."""
+    handed: set[int] = set()
+
+    def free(port: int) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            return True
+
+    def allocate() -> int:
+        for _ in range(500):
+            port = random.randint(20_000, 30_000)
+            if port not in handed and free(port) and free(port + 10_000):
+                handed.add(port)
+                return port
+        raise ClusterError("no free port between 20000 and 30000")
+
+    return allocate
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie of ours is reaped and counts as gone)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _ours(pid: int, marker: str) -> bool:
+    """The pid still names the process we started (its command line holds `marker`)."""
+    try:
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def spawn(t: Topology, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Start `argv` detached (its own session, its output in logs/NAME.log); keep its id."""
+    logs = t.path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{name}.log", "ab") as out:
+        process = subprocess.Popen(
+            argv,
+            env={**os.environ, **(env or {})},
+            cwd=t.path,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    t.pids[name] = process.pid
+    t.save()
+    return process.pid
+
+
+MARKERS = {"redis": "redis-server", "pgbouncer": "pgbouncer", "haproxy": "haproxy"}
+
+
+def _marker(name: str) -> str:
+    return MARKERS.get(name.split("-")[0], "homeroom")
+
+
+def stop(t: Topology, names: list[str], timeout_s: float = 15) -> None:
+    """SIGTERM to each named process, SIGKILL to any still there after `timeout_s`."""
+    running = [(n, t.pids[n]) for n in names if n in t.pids and _ours(t.pids[n], _marker(n))]
+    for _, pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while any(alive(pid) for _, pid in running) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _, pid in running:
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for n, pid in running:
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t.pids.pop(n, None)
+    t.save()
+
+
+def wait_for(
+    what: str, ready: Callable[[], bool], t: Topology, name: str, timeout_s: float
+) -> None:
+    """Poll `ready` until it holds; fail early, with the log's tail, if process `name` exited."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        pid = t.pids.get(name)
+        if (pid is not None and not alive(pid)) or time.monotonic() > deadline:
+            log = t.path / "logs" / f"{name}.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            why = "exited" if pid is not None and not alive(pid) else f"not ready in {timeout_s} s"
+            raise ClusterError(f"{what}: {why} (log {log}):\n{tail}")
+        time.sleep(0.1)
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def ok() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ok
+
+
+# -- the parts, in order -------------------------------------------------------------------------
+
+
+def _redis(t: Topology) -> None:
+    rediscluster.folders(t)
+    for port in t.redis_ports:
+        spawn(t, f"redis-{port}", rediscluster.argv(t, port))
+    for port in t.redis_ports:
+        wait_for(f"redis-server :{port}", functools.partial(rediscluster.answering, t, port),
+                 t, f"redis-{port}", 20)  # fmt: skip
+    rediscluster.create(t)
+    ports = ",".join(map(str, t.redis_ports))
+    say(f"Redis Cluster: 3 primaries + 3 replicas on {t.host_address}:{ports}")
+
+
+def _database(t: Topology) -> str:
+    """Create the cluster's database, migrate it and seed the demo académie (directly on
+    PostgreSQL: this runs once, before any process); the demo's sign-in details."""
+    from homeroom.school import demo
+    from homeroom.school.auth.passwords import Passwords
+    from homeroom.school.data import db
+
+    pgbouncer.create_database(t)
+    db.upgrade(t.direct_database_url)
+
+    async def seed() -> str:
+        engine = db.engine_for(t.direct_database_url)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            seeded = await demo.seed(db.sessions(engine), Passwords(), now)
+            return seeded.render(t.url, now)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(seed())
+
+
+def _pgbouncer(t: Topology) -> None:
+    pgbouncer.prepare(t)
+    spawn(t, "pgbouncer", pgbouncer.argv(t))
+
+    def listening() -> bool:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((t.host_address, t.pgbouncer_port), timeout=1),
+        ):
+            return True
+        return False
+
+    wait_for("pgbouncer", listening, t, "pgbouncer", 20)
+    say(f"PgBouncer (transaction mode) on {t.host_address}:{t.pgbouncer_port} → PostgreSQL")
+
+
+def start_node(t: Topology, node: Node, timeout_s: float = 90) -> None:
+    """`homeroom run` and `homeroom live` of one node, waited on until both answer."""
+    env = {**t.env(node), "PYTHONUNBUFFERED": "1"}
+    python = [*netns.exec_prefix(node), sys.executable, "-m", "homeroom"]
+    spawn(t, f"run-{node.name}", [*python, "run"], env)
+    spawn(t, f"live-{node.name}", [*python, "live"], env)
+    wait_for(f"homeroom run of node {node.name}",
+             _http_ok(f"http://{node.address}:{node.http_port}/healthz"), t,
+             f"run-{node.name}", timeout_s)  # fmt: skip
+    wait_for(f"homeroom live of node {node.name}",
+             _http_ok(f"http://{node.address}:{node.live_port}/metrics"), t,
+             f"live-{node.name}", timeout_s)  # fmt: skip
+
+
+def node_processes(node: Node) -> list[str]:
+    return [f"live-{node.name}", f"run-{node.name}"]
+
+
+def kill_node(t: Topology, name: str, sig: signal.Signals = signal.SIGKILL) -> list[int]:
+    """Send `sig` (kill -9 by default) to every homeroom process of node `name`, at once;
+    the ids it went to. `start_node` starts them again."""
+    node = next(n for n in t.nodes if n.name == name)
+    hit = []
+    for process in node_processes(node):
+        pid = t.pids.get(process)
+        if pid is not None and _ours(pid, "homeroom"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+                hit.append(pid)
+    return hit
+
+
+def reload_haproxy(t: Topology, live_balance: LiveBalance | None = None) -> None:
+    """Write the file again from `t` (its node list may have changed), have HAProxy check it,
+    then reload: the master starts a new worker, the old one finishes within hard-stop-after."""
+    write_haproxy(t, live_balance)
+    pid = t.pids.get("haproxy")
+    if pid is None or not _ours(pid, "haproxy"):
+        raise ClusterError("haproxy is not running")
+    os.kill(pid, signal.SIGUSR2)
+
+
+def machine_limits() -> haproxy.Limits:
+    """HAProxy's limits, its maxconn cut to what this machine's open-file limit holds (two
+    descriptors a proxied connection, and some to spare)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    default = haproxy.Limits()
+    if hard == resource.RLIM_INFINITY or hard >= 2 * default.maxconn + 1000:
+        return default
+    maxconn = max(1000, (hard - 1000) // 2)
+    return dataclasses.replace(
+        default, maxconn=maxconn, gateway_maxconn=min(default.gateway_maxconn, maxconn)
+    )
+
+
+def write_haproxy(t: Topology, live_balance: LiveBalance | None = None) -> Path:
+    path = t.path / "haproxy.cfg"
+    path.write_text(haproxy.config(t, machine_limits(), live_balance=live_balance))
+    checked = haproxy.check(path, HAPROXY)
+    if checked.returncode != 0:
+        raise ClusterError(f"haproxy -c refused {path}:\n{checked.stdout}{checked.stderr}")
+    return path
+
+
+def servers_up(t: Topology) -> dict[str, str]:
+    """backend/server -> HAProxy's status of it (UP, DOWN, MAINT, DRAIN...), from the stats."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{t.stats_port}/;csv", timeout=2).text
+    except httpx.HTTPError:
+        return {}
+    out: dict[str, str] = {}
+    for line in text.splitlines()[1:]:
+        cells = line.split(",")
+        if len(cells) > 17 and cells[1] not in ("FRONTEND", "BACKEND"):
+            out[f"{cells[0]}/{cells[1]}"] = cells[17]
+    return out
+
+
+def _haproxy(t: Topology) -> None:
+    path = write_haproxy(t)
+    spawn(t, "haproxy", [HAPROXY, "-W", "-db", "-f", str(path)])
+
+    def all_up() -> bool:
+        states = servers_up(t)
+        wanted = {k: v for k, v in states.items() if not k.startswith("stats/")}
+        return bool(wanted) and all(v.startswith("UP") for v in wanted.values())
+
+    wait_for("haproxy (every server UP)", all_up, t, "haproxy", 30)
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+
+def detect() -> tuple[Mode, str]:
+    ok, why = netns.available()
+    return ("netns", why) if ok else ("loopback", f"one 127.0.0.x address per node ({why})")
+
+
+def up(
+    folder: Path = DEFAULT_FOLDER,
+    *,
+    nodes: int = 3,
+    mode: Mode | None = None,
+    live_balance: LiveBalance = "hash",
+) -> Topology:
+    """Start a deployment in `folder` (which must hold none running); print where it is."""
+    missing = [name for name, path in NEEDED.items() if not os.path.exists(path)]
+    if missing:
+        raise ClusterError(f"missing {', '.join(missing)}: run `scripts/need {' '.join(missing)}`")
+    if Topology.load(folder) is not None:
+        raise ClusterError(f"a deployment is already in {folder}: `homeroom cluster down` first")
+    if not pgbouncer.postgres_answers():
+        raise ClusterError("PostgreSQL does not answer on 127.0.0.1:5432 (make services)")
+    if mode is None:
+        mode, why = detect()
+    else:
+        why = "asked for"
+    octet = netns.free_subnet_octet() if mode == "netns" else 0
+    t = plan(folder, mode, port_allocator(), nodes=nodes, subnet_octet=octet,
+             live_balance=live_balance)  # fmt: skip
+    t.save()
+    say(f"nodes: {mode}: {why}")
+    try:
+        if mode == "netns":
+            netns.create(t)
+            say(f"{len(t.nodes)} namespaces on {t.subnet}, bridge {netns.bridge(t)}")
+        _redis(t)
+        accounts = _database(t)
+        _pgbouncer(t)
+        for node in t.nodes:
+            start_node(t, node)
+            ports = ",".join(map(str, node.live_ports))
+            say(f"node {node.name} at {node.address}: run :{node.http_port}, live :{ports}")
+        _haproxy(t)
+    except BaseException:
+        down(folder)
+        raise
+    say(f"HAProxy in front: {t.url}/  (stats: http://127.0.0.1:{t.stats_port}/)")
+    print(accounts, flush=True)
+    say("stop it with `make cluster-down` (or `homeroom cluster down`)")
+    return t
+
+
+def down(folder: Path = DEFAULT_FOLDER) -> bool:
+    """Stop everything of the deployment in `folder`; False if there was none."""
+    t = Topology.load(folder)
+    if t is None:
+        return False
+    stop(t, ["haproxy"])
+    stop(t, [name for node in t.nodes for name in node_processes(node)])
+    stop(t, ["pgbouncer", *[f"redis-{p}" for p in t.redis_ports]])
+    if t.mode == "netns":
+        netns.remove(t)
+    pgbouncer.drop_database(t)
+    shutil.rmtree(t.path / "redis", ignore_errors=True)
+    shutil.rmtree(pgbouncer.folder(t), ignore_errors=True)
+    (t.path / "topology.json").unlink(missing_ok=True)
+    return True
+
+
+def status(folder: Path = DEFAULT_FOLDER) -> list[str]:
+    """One line per part: its process and whether it runs, HAProxy's view of each server."""
+    t = Topology.load(folder)
+    if t is None:
+        return [f"no deployment in {folder}"]
+    lines = [f"deployment {t.ident} ({t.mode}) at {t.url}/"]
+    for name, pid in sorted(t.pids.items()):
+        lines.append(f"  {name:<16} pid {pid:<8} {'running' if alive(pid) else 'GONE'}")
+    roles = rediscluster.roles(t)
+    lines.append("  redis roles: " + ", ".join(f"{p} {r}" for p, r in roles.items()))
+    for server, state in sorted(servers_up(t).items()):
+        lines.append(f"  haproxy {server:<20} {state}")
+    return lines

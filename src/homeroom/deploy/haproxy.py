@@ -1,0 +1,189 @@
+"""HAProxy's configuration, generated from the node list and commented line by line (docs/operations.md#haproxy-line-by-line).
+
+`config(topology)` is the whole file. Nothing else writes HAProxy lines: the cluster, the tests
+and the benches all take the file from here, and `haproxy -c` checks it (tests/unit/test_deploy_haproxy.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from homeroom.config import Settings
+from homeroom.deploy.topology import EPHEMERAL_PORTS, LiveBalance, Topology
+from homeroom.live.server import PING_AFTER_S
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The numbers of the file that an operator tunes; each is explained where it is used."""
+
+    maxconn: int = 200_000
+    conn_rate_per_source: int = 2_000  # new connections per source address in 10 s
+    hash_balance_factor: int = 150  # a gateway takes at most 150 % of the average load
+    slowstart_s: int = 20
+    http_request_s: int = 5
+    hard_stop_after_s: int = 60
+    gateway_maxconn: int = 100_000
+
+    @property
+    def tunnel_s(self) -> int:
+        """Above twice the ping interval: a quiet class is pinged every PING_AFTER_S, and the
+        answer crosses the tunnel, so only a connection dead for three intervals is cut."""
+        return int(3 * PING_AFTER_S)
+
+
+def _global(t: Topology, limits: Limits) -> list[str]:
+    return [
+        "global",
+        "    # one process; threads default to the cores it may run on",
+        f"    maxconn {limits.maxconn}",
+        "    # the classes' sockets would pin an old process after a reload for as long as they",
+        "    # last: it is stopped this long after a reload, its clients resume on the new one",
+        f"    hard-stop-after {limits.hard_stop_after_s}s",
+        f"    pidfile {t.path / 'haproxy.pid'}",
+        f"    stats socket {t.path / 'haproxy.sock'} mode 600 level admin",
+        "",
+        "defaults",
+        "    mode http",
+        "    log global",
+        "    option dontlognull",
+        "    # a client has this long to send a whole request head (slowloris)",
+        f"    timeout http-request {limits.http_request_s}s",
+        "    timeout connect 3s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "    # kept-alive HTTP connections: a little longer than the app's own keep-alive",
+        "    timeout http-keep-alive 10s",
+        f"    # after a WebSocket upgrade: above twice the gateway's ping ({PING_AFTER_S:g} s)",
+        f"    timeout tunnel {limits.tunnel_s}s",
+        "    # a health check's answer within this, else the server counts one failure",
+        "    timeout check 2s",
+        "    # a request that failed to connect goes to another server once",
+        "    retries 2",
+        "    option redispatch 1",
+        "",
+    ]
+
+
+def _frontend(t: Topology, limits: Limits) -> list[str]:
+    return [
+        "frontend homeroom",
+        f"    bind 127.0.0.1:{t.haproxy_port}",
+        "    # one row per source address: its new connections over 10 s (a school behind NAT",
+        "    # is one address: the limit is for a whole school, not one pupil)",
+        "    stick-table type ip size 1m expire 60s store conn_rate(10s)",
+        "    tcp-request connection track-sc0 src",
+        f"    tcp-request connection reject if {{ sc0_conn_rate gt {limits.conn_rate_per_source} }}",
+        "    option forwardfor",
+        "    # the live classes: WebSocket upgrades of /live go to the gateways",
+        "    acl live path /live",
+        "    use_backend gateways if live",
+        "    default_backend web",
+        "",
+        "listen stats",
+        f"    bind 127.0.0.1:{t.stats_port}",
+        "    stats enable",
+        "    stats uri /",
+        "    stats refresh 5s",
+        "",
+    ]
+
+
+def _web(t: Topology, limits: Limits) -> list[str]:
+    lines = [
+        "backend web",
+        "    # `homeroom run` on each node: the fewest connections first; a server that comes",
+        f"    # back takes its share over {limits.slowstart_s} s, not the whole wave at once",
+        "    balance leastconn",
+        "    option httpchk",
+        "    http-check send meth GET uri /healthz ver HTTP/1.1 hdr host homeroom",
+        "    http-check expect status 200",
+        "    # checked every 2 s, down after 2 failures, up after 2 successes; the agent answers",
+        "    # `drain` (no new clients) or `ready`; a server marked down loses its sessions",
+        f"    default-server inter 2s fall 2 rise 2 slowstart {limits.slowstart_s}s"
+        " on-marked-down shutdown-sessions",
+    ]
+    for node in t.nodes:
+        lines.append(
+            f"    server {node.name} {node.address}:{node.http_port} check"
+            f" agent-check agent-addr {node.address} agent-port {node.agent_port} agent-inter 2s"
+        )
+    return [*lines, ""]
+
+
+def _gateways(t: Topology, limits: Limits, balance: LiveBalance) -> list[str]:
+    lines = ["backend gateways"]
+    if balance == "hash":
+        lines += [
+            "    # a class's people on as few gateways as fit: the room (?room= of the WebSocket",
+            "    # URL) picks a gateway on a ring, so each gateway reads a room's entries from",
+            f"    # Redis once for all its people; no gateway takes over {limits.hash_balance_factor} %"
+            " of the",
+            "    # average, the rest of a crowded room spills to the next gateway on the ring",
+            "    balance url_param room",
+            "    hash-type consistent",
+            f"    hash-balance-factor {limits.hash_balance_factor}",
+        ]
+    else:
+        lines += [
+            "    # the fewest connections first (a class's people end up on every gateway)",
+            "    balance leastconn",
+        ]
+    # The gateway's own health port once its settings have one (the drain's), else the Prometheus
+    # page of its WebSocket port, which answers 200 while the process serves.
+    uri = "/healthz" if health_port_served() else "/metrics"
+    lines += [
+        "    option httpchk",
+        f"    http-check send meth GET uri {uri} ver HTTP/1.1 hdr host homeroom",
+        "    http-check expect status 200",
+        f"    default-server inter 2s fall 2 rise 2 slowstart {limits.slowstart_s}s"
+        f" maxconn {limits.gateway_maxconn // max(1, len(t.nodes[0].live_ports))}",
+    ]
+    per_port = min(EPHEMERAL_PORTS, limits.gateway_maxconn // max(1, len(t.nodes[0].live_ports)))
+    lines.append(
+        f"    # several ports per gateway: {EPHEMERAL_PORTS:,} source ports per destination"
+        f" (address, port), so {per_port:,} connections a port at most"
+    )
+    for node in t.nodes:
+        for i, port in enumerate(node.live_ports):
+            lines.append(
+                f"    server {node.name}{i} {node.address}:{port} check"
+                + (f" port {node.live_health_port}" if health_port_served() else "")
+                + f" agent-check agent-addr {node.address} agent-port {node.live_agent_port}"
+                " agent-inter 2s"
+            )
+    return [*lines, ""]
+
+
+def health_port_served() -> bool:
+    """Whether `homeroom live` has HOMEROOM_LIVE_HEALTH_PORT (GET /healthz, /readyz)."""
+    return "live_health_port" in Settings.model_fields
+
+
+def config(
+    t: Topology, limits: Limits | None = None, live_balance: LiveBalance | None = None
+) -> str:
+    """The whole file for `t`; `live_balance` overrides the topology's (the fan-out bench)."""
+    limits = limits or Limits()
+    balance = live_balance or t.live_balance
+    head = [
+        "# Generated by homeroom.deploy.haproxy from the topology: do not edit, regenerate.",
+        f"# Deployment {t.ident} ({t.mode}), nodes: " + ", ".join(n.name for n in t.nodes),
+        "",
+    ]
+    parts = [
+        _global(t, limits),
+        _frontend(t, limits),
+        _web(t, limits),
+        _gateways(t, limits, balance),
+    ]
+    return "\n".join(head + [line for part in parts for line in part])
+
+
+def check(path: Path, haproxy: str = "haproxy") -> subprocess.CompletedProcess[str]:
+    """`haproxy -c`: HAProxy's own verdict on the file (exit 0 when valid)."""
+    return subprocess.run(
+        [haproxy, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
