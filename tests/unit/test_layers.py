@@ -30,6 +30,8 @@ PROBES = {
     "school-gate": ("school/api/_probe.py", "homeroom.gate.http"),
     "school-live": ("school/pages/_probe.py", "homeroom.live.hub"),
     "school-packages": ("school/data/_probe.py", "homeroom.school.auth.sessions"),
+    "rehearsal": ("rehearsal/_probe.py", "homeroom.live.jointoken"),
+    "rehearsal-apart": ("gate/_probe_rehearsal.py", "homeroom.rehearsal.audit"),
 }
 
 
