@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
-	bench-school bench-live bench-door services chromium clean
+	bench-school bench-live bench-door bench-storm services chromium clean
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -95,7 +95,7 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door
+bench: bench-gate bench-school bench-live bench-door bench-storm
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -114,6 +114,12 @@ bench-live: $(STAMP)
 # `homeroom run`, `homeroom live` and the app under plain uvicorn, hypercorn and granian.
 bench-door: $(STAMP)
 	$(PY) bench/door_bench.py
+
+# A reconnect storm (docs/operations.md#reconnect-storms): 20,000 recorded clients cut at once
+# (kill -9 of every gateway worker), with the clients' full jitter and without; servers on core 0,
+# clients on core 1. BENCH_STORM_CLIENTS=2000 for a small one.
+bench-storm: $(STAMP)
+	$(PY) bench/storm_bench.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \
