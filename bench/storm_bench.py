@@ -349,6 +349,7 @@ def run(storm: Storm) -> Outcome:
         probe = None
 
         time.sleep(3.0)  # a few more messages after everyone is back
+        ask_all(workers, {"op": "quiet"})  # then nothing new: what was said must arrive
         settled = ask_all(workers, {"op": "settle", "timeout": storm.settle_s})
         figures["storm_settled"] = all(s["settled"] for s in settled)
         records: list[Record] = []
@@ -358,6 +359,10 @@ def run(storm: Storm) -> Outcome:
             with open(path) as lines:
                 records.extend(Record.from_json(json.loads(line)) for line in lines)
         outcome.report = audit(records, settled=figures["storm_settled"])
+        # cut without a close frame (1006), as a kill -9 leaves them, and opened again since
+        figures["storm_cut"] = sum(
+            1 for r in records if any(c == 1006 for _, c in r.closes) and len(r.opened) >= 2
+        )
     finally:
         if probe is not None:
             stop(probe)
