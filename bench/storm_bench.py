@@ -1,6 +1,6 @@
 """`make bench-storm`: a reconnect storm (issue #10 §3.5), one JSON object a figure per line.
 
-    python bench/storm_bench.py [on|off ...]     # with the clients' full jitter, without, or both
+    python bench/storm_bench.py [sockets-on sockets-off kill-on kill-off]   # all four by default
     BENCH_STORM_CLIENTS=2000 python bench/storm_bench.py   # fewer clients (default 20,000)
 
 Every live client of the machine is cut at once, and comes back by the browser's rules. Servers
@@ -8,10 +8,12 @@ on core 0: a real redis-server, `homeroom run` (the probe's target) and `homeroo
 `GATEWAYS` worker processes on one port (SO_REUSEPORT; one process may hold 20,000 open files
 here). Clients on core 1: `CLIENT_PROCS` processes of recorded clients (bench/storm_clients.py,
 homeroom.rehearsal.recorder), in classes of 30, chatting, niced so that the probe (a plain
-HTTP client on core 1 too, `GET /healthz` every 50 ms) is served first. The cut: kill -9 every
-gateway worker; the supervisor starts them again a second later (as systemd or Kubernetes
-would), and the clients come back with full-jitter backoff, or, with `off`, all after the same
-ceiling. Measured: the time until 99 % are back (`storm_reconnect_99_s`, from the kill), the
+HTTP client on core 1 too, `GET /healthz` every 50 ms) is served first. Two cuts: `sockets`,
+every client's socket dropped at once with the gateways up (a balancer restarted, a network
+blip: the herd alone), and `kill`, kill -9 of every gateway worker, which their supervisor
+starts again a second later (as systemd or Kubernetes would; the time they take to start is in
+the figure). The clients come back with full-jitter backoff (`on`), or (`off`) all after the
+same ceiling. Measured: the time until 99 % are back (`storm_reconnect_99_s`, from the kill), the
 peak connects a second, Redis's CPU seconds over the storm (INFO CPU), the probe's p99, the
 largest RSS of each kind of process against its bound, and the audit of every client's record
 (0 lost, 0 doubled). `generator_limited` says when the clients' core was busy for most of the
@@ -65,6 +67,9 @@ BOUNDS_MB = {"gateway": 256, "client": 1024, "http": 512, "redis": 1024}
 class Storm:
     clients: int = 20_000
     jitter: bool = True
+    # "kill": kill -9 every gateway worker (started again by their supervisor a second later);
+    # "sockets": every client's socket cut at once, the gateways up (a balancer restarted)
+    cut: str = "kill"
     gateways: int = 4
     client_procs: int = 3
     chat_period_s: float = 5.0  # each class says something this often
@@ -393,8 +398,11 @@ def storm_phase(
     client_cpu0 = sum(s["cpu_s"] for s in before)
     redis0 = redis_cpu_s(servers.redis.port)
     t0 = time.monotonic()
-    killed = servers.kill_gateways()
-    figures["storm_killed_gateways"] = len(killed)
+    if storm.cut == "kill":
+        figures["storm_killed_gateways"] = len(servers.kill_gateways())
+    else:
+        figures["storm_killed_gateways"] = 0
+        ask_all(workers, {"op": "cut"})
     back99 = back_all = None
     while time.monotonic() - t0 < storm.back_deadline_s:
         time.sleep(0.25)
@@ -455,21 +463,28 @@ def probe_figures(probe: subprocess.Popen[str], figures: dict[str, Any]) -> None
     figures["storm_probe_failed"] = failed
 
 
+MODES = ["sockets-on", "sockets-off", "kill-on", "kill-off"]  # <how cut>-<jitter>
+
+
 def main(argv: list[str]) -> int:
-    modes = argv or ["on", "off"]
-    if any(m not in ("on", "off") for m in modes):
-        print("usage: storm_bench.py [on|off ...]", file=sys.stderr)
+    modes = argv or MODES
+    if any(m not in MODES for m in modes):
+        print(f"usage: storm_bench.py [{' | '.join(MODES)} ...]", file=sys.stderr)
         return 2
     clients = int(os.environ.get("BENCH_STORM_CLIENTS", "20000"))
     procs = max(1, math.ceil(clients / 7_000))
     gateways = max(2, math.ceil(clients / 5_000))
-    for mode in modes:
-        storm = Storm(clients=clients, jitter=mode == "on", client_procs=procs, gateways=gateways)
-        with deadline(900, f"storm jitter {mode}"):
+    for name in modes:
+        cut, mode = name.split("-")
+        storm = Storm(
+            clients=clients, jitter=mode == "on", cut=cut, client_procs=procs, gateways=gateways
+        )
+        with deadline(900, f"storm {name}"):
             outcome = run(storm)
         f = outcome.figures
         extra = {
             "jitter": mode,
+            "cut": cut,
             "clients": f.get("storm_clients"),
             "gateways": gateways,
             "client_processes": procs,

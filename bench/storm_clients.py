@@ -16,6 +16,8 @@ Commands (`op`):
 - `stats`: clients online, CPU seconds and RSS of this process.
 - `since`: `t0` (time.monotonic(), one clock for every process of the machine): each client's
   first open at or after it (null if none yet), and every open after it.
+- `cut`: drop every socket at once without a close frame (a network blip, a balancer
+  restarted): each client comes back by its rules.
 - `settle`: until every client is joined, its outbox empty, and at its room's last message.
 - `records`: close everything and write each client's record, one JSON object a line, to `path`.
 - `quit`.
@@ -130,6 +132,12 @@ class Worker:
         first = [next((t for t in c.record.opened if t >= t0), None) for c in self.fleet.clients]
         return {"first": first, "opens": [t for t in self.fleet.opens if t >= t0]}
 
+    def cut(self) -> dict[str, Any]:
+        assert self.fleet is not None
+        for client in self.fleet.clients:
+            client.cut()
+        return {"cut": len(self.fleet.clients), "at": time.monotonic()}
+
     async def settle(self, cmd: dict[str, Any]) -> dict[str, Any]:
         assert self.fleet is not None
         try:
@@ -171,6 +179,8 @@ async def serve() -> None:
                 out = worker.stats()
             elif op == "since":
                 out = worker.since(cmd)
+            elif op == "cut":
+                out = worker.cut()
             elif op == "settle":
                 out = await worker.settle(cmd)
             elif op == "records":
