@@ -73,7 +73,7 @@ class Storm:
     gateways: int = 4
     client_procs: int = 3
     chat_period_s: float = 5.0  # each class says something this often
-    back_deadline_s: float = 120.0  # everyone back within this, or the storm is reported cut short
+    back_deadline_s: float = 240.0  # everyone back within this, or the storm is reported cut short
     settle_s: float = 90.0
 
 

@@ -64,7 +64,7 @@ class Worker:
             jitter=bool(cmd.get("jitter", True)),
             seed=int(cmd.get("seed", 1)),
             sources=cmd.get("sources", ()),
-            concurrency=int(cmd.get("concurrency", 500)),
+            concurrency=int(cmd.get("concurrency", 500)),  # the first joins, gently
         )
         urls = list(cmd["urls"])
 
@@ -89,6 +89,7 @@ class Worker:
         for client in pupils:
             client.start()
         await fleet.until(lambda: all(c.epoch for c in fleet.clients), timeout, "everyone in")
+        fleet.opening = asyncio.Semaphore(100_000)  # from now on as browsers: no bound
         return {"joined": len(fleet.clients), "elapsed_s": time.monotonic() - started}
 
     def chat(self, cmd: dict[str, Any]) -> dict[str, Any]:

@@ -47,8 +47,10 @@ STOP_CODES = {4401: "removed", 4403: "refused", 4410: "ended", 4423: "locked", 4
 AT_ONCE = frozenset({1012, 4001, 4003})
 NEW_TOKEN = frozenset({4001, 4003})
 
-# The recorder's own: the browser has the operating system's connect timeout.
-OPEN_TIMEOUT_S = 10.0
+# The browser has no timeout of its own for an opening: the system's TCP connect gives up after
+# about 127 s (6 SYN retries), and the handshake waits as long. A shorter one here would abort
+# handshakes a busy gateway is about to answer and retry them: a herd the browser does not make.
+OPEN_TIMEOUT_S = 127.0
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 ABNORMAL = 1006  # closed without a close frame
 
@@ -407,7 +409,7 @@ class Fleet:
         jitter: bool = True,
         seed: int | None = None,
         sources: Sequence[str] = (),
-        concurrency: int = 1000,
+        concurrency: int = 100_000,
     ) -> None:
         self.jitter = jitter
         self.rng = random.Random(seed)
@@ -416,7 +418,8 @@ class Fleet:
         self.closing = False
         self.online = 0
         self.opens: list[float] = []  # every open's time.monotonic(), in order
-        self.opening = asyncio.Semaphore(concurrency)  # TCP connects in flight at once
+        # openings in flight at once: browsers have no such bound, so by default neither has this
+        self.opening = asyncio.Semaphore(concurrency)
         self.waiting: dict[_Link, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
