@@ -14,7 +14,8 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
-	bench-school bench-live bench-door services chromium clean cluster cluster-down bench-fanout cluster-tools
+	bench-school bench-live bench-door bench-storm services chromium clean cluster cluster-down \
+	bench-fanout cluster-tools
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -108,7 +109,7 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door bench-fanout
+bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -132,6 +133,12 @@ bench-door: $(STAMP)
 # each on a fresh deployment (docs/operations.md#does-hashing-on-the-room-cut-redis-fan-out).
 bench-fanout: $(STAMP) services cluster-tools
 	$(PY) bench/cluster_fanout.py
+
+# A reconnect storm (docs/operations.md#reconnect-storms): 20,000 recorded clients cut at once
+# (kill -9 of every gateway worker), with the clients' full jitter and without; servers on core 0,
+# clients on core 1. BENCH_STORM_CLIENTS=2000 for a small one.
+bench-storm: $(STAMP)
+	$(PY) bench/storm_bench.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -270,3 +270,32 @@ async def test_a_flood_of_messages_is_refused_then_closed_and_the_class_goes_on(
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
         await teacher.send(chat("on continue", "t9"))
         assert (await until(teacher, is_chat))["text"] == "on continue"
+
+
+def _reset_under_the_fan_out(data: bytes) -> None:
+    """What uvloop's transport.write raises once the peer has reset the socket, until the
+    connection's `connection_lost` runs (a reconnect storm has thousands in that state)."""
+    raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+
+async def test_sockets_reset_under_the_fan_out_do_not_stop_an_event_for_the_others(
+    live: Live,
+) -> None:
+    async with (
+        live.open("t1", Role.TEACHER) as teacher,
+        live.open("p1") as p1,
+        live.open("p2") as p2,
+        live.open("p3") as p3,
+    ):
+        for ws in (teacher, p1, p2, p3):
+            await until(ws, lambda m: m["type"] == "snapshot")
+        await until(teacher, lambda m: m.get("person") == "p3" and m["type"] == "presence.joined")
+        for conn in live.server.connections:
+            if conn.claims.person in ("p1", "p2"):
+                conn.write = _reset_under_the_fan_out
+        await teacher.send(chat("encore là ?", "c1"))
+        ack = await until(teacher, lambda m: m["type"] == "ack")
+        seen = await until(p3, is_chat)
+        assert seen["seq"] == ack["seq"] and seen["text"] == "encore là ?"
+        await teacher.send(chat("toujours", "c2"))  # the teacher was not closed for it
+        assert (await until(p3, is_chat))["text"] == "toujours"

@@ -315,7 +315,8 @@ class Conn(asyncio.Protocol):
 
     def send(self, frame: bytes) -> None:
         transport = self.transport
-        if transport is None or self.closing:
+        # is_closing: reset by the peer, its connection_lost still due (uvloop would raise)
+        if transport is None or self.closing or transport.is_closing():
             return
         transport.write(frame)
         if transport.get_write_buffer_size() > self.gateway.limits.write_hard:

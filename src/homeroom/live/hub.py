@@ -321,7 +321,12 @@ class Hub:
     @staticmethod
     def _fan_out_all(host: Host, room: Room, event: Event) -> None:
         """An event for everyone in the room: the hot loop, a few attribute reads and one write
-        a recipient (a lagging link's buffer is bounded by pause_writing, so no size check)."""
+        a recipient (a lagging link's buffer is bounded by pause_writing, so no size check).
+
+        uvloop raises on a write to a transport that the peer has just reset and whose
+        `connection_lost` has not run yet; in a reconnect storm thousands are in that state at
+        once, and one must not stop the event for the rest of the class (nor close the sender
+        with 1011, as a failed input does)."""
         frame: bytes | None = None
         seq, inside = event.seq, Where.IN
         for link in host.links:
@@ -330,7 +335,10 @@ class Hub:
                 continue
             if frame is None:
                 frame = encode(event.message(room.epoch))
-            link.write(frame)
+            try:
+                link.write(frame)
+            except RuntimeError:  # uvloop: the peer reset it, its connection_lost is still due
+                continue  # (a try costs nothing until it catches: the loop stays lean)
             link.last_seq = seq
 
     @staticmethod

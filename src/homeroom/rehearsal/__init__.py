@@ -1,0 +1,1 @@
+"""Tools that drive a running deployment from outside, as its users would (docs/architecture.md#the-recorder)."""
