@@ -192,32 +192,42 @@ class Audit:
     missing: dict[str, int]  # person → events of the room meant for everyone it never got
     doubled: dict[str, int]  # person → (epoch, seq) it got more than once
     snapshots: dict[str, int]  # person → snapshots after its first (a resume that was not exact)
+    gaps: int  # numbers of the room nobody got (every event here is meant for everyone)
     applied: Counter[str]  # chat client id → times applied in the room
     unsent: list[str]  # ids a client sent that the room never applied
 
 
 def about(event: Message, person: str) -> bool:
-    """Its own comings and goings: whether a tab hears of them depends on its timing."""
-    return str(event["type"]).startswith("presence.") and event.get("person") == person
+    """Not for everyone: its own comings and goings (whether a tab hears of them depends on
+    its timing), and the lobby's news of someone else (for that person and the teachers)."""
+    kind, whom = str(event["type"]), event.get("person")
+    return (kind.startswith("presence.") and whom == person) or (
+        kind.startswith("lobby.") and whom != person
+    )
 
 
-def audit(clients: list[LiveClient], reference: LiveClient) -> Audit:
-    """`reference` stayed connected throughout; it holds every event meant for everyone."""
-    room = {(m["epoch"], m["seq"]): m for m in reference.events()}
+def audit(clients: list[LiveClient]) -> Audit:
+    """What every client saw against the room: the union of what all of them saw, in a class
+    whose events are meant for everyone but the lobby's (no private message, under 150 people,
+    a teacher among the clients)."""
+    room = {(m["epoch"], m["seq"]): m for c in clients for m in c.events()}
     missing, doubled, snapshots = {}, {}, {}
     for client in clients:
         got = Counter((m["epoch"], m["seq"]) for m in client.events())
         doubled[client.person] = sum(n - 1 for n in got.values())
-        first = next(m for m in client.received if m.get("type") == "snapshot")
-        snapshots[client.person] = (
-            sum(1 for m in client.received if m.get("type") == "snapshot") - 1
-        )
+        kinds = [m for m in client.received if m.get("type") == "snapshot"]
+        snapshots[client.person] = len(kinds) - 1
+        first = kinds[0]
         should = [
             key
             for key, m in room.items()
             if key[0] == first["epoch"] and key[1] > first["seq"] and not about(m, client.person)
         ]
         missing[client.person] = sum(1 for key in should if key not in got)
+    gaps = 0
+    for epoch in {epoch for epoch, _ in room}:
+        numbers = sorted(seq for e, seq in room if e == epoch)
+        gaps += numbers[-1] - numbers[0] + 1 - len(numbers)
     applied = Counter(m["text"] for m in room.values() if m["type"] == "chat.message")
     sent = [cid for client in clients for cid in client.sent]
-    return Audit(missing, doubled, snapshots, applied, [c for c in sent if applied[c] == 0])
+    return Audit(missing, doubled, snapshots, gaps, applied, [c for c in sent if applied[c] == 0])

@@ -232,10 +232,11 @@ async def test_a_drained_gateway_sends_its_clients_to_the_other_with_nothing_los
         assert a.sigterm_at + NOTICE <= close.at < a.sigterm_at + NOTICE + WINDOW + GRACE / 2
         assert not later and pupil.ws is not None
     assert all(not p.closes for p in pupils if p not in on_a) and not teacher.closes
-    found = audit(everyone, teacher)
+    found = audit(everyone)
     assert found.missing == {c.person: 0 for c in everyone}
     assert found.doubled == {c.person: 0 for c in everyone}
     assert found.snapshots == {c.person: 0 for c in everyone}  # every resume was exact
+    assert found.gaps == 0
     sent = [cid for p in pupils for cid in p.sent]
     assert len(sent) > 40 and found.unsent == []
     assert {cid: found.applied[cid] for cid in sent} == {cid: 1 for cid in sent}
@@ -354,3 +355,127 @@ def test_homeroom_run_finishes_a_request_in_flight_and_stops_accepting_after_the
     # (the watchdog's forced exit is status 1)
     assert http.proc.wait(DEADLINE + 5) == -signal.SIGTERM
     http.proc = None
+
+
+class Prober:
+    """Requests all along through a balancer of `homeroom run` processes, as HAProxy sends
+    them: a connection refused is tried on another one (`retries` with `option redispatch`);
+    a request sent and then failed, or answered 5xx, is a failure."""
+
+    def __init__(self, balancer: Balancer) -> None:
+        self.balancer = balancer
+        self.answered = 0
+        self.failures: list[str] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(self._one)
+            await asyncio.sleep(0.02)
+
+    def _one(self) -> None:
+        for _ in range(3):
+            address = asyncio.run(self.balancer.pick())
+            if address is None:
+                time.sleep(0.05)
+                continue
+            request = urllib.request.Request(
+                f"http://{address}/gate/national/ticket",
+                data=b"{}",
+                headers={"content-type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    response.read()
+                    self.answered += 1
+                    return
+            except urllib.error.HTTPError as exc:
+                if exc.code >= 500:
+                    self.failures.append(f"{address}: {exc.code}")
+                else:
+                    self.answered += 1
+                return
+            except urllib.error.URLError as exc:
+                if not isinstance(exc.reason, ConnectionRefusedError):
+                    self.failures.append(f"{address}: {exc.reason}")
+                    return
+        self.failures.append("no process took the connection")
+
+
+@pytest.mark.timeout(240)  # four process starts (a few seconds each here) and four drains
+async def test_a_rolling_restart_of_every_process_mid_class_loses_and_doubles_nothing(
+    redis: RedisServer, started: list[Gateway | GateProcess]
+) -> None:
+    env = {"HOMEROOM_BACKEND_URL": redis.url, "HOMEROOM_SECRET_KEYS": KEYS, **DRAIN_ENV}
+    env["HOMEROOM_LIVE_HEARTBEAT_S"] = "1.5"
+    rng = Random(20)
+    gateways, runs = Balancer(rng), Balancer(rng)
+
+    async def gateway() -> Gateway:
+        process = Gateway(env)
+        started.append(process)
+        await asyncio.to_thread(process.start)
+        gateways.add(process.address, process.health_url)
+        return process
+
+    async def http() -> GateProcess:
+        process = GateProcess(env)
+        started.append(process)
+        await asyncio.to_thread(process.start)
+        runs.add(f"127.0.0.1:{process.port}", process.base)
+        return process
+
+    old_gateways = [await gateway(), await gateway()]
+    old_runs = [await http(), await http()]
+    tokens, room = tokens_for(redis), f"s-{secrets.token_hex(4)}"
+    teacher = LiveClient("t1", token(tokens, room, "t1", Role.TEACHER), gateways, rng).start()
+    await asyncio.wait_for(teacher.joined.wait(), 10)  # so that nobody waits in the lobby
+    pupils = [
+        LiveClient(f"p{i}", token(tokens, room, f"p{i}"), gateways, rng, jitter_s=JITTER).start()
+        for i in range(12)
+    ]
+    everyone = [teacher, *pupils]
+    for client in everyone:
+        await asyncio.wait_for(client.joined.wait(), 10)
+    stop = asyncio.Event()
+    prober = Prober(runs)
+    background = [
+        asyncio.create_task(chatting(pupils, stop, every_s=0.15)),
+        asyncio.create_task(prober.run(stop)),
+    ]
+    sigterm_at: dict[str, float] = {}
+    for old in old_gateways:  # one after the other: SIGTERM, start the replacement
+        old.terminate()
+        sigterm_at[old.address] = old.sigterm_at
+        await gateway()
+        assert await asyncio.to_thread(old.exited_within, DEADLINE + 5) == 0, old.stderr()
+        gateways.remove(old.address)
+    for old_run in old_runs:
+        assert old_run.proc is not None
+        old_run.proc.send_signal(signal.SIGTERM)
+        await http()
+        code = await asyncio.to_thread(old_run.proc.wait, DEADLINE + 5)
+        assert code == -signal.SIGTERM  # its own way out, not the watchdog's
+        runs.remove(f"127.0.0.1:{old_run.port}")
+    await asyncio.sleep(1.0)
+    stop.set()
+    await asyncio.gather(*background)
+    await settled(everyone, teacher)
+
+    for client in everyone:  # every close was a drain's, in its gateway's window
+        for close in client.closes:
+            assert (close.code, close.reason) == (1001, "drain")
+            began = sigterm_at[close.address]
+            assert began + NOTICE <= close.at < began + NOTICE + WINDOW + GRACE / 2
+    assert sum(len(c.closes) for c in everyone) >= len(everyone)  # everyone moved at least once
+    found = audit(everyone)
+    assert found.missing == {c.person: 0 for c in everyone}
+    assert found.doubled == {c.person: 0 for c in everyone}
+    assert found.snapshots == {c.person: 0 for c in everyone}
+    assert found.gaps == 0
+    sent = [cid for p in pupils for cid in p.sent]
+    assert found.unsent == [] and {cid: found.applied[cid] for cid in sent} == dict.fromkeys(
+        sent, 1
+    )
+    assert prober.failures == [] and prober.answered > 50
+    for client in everyone:
+        await client.stop()

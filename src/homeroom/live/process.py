@@ -123,8 +123,11 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
         watchdog(settings.drain_deadline_s, f"homeroom live (pid {os.getpid()})")
         log.warning("draining: %d connections", len(server.connections))
         await server.drain(drain, random.Random())
+        log.warning("drained: %d closed in %.1f s", drain.closed, drain.elapsed())
     await server.stop()
     left = settings.drain_deadline_s - drain.elapsed() - EXIT_MARGIN_S
+    if drain.draining:
+        log.warning("stopped at %.1f s; records written within %.1f s", drain.elapsed(), left)
     # after the last inputs: their records are written first, within the deadline if draining
     await recorder.aclose(max(0.1, left) if drain.draining else CLOSE_S)
     await engine.dispose()
