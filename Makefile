@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
-	bench-school bench-live bench-door services chromium clean
+	bench-school bench-live bench-door bench-drain services chromium clean
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -95,7 +95,7 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door
+bench: bench-gate bench-school bench-live bench-door bench-drain
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -114,6 +114,11 @@ bench-live: $(STAMP)
 # `homeroom run`, `homeroom live` and the app under plain uvicorn, hypercorn and granian.
 bench-door: $(STAMP)
 	$(PY) bench/door_bench.py
+
+# The drain (docs/operations.md#drain): 5,000 clients of a gateway given SIGTERM, closed over
+# the window and resumed on a second gateway through a real Redis.
+bench-drain: $(STAMP)
+	$(PY) bench/drain_bench.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \
