@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.steps import emit  # noqa: E402
+from bench.steps import emit, process_cpu_s  # noqa: E402
 from tests.redis_servers import RedisServer, free_port  # noqa: E402
 
 from homeroom.config import Settings  # noqa: E402
@@ -133,9 +134,12 @@ class Fleet:
         self.closed_at: list[float | None] = [None] * count
         self.close_code: list[int | None] = [None] * count
         self.resumed_at: list[float | None] = [None] * count
+        self.dialled_at: list[float | None] = [None] * count  # connecting to B began
+        self.exits: list[float] = []
         self.joined = 0
         self.failed = 0
         self.cut = 0
+        self.closed_after_resume: list[int | None] = []  # closed again once on B: a failure
         self.draining = False
         self.all_joined = asyncio.Event()
         self.all_resumed = asyncio.Event()
@@ -177,10 +181,16 @@ class Fleet:
         elif "seq" in message and kind != "ack" and message.get("epoch") == self.epoch[i]:
             self.seq[i] = max(self.seq[i], message["seq"])
 
+    async def some_joined(self, count: int) -> None:
+        while self.joined < count:
+            await asyncio.sleep(0.05)
+
     def closed(self, client: Client, code: int | None, reason: str) -> None:
         if self.closed_at[client.index] is None:
             self.closed_at[client.index] = time.monotonic()
             self.close_code[client.index] = code
+        elif self.resumed_at[client.index] is not None:
+            self.closed_after_resume.append(code)
 
     def lost(self, client: Client) -> None:
         if self.draining and self.closed_at[client.index] is None:
@@ -197,10 +207,14 @@ async def connect(fleet: Fleet, i: int, port: int) -> Client:
     return client
 
 
-async def run(a_port: int, b_port: int, gateway: subprocess.Popen[bytes]) -> dict[str, Any]:
+async def run(
+    a_port: int, b_port: int, gateway: subprocess.Popen[bytes], other: subprocess.Popen[bytes]
+) -> dict[str, Any]:
     fleet = Fleet(CLIENTS)
     clients: list[Client] = []
-    gate = asyncio.Semaphore(200)  # handshakes in flight
+    # Handshakes in flight. A room's first arrival opens its log: a gateway opening more than
+    # 64 at once runs out of Redis connections ("cannot open room", closed with 1011).
+    gate = asyncio.Semaphore(32)
 
     async def join(i: int) -> None:
         async with gate:
@@ -208,6 +222,8 @@ async def run(a_port: int, b_port: int, gateway: subprocess.Popen[bytes]) -> dic
 
     teachers = range(0, CLIENTS, ROOM)  # first: pupils before a teacher wait in the lobby
     await asyncio.gather(*(join(i) for i in teachers))
+    await fleet.some_joined(len(teachers))
+    gate = asyncio.Semaphore(200)
     await asyncio.gather(*(join(i) for i in range(CLIENTS) if i % ROOM))
     await asyncio.wait_for(fleet.all_joined.wait(), 120)
     await asyncio.sleep(1.0)  # the presence of the last joins settles
@@ -217,6 +233,7 @@ async def run(a_port: int, b_port: int, gateway: subprocess.Popen[bytes]) -> dic
         await asyncio.sleep(fleet.rng.random() * JITTER_S)  # full jitter, as the browser
         for attempt in range(20):
             try:
+                fleet.dialled_at[client.index] = time.monotonic()
                 await connect(fleet, client.index, b_port)
                 return
             except OSError:
@@ -224,18 +241,26 @@ async def run(a_port: int, b_port: int, gateway: subprocess.Popen[bytes]) -> dic
 
     fleet.draining = True
     moves = [asyncio.create_task(move(c)) for c in clients]
+    cpu = (process_cpu_s(gateway.pid), process_cpu_s(other.pid), time.process_time())
     sigterm = time.monotonic()
     gateway.send_signal(signal.SIGTERM)
+    exited = asyncio.create_task(asyncio.to_thread(gateway.wait, DEADLINE_S + 10))
+    exited.add_done_callback(lambda _: fleet.exits.append(time.monotonic() - sigterm))
+    with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+        while gateway.poll() is None:  # its CPU, read until it is gone
+            a_cpu = process_cpu_s(gateway.pid) - cpu[0]
+            await asyncio.sleep(0.2)
     await asyncio.wait_for(fleet.all_resumed.wait(), DEADLINE_S + 60)
     all_resumed = time.monotonic() - sigterm
-    exit_s = None
-    for _ in range(int((DEADLINE_S + 10) / 0.05)):
-        if gateway.poll() is not None:
-            exit_s = time.monotonic() - sigterm
-            break
-        await asyncio.sleep(0.05)
+    used = {
+        "a_cpu_s": a_cpu,
+        "b_cpu_s": process_cpu_s(other.pid) - cpu[1],
+        "clients_cpu_s": time.process_time() - cpu[2],
+    }
+    await exited
     await asyncio.gather(*moves)
-    return summary(fleet, sigterm, all_resumed, exit_s, gateway.returncode)
+    result = summary(fleet, sigterm, all_resumed, fleet.exits[0], gateway.returncode)
+    return {**result, **used}
 
 
 def summary(
@@ -251,7 +276,14 @@ def summary(
         for r, c in zip(fleet.resumed_at, fleet.closed_at, strict=True)
         if r is not None and c is not None
     )
+    handshakes = sorted(
+        r - d
+        for r, d in zip(fleet.resumed_at, fleet.dialled_at, strict=True)
+        if r is not None and d is not None
+    )
     return {
+        "handshake_p50_s": handshakes[len(handshakes) // 2],
+        "handshake_p99_s": handshakes[int(len(handshakes) * 0.99) - 1],
         "clients": fleet.count,
         "per_second": window,
         "close_rate_max": max(window),
@@ -266,6 +298,7 @@ def summary(
         "not_drain_closes": sum(1 for c in fleet.close_code if c != 1001),
         "cut": fleet.cut,
         "snapshot_resumes": sum(1 for n in fleet.snapshots if n > 1),
+        "closed_after_resume": len(fleet.closed_after_resume),
     }
 
 
@@ -308,7 +341,7 @@ def main() -> int:
     a = b = None
     try:
         a, b = Gateway(redis.url), Gateway(redis.url)
-        result = uvloop.run(run(a.port, b.port, a.proc))
+        result = uvloop.run(run(a.port, b.port, a.proc, b.proc))
     finally:
         for gateway in (a, b):
             if gateway is not None:
@@ -321,10 +354,15 @@ def main() -> int:
     emit("drain_last_close_s", result["last_close_s"], "s after SIGTERM", **extra)
     emit("drain_resume_p50_s", result["resume_p50_s"], "s from close to resumed", **extra)
     emit("drain_resume_p99_s", result["resume_p99_s"], "s from close to resumed", **extra)
+    emit("drain_resume_handshake_p50_s", result["handshake_p50_s"], "s from dial to 101", **extra)
+    emit("drain_resume_handshake_p99_s", result["handshake_p99_s"], "s from dial to 101", **extra)
+    for who in ("a", "b", "clients"):
+        emit(f"drain_{who}_cpu_s", result[f"{who}_cpu_s"], "CPU s from SIGTERM", **extra)
     emit("drain_all_resumed_s", result["all_resumed_s"], "s after SIGTERM", **extra)
     emit("drain_exit_s", result["exit_s"] or -1, "s after SIGTERM", exit_code=result["exit_code"])
     emit("drain_not_1001_closes", result["not_drain_closes"], "clients", cut=result["cut"])
     emit("drain_snapshot_resumes", result["snapshot_resumes"], "clients")
+    emit("drain_closed_after_resume", result["closed_after_resume"], "clients")
     print(json.dumps({"per_second_closes": result["per_second"]}), file=sys.stderr)
     return 0
 
