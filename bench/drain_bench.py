@@ -212,8 +212,9 @@ async def run(
 ) -> dict[str, Any]:
     fleet = Fleet(CLIENTS)
     clients: list[Client] = []
-    # Handshakes in flight. A room's first arrival opens its log: a gateway opening more than
-    # 64 at once runs out of Redis connections ("cannot open room", closed with 1011).
+    # Handshakes in flight. A room's first arrival opens its log: a gateway opening a few
+    # hundred at once runs out of Redis connections (redis-py's pool of 100: "cannot open
+    # room", closed with 1011; docs/operations.md#measured-1).
     gate = asyncio.Semaphore(32)
 
     async def join(i: int) -> None:
