@@ -214,7 +214,7 @@ async def run(
     clients: list[Client] = []
     # Handshakes in flight. A room's first arrival opens its log: a gateway opening a few
     # hundred at once runs out of Redis connections (redis-py's pool of 100: "cannot open
-    # room", closed with 1011; docs/operations.md#measured-1).
+    # room", closed with 1011; docs/operations.md, "Drain").
     gate = asyncio.Semaphore(32)
 
     async def join(i: int) -> None:
