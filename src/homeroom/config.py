@@ -116,6 +116,29 @@ class Settings(BaseSettings):
     database_pgbouncer: bool = False
     # -- end of the database pool's settings --
 
+    # -- Drain on SIGTERM, `homeroom run` and `homeroom live` (docs/operations.md#drain) --
+    # Readiness and agent checks fail first; the balancer has this long to notice.
+    drain_notice_s: float = Field(5.0, ge=0, le=300)
+    # Then a gateway closes its clients (1001 `drain`) spread over this window, with jitter.
+    drain_window_s: float = Field(15.0, ge=0, le=3600)
+    # The process exits by this long after SIGTERM, whatever is left: above notice + window.
+    drain_deadline_s: float = Field(25.0, gt=0, le=3600)
+    agent_port: int = Field(0, ge=0, le=65535)  # `homeroom run`'s HAProxy agent check; 0: off
+    live_agent_port: int = Field(0, ge=0, le=65535)  # `homeroom live`'s agent check; 0: off
+    live_health_port: int = Field(0, ge=0, le=65535)  # `homeroom live`'s /healthz, /readyz; 0: off
+
+    @model_validator(mode="after")
+    def _drain_fits(self) -> Settings:
+        least = self.drain_notice_s + self.drain_window_s
+        if self.drain_deadline_s <= least:
+            raise ValueError(
+                f"drain_deadline_s: must exceed drain_notice_s + drain_window_s ({least:g} s),"
+                " or clients are cut before their turn"
+            )
+        return self
+
+    # -- end of the drain's settings --
+
     @field_validator("gates", "protect", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
