@@ -7,14 +7,18 @@ The schema comes from the Alembic migrations (src/homeroom/school/data/migration
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -49,3 +53,26 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (synchronous: start-up and tests)."""
     command.upgrade(alembic_config(url), revision)
+
+
+def head() -> str:
+    """The newest revision the migrations know."""
+    found = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert found is not None, "the migrations have no head"
+    return found
+
+
+def revision(url: str) -> str | None:
+    """The revision the database at `url` is at; None for a database never migrated."""
+
+    async def read() -> str | None:
+        engine = engine_for(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
