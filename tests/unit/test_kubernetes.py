@@ -42,7 +42,9 @@ def config_env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize(("name", "doc"), documents(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "doc"), documents(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_every_manifest_is_valid_for_the_api(name: str, doc: dict[str, Any], version: str) -> None:
     kubernetes_validate.validate(doc, version, strict=True)
 
@@ -129,5 +131,7 @@ def test_the_live_autoscaler_reads_a_metric_the_gateway_exports() -> None:
     from homeroom.door import DoorCollector, Doorman
 
     metric = by_kind("HorizontalPodAutoscaler")["homeroom-live"]["spec"]["metrics"][0]
-    exported = {m.name for m in DoorCollector(Doorman(DoorLimits(), count_files=lambda: 0)).collect()}
+    exported = {
+        m.name for m in DoorCollector(Doorman(DoorLimits(), count_files=lambda: 0)).collect()
+    }
     assert metric["pods"]["metric"]["name"] in exported
