@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     appointment_lead_s: int = Field(600, ge=0)  # a class further ahead gives an appointment
     verify_workers: int = Field(0, ge=0)  # password verifications at once; 0 = usable CPUs
     demo: bool = False  # seed the demo académie at start-up (make run)
+    # Migrate the database at start-up (one process at a time, docs/operations.md#migrations);
+    # false: `homeroom migrate` does it first (a Kubernetes Job) and start-up only checks it did.
+    migrate_on_start: bool = True
 
     # The live gateway, `homeroom live` (docs/live.md#many-processes); its log is backend_url's.
     live_host: str = "127.0.0.1"

@@ -7,15 +7,19 @@ The schema comes from the Alembic migrations (src/homeroom/school/data/migration
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from homeroom.config import Settings
 
@@ -93,3 +97,26 @@ def upgrade(url: str, revision: str = "head", *, pgbouncer: bool = False) -> Non
     if pgbouncer and url.startswith("postgresql"):
         config.attributes["connect_args"] = pgbouncer_args()
     command.upgrade(config, revision)
+
+
+def head() -> str:
+    """The newest revision the migrations know."""
+    found = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert found is not None, "the migrations have no head"
+    return found
+
+
+def revision(url: str, *, pgbouncer: bool = False) -> str | None:
+    """The revision the database at `url` is at; None for a database never migrated."""
+
+    async def read() -> str | None:
+        engine = engine_for(url, pgbouncer=pgbouncer, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
