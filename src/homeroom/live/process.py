@@ -26,7 +26,7 @@ from homeroom.config import Settings
 from homeroom.door import Doorman
 from homeroom.keys import live_join_key
 from homeroom.live.conn import PATH
-from homeroom.live.records import DatabaseRecorder
+from homeroom.live.records import DatabaseRecorder, RecordsCollector
 from homeroom.live.revocations import RevocationFeed
 from homeroom.live.server import LiveServer
 from homeroom.school.for_live import engine_for
@@ -89,6 +89,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
         revocations=RevocationFeed(engine),
         door=Doorman.from_settings(settings),
     )
+    server.gateway.registry.register(RecordsCollector(recorder, process=server.hub.origin))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,9 +17,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# asyncpg waits 60 s for a connection by default: a database that does not answer (a host
+# gone, packets dropped) would hold every request that long. Refused is at once either way.
+CONNECT_TIMEOUT_S = 5.0
 
 
 def engine_for(url: str, **options: Any) -> AsyncEngine:
+    if url.startswith("postgresql"):
+        options.setdefault("connect_args", {}).setdefault("timeout", CONNECT_TIMEOUT_S)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine.sync_engine)
