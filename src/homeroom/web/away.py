@@ -22,7 +22,16 @@ import time
 from typing import Final
 
 import asyncpg  # type: ignore[import-untyped]
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from sqlalchemy import exc as sa
 
 from homeroom.backends.gate import BackendUnavailable
@@ -85,7 +94,20 @@ def store_away(exc: BaseException) -> Unavailable | None:
     return None
 
 
+# Redis's error replies that mean "not here, not now" (a failover under way, a slot moving, a
+# demoted primary); any other error reply (a wrong type, a cross-slot command) is a bug.
+_REDIS_AWAY_REPLIES: Final = (
+    AskError,
+    TryAgainError,
+    ClusterDownError,
+    ClusterError,
+    ReadOnlyError,
+)
+
+
 def _classify(exc: BaseException) -> Unavailable | None:
+    if isinstance(exc, ResponseError) and not isinstance(exc, _REDIS_AWAY_REPLIES):
+        return None
     if isinstance(exc, BackendUnavailable | RedisError | RedisClusterException):
         return store_unavailable()
     if isinstance(exc, sa.DBAPIError):
