@@ -38,7 +38,7 @@ from homeroom.headers import BrowserPolicy, SecurityHeaders
 from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
 from homeroom.school.component import School
-from homeroom.web.away import AWAY_FAILURES, AwayLog, store_away
+from homeroom.web.away import AWAY_FAILURES, AwayCollector, AwayLog, store_away
 from homeroom.web.http import error_response, lang_of
 from homeroom.web.pages import render_page
 
@@ -113,6 +113,7 @@ def create_app(
     }
     vendor = vendor_files(REPO_ROOT)
     away_log = AwayLog()  # its counts go to /metrics: homeroom_http_store_away_total
+    registry.register(AwayCollector(away_log))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

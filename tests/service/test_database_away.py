@@ -104,6 +104,8 @@ async def test_sign_in_answers_a_503_page_while_the_database_is_away_and_works_a
         assert 'data-error="database_unavailable"' in page.text
         api = await client.post("/api/v1/session", json=form, headers=JSON)
         assert api.status_code == 503 and api.json()["error"] == "database_unavailable"
+        metrics = (await client.get("/metrics")).text
+        assert 'homeroom_http_store_away_total{reason="database_unavailable"} 2.0' in metrics
         await proxy.restore()
         back = await client.post("/api/v1/session", json=form, headers=JSON)
         assert back.status_code in (200, 201), back.text

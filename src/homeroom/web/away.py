@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Final
 
 import asyncpg  # type: ignore[import-untyped]
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -172,3 +175,20 @@ def short(exc: BaseException) -> str:
     """An exception in one line: an outage of a store is not a bug, no traceback."""
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text[:200]}"
+
+
+class AwayCollector(Collector):
+    """homeroom_http_store_away_total{reason}: the 503s the error handler answered."""
+
+    def __init__(self, away_log: AwayLog) -> None:
+        self.away_log = away_log
+
+    def collect(self) -> Iterable[Metric]:
+        answered = CounterMetricFamily(
+            "homeroom_http_store_away",
+            "Requests answered 503 because a store was away, by word",
+            labels=["reason"],
+        )
+        for word in ("store_unavailable", "database_unavailable"):
+            answered.add_metric([word], self.away_log.counts.get(word, 0))
+        yield answered
