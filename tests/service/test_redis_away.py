@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -167,3 +168,30 @@ async def test_the_gate_loop_outlives_an_outage_and_resumes_by_itself(
     async with gate.make_client() as client:
         fresh = await client.post("/gate/national/ticket", headers=JSON)
     assert fresh.status_code == 201
+
+
+async def test_a_redis_that_stops_answering_is_given_up_not_waited_for(
+    gate: Gate,
+    redis: RedisServer,
+    school: School,  # noqa: F811
+) -> None:
+    """SIGSTOP: the server holds its connections and answers nothing (a stuck host, a network
+    partition). Every request that needs it gives up after the client's timeout with its 503."""
+    async with gate.make_client() as client:
+        await admitted(gate, client)
+        assert redis.process is not None
+        redis.process.send_signal(signal.SIGSTOP)
+        try:
+            async with asyncio.timeout(DEADLINE_S):  # a hang fails the test, not the run
+                signin = await client.post(
+                    "/api/v1/session", headers=JSON, json={"login": "prof", "password": "x"}
+                )
+                left = await client.post("/gate/national/leave", headers=JSON)
+                async with gate.make_client() as newcomer:
+                    ticket = await newcomer.post("/gate/national/ticket", headers=JSON)
+        finally:
+            redis.process.send_signal(signal.SIGCONT)
+
+    assert (signin.status_code, signin.json()["error"]) == (503, "store_unavailable")
+    assert left.status_code == 202
+    assert (ticket.status_code, ticket.json()["error"]) == (503, "degraded")

@@ -132,9 +132,14 @@ class GateRuntime:
             self._task = None
 
     async def _run(self) -> None:
+        task = asyncio.current_task()
         while True:
             await asyncio.sleep(self.settings.tick_s)
             await self.step()
+            # a cancel that arrived during a Redis call may have come out as the client's own
+            # timeout error, which `step` survives: stop now, not a tick later
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
     async def step(self) -> None:
         """One tick: run the controller if this process holds the lease, then refresh."""
