@@ -19,7 +19,7 @@ class FaultProxy:
         self.port = 0  # chosen by the system at the first start, kept after
         self.pipes: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.refused = 0  # connections tried while cut are refused by the kernel, not counted
+        self.held = asyncio.Event()  # set: bytes stop flowing, both ways, until `release`
 
     @property
     def up(self) -> bool:
@@ -31,6 +31,14 @@ class FaultProxy:
         return self
 
     restore = start
+
+    def hold(self) -> None:
+        """Black-hole: connections stay open, nothing goes through either way (a host that
+        stopped answering, a network partition); new connections are accepted and hang."""
+        self.held.set()
+
+    def release(self) -> None:
+        self.held.clear()
 
     async def cut(self) -> None:
         server, self.server = self.server, None
@@ -48,6 +56,9 @@ class FaultProxy:
             task.cancel()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.pipes.add(writer)
+        while self.held.is_set():
+            await asyncio.sleep(0.05)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -68,6 +79,8 @@ class FaultProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                while self.held.is_set():  # what was sent meanwhile arrives after, if ever
+                    await asyncio.sleep(0.05)
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.CancelledError):

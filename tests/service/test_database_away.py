@@ -10,6 +10,7 @@ server other tests use.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from homeroom.school.auth.sessions import COOKIE
+from homeroom.school.data import db
 from tests.fault_proxy import FaultProxy
 from tests.school.conftest import PG_PORT, drop_pg_database, new_pg_database
 from tests.service.conftest import Gate
@@ -44,7 +46,12 @@ async def proxy() -> AsyncIterator[FaultProxy]:
 
 
 @pytest.fixture
-def settings_overrides(proxy: FaultProxy, database: str) -> dict[str, Any]:
+def settings_overrides(
+    proxy: FaultProxy, database: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    # a silent database is given up after these (seconds here, not the deployment's 5 and 30)
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(db, "STATEMENT_TIMEOUT_S", 3.0)
     return {"database_url": f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"}
 
 
@@ -109,3 +116,26 @@ async def test_sign_in_answers_a_503_page_while_the_database_is_away_and_works_a
         await proxy.restore()
         back = await client.post("/api/v1/session", json=form, headers=JSON)
         assert back.status_code in (200, 201), back.text
+
+
+async def test_a_database_that_stops_answering_is_given_up_not_waited_for(
+    gate: Gate,
+    proxy: FaultProxy,
+    school: School,  # noqa: F811
+) -> None:
+    """The proxy holds every byte (a partition): pooled connections go silent mid-query and new
+    ones hang. Pages that need the database answer their 503 once the timeouts run out."""
+    async with gate.make_client() as client:
+        await admitted(gate, client)
+        client.cookies.set(COOKIE, school.cookies["prof"])
+        assert (await client.get("/api/v1/me", headers=JSON)).status_code == 200
+        proxy.hold()
+        try:
+            async with asyncio.timeout(60):  # a hang fails the test, not the run
+                home = await client.get("/home", headers={"accept": "text/html"})
+                me = await client.get("/api/v1/me/sessions", headers=JSON)
+        finally:
+            proxy.release()
+        assert home.status_code == 503 and 'data-error="database_unavailable"' in home.text
+        assert home.headers["retry-after"] == "10"
+        assert (me.status_code, me.json()["error"]) == (503, "database_unavailable")

@@ -17,14 +17,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# asyncpg waits 60 s for a connection by default: a database that does not answer (a host
-# gone, packets dropped) would hold every request that long. Refused is at once either way.
+# A PostgreSQL that stops answering (a host gone, packets dropped, a partition) is given up
+# instead of waited for: asyncpg waits 60 s for a connection by default, and for ever for a
+# statement on a connection that went silent. A refused or reset connection fails at once
+# either way (docs/operations.md#when-a-store-is-away). Migrations do not use this engine.
 CONNECT_TIMEOUT_S = 5.0
+STATEMENT_TIMEOUT_S = 30.0  # above any statement the app makes; a request then answers 503
 
 
 def engine_for(url: str, **options: Any) -> AsyncEngine:
     if url.startswith("postgresql"):
-        options.setdefault("connect_args", {}).setdefault("timeout", CONNECT_TIMEOUT_S)
+        connect_args = options.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", CONNECT_TIMEOUT_S)
+        connect_args.setdefault("command_timeout", STATEMENT_TIMEOUT_S)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine.sync_engine)
