@@ -51,9 +51,12 @@ class FaultProxy:
         self.pipes.clear()
 
     async def close(self) -> None:
+        """Cut, and let every connection's task end (its sockets are aborted: they do at once).
+        Not cancelled: asyncio's stream callback logs a cancelled connection task as an error."""
+        self.release()
         await self.cut()
-        for task in list(self.tasks):
-            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.pipes.add(writer)
