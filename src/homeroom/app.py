@@ -45,6 +45,7 @@ from homeroom.headers import BrowserPolicy, SecurityHeaders
 from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
 from homeroom.school.component import School
+from homeroom.web.away import AWAY_FAILURES, AwayCollector, AwayLog, store_away
 from homeroom.web.http import error_response, lang_of
 from homeroom.web.pages import render_page
 
@@ -121,6 +122,8 @@ def create_app(
         **school_openapi.security_schemes(),
     }
     vendor = vendor_files(REPO_ROOT)
+    away_log = AwayLog()  # its counts go to /metrics: homeroom_http_store_away_total
+    registry.register(AwayCollector(away_log))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -180,6 +183,10 @@ def create_app(
         return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
+        away = store_away(exc)
+        if away is not None:  # a store did not answer: 503 and Retry-After, never 500
+            away_log.note(away, request.url.path, exc)
+            return error_response(request, away)
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         err = HomeroomError(
             "internal", "Erreur interne ; réessayez.", "Internal error; please retry."
@@ -208,6 +215,8 @@ def create_app(
         exception_handlers={
             HomeroomError: homeroom_error,
             HTTPException: http_error,
+            # the failures of a store away, answered here (the catch-all below re-raises)
+            **dict.fromkeys(AWAY_FAILURES, server_error),
             Exception: server_error,
         },
     )

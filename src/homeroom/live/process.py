@@ -34,7 +34,7 @@ from homeroom.door import Doorman
 from homeroom.drain import Drain, DrainCollector, serve_agent, serve_health, watchdog
 from homeroom.keys import live_join_key
 from homeroom.live.conn import PATH
-from homeroom.live.records import CLOSE_S, DatabaseRecorder
+from homeroom.live.records import CLOSE_S, DatabaseRecorder, RecordsCollector
 from homeroom.live.revocations import RevocationFeed
 from homeroom.live.server import LiveServer
 from homeroom.school.for_live import engine_from_settings
@@ -100,6 +100,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
     )
     drain = Drain.of(settings.drain_notice_s, settings.drain_window_s, settings.drain_deadline_s)
     server.gateway.registry.register(DrainCollector(drain, gateway=True, process=server.hub.origin))
+    server.gateway.registry.register(RecordsCollector(recorder, process=server.hub.origin))
     stopping = asyncio.Event()
     signals: list[signal.Signals] = []
     loop = asyncio.get_running_loop()

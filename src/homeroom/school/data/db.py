@@ -24,6 +24,12 @@ from sqlalchemy.pool import NullPool
 from homeroom.config import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# A PostgreSQL that stops answering (a host gone, packets dropped, a partition) is given up
+# instead of waited for: asyncpg waits 60 s for a connection by default, and for ever for a
+# statement on a connection that went silent. A refused or reset connection fails at once
+# either way (docs/operations.md#when-a-store-is-away). Migrations do not use this engine.
+CONNECT_TIMEOUT_S = 5.0
+STATEMENT_TIMEOUT_S = 30.0  # above any statement the app makes; a request then answers 503
 
 
 def engine_for(
@@ -43,6 +49,9 @@ def engine_for(
             options.setdefault("max_overflow", max_overflow)
         if pgbouncer:
             options["connect_args"] = {**options.get("connect_args", {}), **pgbouncer_args()}
+        connect_args = options.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", CONNECT_TIMEOUT_S)
+        connect_args.setdefault("command_timeout", STATEMENT_TIMEOUT_S)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine.sync_engine)
