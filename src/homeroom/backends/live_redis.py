@@ -255,6 +255,7 @@ class RedisLog:
         self._clock = clock
         self._slots: list[tuple[int, int, str, int]] = []  # first, last, host, port of primary
         self._watch: asyncio.Task[None] | None = None
+        self._slots_lock = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "hr", **kwargs: Any) -> RedisLog:
@@ -398,7 +399,7 @@ class RedisLog:
 
     async def _feed_for(self, channel: str) -> _Feed:
         if isinstance(self._client, RedisCluster):
-            key = self._owner(channel) or await self._refresh_slots(channel)
+            key = self._owner(channel) or await self._slots_for(channel)
         else:
             kwargs = self._client.connection_pool.connection_kwargs
             key = (str(kwargs.get("host")), int(kwargs.get("port", 6379)))
@@ -418,6 +419,12 @@ class RedisLog:
             if first <= slot <= last:
                 return host, port
         return None
+
+    async def _slots_for(self, channel: str) -> tuple[str, int]:
+        """The owner of `channel`'s slot, reading the slot map once for every room that asks at
+        the same time (after a failover, all of a node's rooms do)."""
+        async with self._slots_lock:
+            return self._owner(channel) or await self._refresh_slots(channel)
 
     async def _refresh_slots(self, channel: str | None = None) -> tuple[str, int]:
         """Read CLUSTER SLOTS from the first node that answers (the nodes the client knows,
@@ -607,6 +614,8 @@ class RedisLog:
                 return
             except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
                 log.warning("room log: %s: cannot catch up yet: %s", follow.room, exc)
+                if follow.feed is None:  # perhaps the wrong node (MOVED): read the map again
+                    self._slots = []
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 

@@ -20,8 +20,9 @@ from homeroom.core.lanes import Lane
 
 log = logging.getLogger("homeroom.gate")
 
-RECENT_S = 30.0  # redemptions remembered: far longer than a replica lags behind its primary
-RECENT_MAX = 200_000  # and at most this many a process (each a few dozen bytes)
+RECENT_S = 10.0  # redemptions remembered: far longer than a replica lags behind its primary
+RECENT_MAX = 100_000  # and at most this many a process (about 100 bytes each)
+REPLAY_BATCH = 4096  # redemptions sent again at once (the store batches them further)
 
 
 @dataclass
@@ -113,8 +114,11 @@ class Memory:
                     int(now // 60),
                 )
             recent = [(n, m) for at, n, m in mem.recent if at >= now - RECENT_S]
-            outcomes = await asyncio.gather(*(store.redeem(gate, lane, n, m) for n, m in recent))
-            redeemed_back = sum(1 for o in outcomes if o is RedeemOutcome.OK)
+            redeemed_back = 0
+            for i in range(0, len(recent), REPLAY_BATCH):
+                batch = recent[i : i + REPLAY_BATCH]
+                outcomes = await asyncio.gather(*(store.redeem(gate, lane, n, m) for n, m in batch))
+                redeemed_back += sum(1 for o in outcomes if o is RedeemOutcome.OK)
             if issued_back or horizon_back or redeemed_back:
                 out.append(Restored(lane, issued_back, horizon_back, redeemed_back))
         for r in out:
