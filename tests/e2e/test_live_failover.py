@@ -51,10 +51,12 @@ def gateways(cluster: RedisClusterProcesses) -> Iterator[list[LiveProcess]]:
             gateway.stop()
 
 
-def people(gateways: list[LiveProcess], cluster: RedisClusterProcesses, n: int) -> list[ChatClient]:
+def people(
+    gateways: list[LiveProcess], cluster: RedisClusterProcesses, n: int, room: str = ""
+) -> list[ChatClient]:
     """`n` people (teachers: every event of the room reaches each), spread over the gateways."""
     settings = load_settings(backend_url=cluster.url, secret_keys=KEYS)
-    tokens = Tokens(JoinTokens(live_join_key(settings)), f"s-failover-{time.time_ns()}")
+    tokens = Tokens(JoinTokens(live_join_key(settings)), room or f"s-failover-{time.time_ns()}")
     clients = []
     for i in range(n):
         gateway, token = gateways[i % len(gateways)], tokens(f"p{i}", Role.TEACHER)
