@@ -198,7 +198,8 @@ class GateRuntime:
             lane: state.LaneState(c.issued, c.horizon, c.history.rate(now), c.born)
             for lane, c in self.counters.items()
         }
-        doc = state.document(self.gate_id, self.policy, lanes, now, self.capacity, self.degraded)
+        paused = self.degraded or now < self.paused_until  # confirming after an outage
+        doc = state.document(self.gate_id, self.policy, lanes, now, self.capacity, paused)
         self.poll_s = int(doc["poll_s"])  # type: ignore[call-overload]
         self.state = state.encode(doc)
 
