@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     live_log_entries: int = Field(10_000, ge=100)  # a room's log keeps this many entries
     live_log_idle_s: int = Field(3600, ge=60)  # a room's log goes this long after its last use
 
+    # -- A Redis primary dies (docs/operations.md#a-redis-primary-dies) --
+    # After a backend outage (perhaps a failover to a replica behind its primary) a gate process
+    # admits nobody for this long (at least two ticks), while every process puts back what it
+    # knows the store had (gate/failover.py).
+    failover_pause_s: float = Field(2.0, ge=0, le=60)
+    # How often a gateway reads the cluster's slot map to move a room's subscription to the
+    # primary now serving it (a failover that left the old primary up sends no word of it).
+    live_slot_refresh_s: float = Field(5.0, ge=0.05, le=300)
+    # -- end of the failover settings --
+
     # -- The door of `homeroom run` and `homeroom live` against slow clients (docs/server.md) --
     # A whole request head (or WebSocket handshake) within this: a slow phone line needs ~2 s.
     head_timeout_s: float = Field(10.0, ge=1, le=120)

@@ -21,6 +21,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 
 from homeroom.backends.live import Deliver, Entry
@@ -34,6 +35,7 @@ KEEPALIVE_S = 5.0  # a subscription quiet this long is pinged; twice: the connec
 WRITE_BATCH = 256  # entries one pipelined round trip carries
 QUEUE_MAX = 100_000  # entries waiting while Redis is away; past this, new ones are dropped
 PAGE = 1000  # entries one XRANGE reads
+SLOT_REFRESH_S = 5.0  # how often the subscriptions are checked against the cluster's slot map
 
 # KEYS: log, epoch, writers, channel. ARGV: expected epoch ('' = none), new epoch, ttl s.
 # Starts a new log when the epoch is the expected one (none: a new room; or a log that lost its
@@ -64,6 +66,41 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('SPUBLISH', KEYS[4], id .. ' ' .. ARGV[4])
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
 return id
+"""
+
+# KEYS: log, epoch, writers, channel. ARGV: epoch followed, id last delivered, new epoch, ttl s,
+# time. A follower that delivered the entry `id` finds it gone while the epoch is the one it
+# follows: a failover to a replica that had not got the last entries (docs/live.md#epoch-
+# regression). Unless the entry is there after all, or the epoch already changed, this starts a
+# new epoch whose log is the entries that survived (so the room keeps its chat, polls, board and
+# the client ids it has seen), then a `gone` of every process that appended to it: everyone
+# comes back through a new join. Returns the epoch in force afterwards.
+REGRESS = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.call('GET', KEYS[2]) end
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) > 0 then return ARGV[1] end
+local kept = redis.call('XRANGE', KEYS[1], '-', '+')
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+local marker = '{"op":"epoch","e":"' .. ARGV[3] .. '"}'
+local id = redis.call('XADD', KEYS[1], '*', 'e', marker)
+local origins, seen = {}, {}
+for i = 2, #kept do
+  local text = kept[i][2][2]
+  redis.call('XADD', KEYS[1], '*', 'e', text)
+  local ok, entry = pcall(cjson.decode, text)
+  if ok and type(entry) == 'table' and type(entry.o) == 'string' and entry.o ~= ''
+      and not seen[entry.o] then
+    seen[entry.o] = true
+    origins[#origins + 1] = entry.o
+  end
+end
+for _, origin in ipairs(origins) do
+  redis.call('XADD', KEYS[1], '*', 'e',
+    '{"op":"gone","g":' .. cjson.encode(origin) .. ',"t":' .. ARGV[5] .. ',"o":""}')
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SPUBLISH', KEYS[4], id .. ' ' .. marker)
+return ARGV[3]
 """
 
 StreamId = tuple[int, int]
@@ -145,6 +182,7 @@ class _Feed:
                 confirmed.set_result(None)
         elif kind == "sunsubscribe" and channel in self.channels:  # e.g. its slot moved
             self.channels.discard(channel)
+            self.owner._slots = []  # read the slot map again before subscribing
             self.owner._unsubscribed(channel)
 
     async def aclose(self) -> None:
@@ -191,6 +229,8 @@ class RedisLog:
         idle_ttl_s: int = LOG_IDLE_TTL_S,
         timeout_s: float = SOCKET_TIMEOUT_S,
         epoch: Callable[[], str] = lambda: secrets.token_hex(8),
+        slot_refresh_s: float = SLOT_REFRESH_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._connect = connect  # a subscription client for one node: host, port, client name
@@ -210,6 +250,12 @@ class RedisLog:
         self._closed = False
         self._append_script = client.register_script(APPEND)
         self._epoch_script = client.register_script(NEW_EPOCH)
+        self._regress_script = client.register_script(REGRESS)
+        self.slot_refresh_s = slot_refresh_s
+        self._clock = clock
+        self._slots: list[tuple[int, int, str, int]] = []  # first, last, host, port of primary
+        self._watch: asyncio.Task[None] | None = None
+        self._slots_lock = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "hr", **kwargs: Any) -> RedisLog:
@@ -272,6 +318,7 @@ class RedisLog:
             self._forget(follow)
             raise
         asyncio.get_running_loop().call_soon(self._flush, follow)
+        self._start_watch()
         return follow.epoch, history
 
     def append(self, room: str, entry: Entry) -> None:
@@ -301,7 +348,7 @@ class RedisLog:
         self._closed = True
         with contextlib.suppress(TimeoutError):  # what is queued (leaves, mostly) goes out first
             await asyncio.wait_for(self._drained(), self.timeout_s)
-        for task in [self._writer, *self._tasks]:
+        for task in [self._writer, self._watch, *self._tasks]:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -352,11 +399,7 @@ class RedisLog:
 
     async def _feed_for(self, channel: str) -> _Feed:
         if isinstance(self._client, RedisCluster):
-            await self._client.initialize()
-            node = self._client.get_node_from_key(channel)
-            if node is None:
-                raise RedisClusterException(f"no node serves {channel}")
-            key = (str(node.host), int(node.port))
+            key = self._owner(channel) or await self._slots_for(channel)
         else:
             kwargs = self._client.connection_pool.connection_kwargs
             key = (str(kwargs.get("host")), int(kwargs.get("port", 6379)))
@@ -366,6 +409,88 @@ class RedisLog:
             await feed.start()
             self._feeds[key] = feed
         return feed
+
+    # -- the cluster's slot map: subscriptions follow a failover --------------------------------
+
+    def _owner(self, channel: str) -> tuple[str, int] | None:
+        """The primary serving `channel`'s slot in the slot map last read, if any."""
+        slot = key_slot(channel.encode())
+        for first, last, host, port in self._slots:
+            if first <= slot <= last:
+                return host, port
+        return None
+
+    async def _slots_for(self, channel: str) -> tuple[str, int]:
+        """The owner of `channel`'s slot, reading the slot map once for every room that asks at
+        the same time (after a failover, all of a node's rooms do)."""
+        async with self._slots_lock:
+            return self._owner(channel) or await self._refresh_slots(channel)
+
+    async def _refresh_slots(self, channel: str | None = None) -> tuple[str, int]:
+        """Read CLUSTER SLOTS from the first node that answers (the nodes the client knows,
+        then those it started from); return the owner of `channel`'s slot if one is given.
+
+        redis-py's cluster client refreshes its own map only after one of its commands failed,
+        and a subscription is a connection of this module's: so the map the subscriptions go
+        by is read here, after a lost subscription, an unsolicited `sunsubscribe`, and every
+        `slot_refresh_s` (docs/live.md#a-redis-primary-dies).
+        """
+        assert isinstance(self._client, RedisCluster)
+        await self._client.initialize()
+        nodes = [*self._client.get_nodes(), *self._client.startup_nodes]
+        error: Exception | None = None
+        for node in nodes:
+            try:
+                reply = await asyncio.wait_for(
+                    node.execute_command("CLUSTER", "SLOTS"), self.timeout_s
+                )
+            except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+                error = exc
+                continue
+            slots = []
+            for first, last, primary, *_ in reply:
+                host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
+                slots.append((int(first), int(last), host or str(node.host), int(primary[1])))
+            if slots:
+                self._slots = slots
+                break
+        else:
+            raise RedisClusterException(f"no node answers CLUSTER SLOTS: {error}")
+        if channel is None:
+            return "", 0
+        owner = self._owner(channel)
+        if owner is None:
+            raise RedisClusterException(f"no node serves {channel}")
+        return owner
+
+    async def _watch_slots(self) -> None:
+        """Every `slot_refresh_s`: a followed room whose slot moved to another primary (a
+        failover that left the old one up, without a `sunsubscribe`) subscribes again there."""
+        while True:
+            await asyncio.sleep(self.slot_refresh_s)
+            try:
+                await self._refresh_slots()
+            except (RedisError, RedisClusterException, OSError) as exc:
+                log.warning("room log: cannot read the cluster's slot map: %s", exc)
+                continue
+            self._move_followers()
+
+    def _move_followers(self) -> None:
+        for follow in list(self._follows.values()):
+            feed = follow.feed
+            if feed is None or not follow.epoch or follow.buffer is not None:
+                continue
+            owner = self._owner(follow.channel)
+            if owner is not None and owner != feed.key:
+                log.warning(
+                    "room log: %s moved from %s:%s to %s:%s", follow.room, *feed.key, *owner
+                )
+                self._spawn(feed.unsubscribe(follow.channel))
+                self._unsubscribed(follow.channel)
+
+    def _start_watch(self) -> None:
+        if isinstance(self._client, RedisCluster) and (self._watch is None or self._watch.done()):
+            self._watch = asyncio.create_task(self._watch_slots())
 
     async def _read_history(self, follow: _Follow, keys: list[str]) -> list[Entry]:
         """The epoch and the entries so far; a log that lost its oldest entries starts anew."""
@@ -453,6 +578,7 @@ class RedisLog:
             return
         if self._feeds.get(feed.key) is feed:
             del self._feeds[feed.key]
+        self._slots = []  # the node may be gone: read the slot map again before subscribing
         self._spawn(feed.aclose())
         for follow in list(self._follows.values()):
             if follow.feed is feed and follow.epoch:
@@ -488,19 +614,26 @@ class RedisLog:
                 return
             except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
                 log.warning("room log: %s: cannot catch up yet: %s", follow.room, exc)
+                if follow.feed is None:  # perhaps the wrong node (MOVED): read the map again
+                    self._slots = []
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
     async def _catch_up(self, follow: _Follow) -> None:
         keys = self._keys(follow.room)
+        last = "-".join(map(str, follow.last))
         pipe = self._client.pipeline(transaction=False)
         pipe.get(keys[1])
         pipe.xrange(keys[0], "-", "+", count=1)
-        epoch, first = await pipe.execute()
+        pipe.xrange(keys[0], last, last)
+        epoch, first, there = await pipe.execute()
         if epoch != follow.epoch or not first or _sid(first[0][0]) > follow.last:
             self._lose(follow)  # a new epoch, or trimmed past what this replica has
             return
-        missed = await self._range(keys[0], "(" + "-".join(map(str, follow.last)))
+        if not there:  # delivered here, gone from Redis: a failover lost the log's last entries
+            await self._regressed(follow, keys, last)
+            return
+        missed = await self._range(keys[0], "(" + last)
         if self._follows.get(follow.room) is not follow:
             return
         buffered = follow.buffer or []
@@ -508,6 +641,26 @@ class RedisLog:
         for sid, text in [*missed, *buffered]:
             if not self._take(follow, sid, text):
                 return
+
+    async def _regressed(self, follow: _Follow, keys: list[str], last: str) -> None:
+        """The log no longer has an entry this replica delivered, yet keeps its epoch: its
+        clients saw events that the others will number differently. Start a new epoch (once,
+        whoever notices first), and lose the old one here (docs/live.md#epoch-regression)."""
+        epoch = await self._regress_script(
+            keys,
+            [follow.epoch, last, self._new_epoch_id(), self.idle_ttl_s, repr(self._clock())],
+        )
+        if epoch == follow.epoch:  # the entry was there after all: catch up as usual
+            follow.buffer = follow.buffer or []
+            await self._catch_up(follow)
+            return
+        log.warning(
+            "room log: %s lost entries up to %s in a failover: new epoch %s",
+            follow.room,
+            last,
+            epoch,
+        )
+        self._lose(follow)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

@@ -33,6 +33,7 @@ from homeroom.core.lanes import LANES, Lane
 from homeroom.core.policy import GatePolicy
 from homeroom.core.tokens import Flag, KeyRing, Kind, Token, gate_tag
 from homeroom.errors import Conflict, Gone, TooEarly, Unavailable
+from homeroom.gate.failover import Memory
 
 log = logging.getLogger("homeroom.gate")
 
@@ -65,6 +66,7 @@ class Stats:
     controller: bool = False
     leaves_deferred: int = 0  # passes given back while the store was away
     leaves_late: int = 0  # of those, uncounted once it was back (or found expired)
+    restored: int = 0  # numbers, places and redemptions put back after failovers
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -108,6 +110,8 @@ class GateRuntime:
         self._latencies: list[float] = []
         self._errors = 0
         self._degraded_allowance = 0.0
+        self.memory = Memory()  # what this process saw of each lane (gate/failover.py)
+        self.paused_until = 0.0  # after an outage: no admission before this (confirming)
         self._task: asyncio.Task[None] | None = None
         self.pending_leaves: dict[tuple[Lane, int], PendingLeave] = {}
         self._numbers: Coalescer[tuple[Lane, bool], None, tuple[Issued, int]] = Coalescer(
@@ -149,7 +153,9 @@ class GateRuntime:
                 self.gate_id, self.holder, 3 * self.settings.tick_s
             )
             self.stats.controller = held
-            if held:
+            if self.degraded:
+                await self._confirm(now)
+            if held and now >= self.paused_until:
                 await self._control(now)
             await self._report_health()
             await self.refresh(now)
@@ -189,15 +195,33 @@ class GateRuntime:
                     c.born,
                     before.issued,
                 )
+        for lane, c in counters.items():
+            self.memory.saw(lane, c)
         self.counters = counters
         self._rebuild_state(int(now))
+
+    async def _confirm(self, now: float) -> None:
+        """Back from an outage, which may have been a failover to a replica behind its primary:
+        put back what this process knows the store had, and admit nobody (neither the
+        controller's horizon nor a redemption here) for `failover_pause_s`, time for every
+        other process to do the same at its next tick (docs/operations.md#a-redis-primary-dies).
+        """
+        pause = max(self.settings.failover_pause_s, 2 * self.settings.tick_s)
+        self.paused_until = now + pause
+        counters = await self.store.counters(self.gate_id, int(now // 60))
+        keep_s = self.policy.claim_window_s + HISTORY_MARGIN_S
+        restored = await self.memory.confirm(self.store, self.gate_id, counters, now, keep_s)
+        for r in restored:
+            self.stats.restored += r.issued + r.horizon + r.redeemed
+        self.paused_until = self.clock() + pause
 
     def _rebuild_state(self, now: int) -> None:
         lanes = {
             lane: state.LaneState(c.issued, c.horizon, c.history.rate(now), c.born)
             for lane, c in self.counters.items()
         }
-        doc = state.document(self.gate_id, self.policy, lanes, now, self.capacity, self.degraded)
+        paused = self.degraded or now < self.paused_until  # confirming after an outage
+        doc = state.document(self.gate_id, self.policy, lanes, now, self.capacity, paused)
         self.poll_s = int(doc["poll_s"])  # type: ignore[call-overload]
         self.state = state.encode(doc)
 
@@ -304,9 +328,16 @@ class GateRuntime:
     async def _take_numbers(
         self, key: tuple[Lane, bool], waiters: list[None]
     ) -> list[tuple[Issued, int]]:
-        issued = await self.store.issue(
-            self.gate_id, key[0], len(waiters), key[1], at=int(self.clock())
-        )
+        lane, at = key[0], int(self.clock())
+        if self.degraded or at < self.paused_until:  # a number given now might be given twice
+            raise BackendUnavailable("paused after an outage, until the state is confirmed")
+        issued = await self.store.issue(self.gate_id, lane, len(waiters), key[1], at=at)
+        known = self.memory.known_issued(lane)
+        if not issued.prequeue and issued.first <= known:  # the count went back (a failover)
+            if known > issued.last:
+                await self.store.issue(self.gate_id, lane, known - issued.last, False, at=at)
+            issued = await self.store.issue(self.gate_id, lane, len(waiters), False, at=at)
+        self.memory.issued(lane, issued)
         return [(issued, issued.first + i) for i in range(len(waiters))]
 
     def from_lost_state(self, token: Token) -> bool:
@@ -360,6 +391,8 @@ class GateRuntime:
             raise self.too_early(token, now)
         expiry = int(now) + self.settings.pass_ttl_s
         try:
+            if self.degraded or now < self.paused_until:  # confirming the store's state
+                raise BackendUnavailable("paused after an outage, until the state is confirmed")
             outcome = await self.store.redeem(
                 self.gate_id, token.lane, token.number, _minute_of(expiry)
             )
@@ -388,6 +421,7 @@ class GateRuntime:
                 "This ticket was already used and its access given back: take a new place.",
             )
         self.stats.redeemed[token.lane] += 1
+        self.memory.redeemed(token.lane, token.number, _minute_of(expiry), now)
 
     def lapsed(self) -> Gone:
         self.stats.refuse("claim_lapsed")

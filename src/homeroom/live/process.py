@@ -67,6 +67,7 @@ def room_log(settings: Settings) -> RoomLog:
         settings.backend_url,
         max_entries=settings.live_log_entries,
         idle_ttl_s=settings.live_log_idle_s,
+        slot_refresh_s=settings.live_slot_refresh_s,
     )
 
 

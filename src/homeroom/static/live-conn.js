@@ -10,6 +10,8 @@
 // and min(30 s, 0.5 s × 2^attempt) (full jitter), except after 1012, 4001 and 4003 (at once), after
 // 1001 (the gateway is draining: a random wait in [0, 2 s], then another gateway takes the resume)
 // and when the browser comes back online; it stops for good on 4401, 4403, 4410 and 4423.
+// Commands acknowledged in the last ACKED_KEPT_MS are kept too: a snapshot of a new epoch (the
+// room's log lost its last entries in a Redis failover) sends them again (docs/live.md#epoch-regression).
 
 const STOP_CODES = { 4401: "removed", 4403: "refused", 4410: "ended", 4423: "locked", 4429: "other" };
 const PING_MS = 25000;
@@ -19,6 +21,8 @@ const JOINED_MS = 1000; // the gateway sends nothing on a resume with nothing mi
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const DRAIN_JITTER_MS = 2000; // after 1001: the gateway spreads its closes, each tab adds its own
+const ACKED_KEPT = 32; // fewer than the 64 ids a room remembers a person: a resend is applied once
+const ACKED_KEPT_MS = 30000;
 
 export class Connection {
   constructor({ joinUrl, csrf, position, onMessage, onStatus, onStop, onRefused, onAck, onOutbox }) {
@@ -40,6 +44,7 @@ export class Connection {
     this.stopped = false;
     this.joined = false;
     this.outbox = new Map(); // id -> {message, sentAt}
+    this.acked = []; // [{message, epoch, at}]: the last commands acknowledged, oldest first
     this.counter = 0;
     this.prefix = Math.random().toString(36).slice(2, 10);
     this.lastHeard = 0;
@@ -165,12 +170,33 @@ export class Connection {
       this.outbox.delete(message.id);
       if (message.type === "error") this.onRefused(message, item ? item.message : null);
       else this.onAck(message, item ? item.message : null);
+      if (message.type === "ack" && item) this.keepAcked(item.message);
       this.onOutbox();
       return;
     }
     if (message.type === "error") return; // about no command of ours: nothing to undo
+    if (message.type === "snapshot") this.resendAcked(message.epoch);
     this.markJoined(ws);
     this.onMessage(message);
+  }
+
+  keepAcked(message) {
+    this.acked.push({ message, epoch: this.position().epoch, at: Date.now() });
+    if (this.acked.length > ACKED_KEPT) this.acked.shift();
+  }
+
+  // A snapshot of another epoch than the one recent commands were acknowledged in: the log may
+  // have lost them (a Redis failover). Send them again, in order: the new epoch carries the
+  // entries that survived with their client ids, so the room acknowledges those as duplicates
+  // and applies the lost ones once.
+  resendAcked(epoch) {
+    const now = Date.now();
+    const again = this.acked.filter((a) => a.epoch && a.epoch !== epoch && now - a.at < ACKED_KEPT_MS);
+    this.acked = this.acked.filter((a) => a.epoch === epoch);
+    for (const { message } of again) {
+      if (!this.outbox.has(message.id)) this.outbox.set(message.id, { message, sentAt: 0 });
+    }
+    if (again.length) this.onOutbox();
   }
 
   markJoined(ws) {
