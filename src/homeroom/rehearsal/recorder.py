@@ -9,6 +9,8 @@ reconnection waits a random time in [0, min(`BACKOFF_CAP_S`, `BACKOFF_BASE_S` ×
 and 4003 (at once; the last two with a new join token); it stops for good on 4401, 4403, 4410,
 4423 and 4429. After a gateway's 1001 (`drain`) it waits a random time in [0, 2 s], not counted
 as a failed attempt, then resumes on whichever gateway the balancer picks, as the browser does.
+Commands acknowledged in the last 30 s (at most 32) are sent again on a snapshot of a new epoch
+(a Redis failover may have lost them; the room applies them once).
 
 It is an asyncio protocol over websockets' sans-I/O `ClientProtocol`, with no task while
 connected; one `Fleet` ticker does every client's pings, silence check and resends, so a process
@@ -46,6 +48,8 @@ JOINED_S = 1.0  # a resume with nothing missed gets no message: joined after thi
 STOP_CODES = {4401: "removed", 4403: "refused", 4410: "ended", 4423: "locked", 4429: "other"}
 AT_ONCE = frozenset({1012, 4001, 4003})
 NEW_TOKEN = frozenset({4001, 4003})
+ACKED_KEPT = 32  # commands acknowledged kept for a new epoch's snapshot, at most ...
+ACKED_KEPT_S = 30.0  # ... and for this long
 DRAIN = 1001  # the gateway is draining: a move, not a failure
 DRAIN_JITTER_S = 2.0  # after DRAIN: a random wait in [0, this], attempt not counted
 
@@ -142,6 +146,7 @@ class RecordedClient:
     """One person in one room, behaving as the class page does, recording what it sees."""
 
     __slots__ = (
+        "acked",
         "attempt",
         "counter",
         "epoch",
@@ -177,6 +182,8 @@ class RecordedClient:
         self.epoch: str | None = None  # where the page resumes from: the last event applied
         self.seq = 0
         self.outbox: dict[str, list[Any]] = {}  # client id -> [message text, sent at]
+        # the last commands acknowledged, oldest first: (client id, message text, epoch, at)
+        self.acked: list[tuple[str, str, str, float]] = []
         self.counter = 0
         self.attempt = 0
         self.link: _Link | None = None
@@ -296,9 +303,10 @@ class RecordedClient:
             return
         cid = message.get("id")
         if kind == "ack" or (kind == "error" and isinstance(cid, str)):
-            if isinstance(cid, str) and self.outbox.pop(cid, None) is not None:
+            if isinstance(cid, str) and (item := self.outbox.pop(cid, None)) is not None:
                 if kind == "ack":
                     epoch = self.epoch or ""
+                    self._keep_acked(cid, item[0], epoch)
                     self.record.acks[cid] = Ack(
                         epoch, int(message.get("seq", 0)), bool(message.get("duplicate"))
                     )
@@ -307,8 +315,24 @@ class RecordedClient:
             return
         if kind == "error":
             return
+        if kind == "snapshot" and isinstance(message.get("epoch"), str):
+            self._resend_acked(message["epoch"])
         self._mark_joined(link)
         self._apply(message, kind)
+
+    def _keep_acked(self, cid: str, text: str, epoch: str) -> None:
+        self.acked.append((cid, text, epoch, time.monotonic()))
+        if len(self.acked) > ACKED_KEPT:
+            del self.acked[0]
+
+    def _resend_acked(self, epoch: str) -> None:
+        """A snapshot of another epoch than recent acknowledgements' (live-conn.js `resendAcked`):
+        the log may have lost them in a failover; send them again, the room applies them once."""
+        now = time.monotonic()
+        again = [a for a in self.acked if a[2] and a[2] != epoch and now - a[3] < ACKED_KEPT_S]
+        self.acked = [a for a in self.acked if a[2] == epoch]
+        for cid, text, _, _ in again:
+            self.outbox.setdefault(cid, [text, 0.0])
 
     def _apply(self, message: dict[str, Any], kind: Any) -> None:
         epoch, seq = message.get("epoch"), message.get("seq")
