@@ -197,6 +197,22 @@ async def test_a_batch_written_again_goes_in_once(engine: AsyncEngine) -> None:
     assert await count(engine, PollResult) == 1
 
 
+async def test_a_message_resent_under_a_new_epoch_goes_in_once(engine: AsyncEngine) -> None:
+    """A failover lost a room's tail: the client resends under the new epoch, where the message
+    gets another seq; its author and client id keep it once (docs/live.md#epoch-regression)."""
+    demo, session_id = await seed(engine)
+    room = f"s{session_id}"
+    first = row_of(room, "chat", chat(session_id, 5, demo.pupil, cid="ab-1"))
+    again = row_of(room, "chat", chat(session_id, 2, demo.pupil, cid="ab-1", epoch="e2"))
+    other = row_of(room, "chat", chat(session_id, 3, demo.pupil, cid="ab-2", epoch="e2"))
+    teacher = row_of(room, "chat", chat(session_id, 4, demo.teacher, cid="ab-1", epoch="e2"))
+    await records.write(engine, [first, again])  # both in one batch
+    await records.write(engine, [again, other, teacher])  # and again in the next
+    async with db.sessions(engine)() as session:
+        kept = (await session.scalars(select(ChatMessage.sent_as, ChatMessage.epoch))).all()
+    assert await count(engine, ChatMessage) == 3, kept
+
+
 async def test_records_of_a_cancelled_session_or_an_erased_person_are_dropped(
     engine: AsyncEngine,
 ) -> None:

@@ -5,8 +5,9 @@
 as soon as 200 rows wait), one transaction each. A batch that fails (database away, tables not
 migrated yet) stays at the head of the queue and is tried again with back-off, so an outage
 delays records and loses none while the queue has room. Writes are idempotent — a chat message
-is (session, epoch, seq), a poll (session, epoch, poll) — so a batch written twice, its commit's
-reply lost, goes in once (docs/live.md#records).
+is (session, epoch, seq), and also (session, author, client id) for one resent under a new epoch
+after a failover; a poll is (session, epoch, poll) — so a batch written twice, its commit's reply
+lost, goes in once (docs/live.md#records).
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def _chat(session_id: int, data: dict[str, Any]) -> dict[str, Any]:
         "breakout_group": None if group is None else int(group),
         "text": _text(data["text"]),
         "sent_at": _moment(data["at"]),
+        # a resend under a new epoch (a failover) is the same message: kept once
+        "sent_as": f"{person[:64]}:{data['cid']}" if data.get("cid") else None,
     }
 
 
@@ -338,10 +341,9 @@ async def write(engine: AsyncEngine, rows: Sequence[Row]) -> None:
         polls = [v for v in polls if v["session_id"] in sessions]
         insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         if chat:
-            keys = ["session_id", "epoch", "seq"]
-            await connection.execute(
-                insert(ChatMessage).on_conflict_do_nothing(index_elements=keys), chat
-            )
+            # on either key: (session, epoch, seq) a batch written twice, (session, sent_as) a
+            # message resent under a new epoch
+            await connection.execute(insert(ChatMessage).on_conflict_do_nothing(), chat)
         if polls:
             statement = insert(PollResult)
             shown = PollResult.shown | statement.excluded.shown

@@ -328,7 +328,7 @@ class Room:
             data["group"] = member.group
         event = self._emit("chat.message", data, audience)
         self.chat.append(event)
-        record = {"room": self.id, "epoch": self.epoch, "seq": event.seq, **data}
+        record = {"room": self.id, "epoch": self.epoch, "seq": event.seq, "cid": cmd.cid, **data}
         self._out.effects.append(Store("chat", record))
 
     def _raise(self, member: Member, cmd: c.HandRaise) -> None:

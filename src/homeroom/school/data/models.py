@@ -304,8 +304,12 @@ class ChatMessage(Base):
 
     __tablename__ = "chat_message"
     # A room's sequence numbers start again with each epoch: the three name one message, and
-    # make a batch written twice (its commit's reply lost) go in once.
-    __table_args__ = (UniqueConstraint("session_id", "epoch", "seq"),)
+    # make a batch written twice (its commit's reply lost) go in once. `sent_as` (the author and
+    # the client's id for the message) keeps it once when resent under a new epoch (a failover).
+    __table_args__ = (
+        UniqueConstraint("session_id", "epoch", "seq"),
+        UniqueConstraint("session_id", "sent_as"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("class_session.id", ondelete="CASCADE"))
     epoch: Mapped[str] = mapped_column(String(64))
@@ -320,6 +324,7 @@ class ChatMessage(Base):
     breakout_group: Mapped[int | None] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[dt.datetime]
+    sent_as: Mapped[str | None] = mapped_column(String(130))  # "person:client id"
 
 
 class PollResult(Base):
