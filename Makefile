@@ -45,9 +45,13 @@ lock: $(UV)
 
 # The HTTP app and the live gateway (docs/live.md#many-processes): one command, and stopping
 # one (Ctrl-C, or an exit) stops the other. HOMEROOM_LIVE_PORT=0 runs the HTTP app alone.
+# The gateway is stopped with SIGTERM when `homeroom run` exits: no balancer to wait for here,
+# so its drain is instant unless HOMEROOM_DRAIN_* say otherwise (docs/operations.md#drain).
 run: $(STAMP)
 	@live=; trap 'test -z "$$live" || kill $$live 2>/dev/null; wait' EXIT INT TERM; \
-	if [ "$${HOMEROOM_LIVE_PORT:-8001}" != 0 ]; then $(VENV)/bin/homeroom live & live=$$!; fi; \
+	if [ "$${HOMEROOM_LIVE_PORT:-8001}" != 0 ]; then \
+	  HOMEROOM_DRAIN_NOTICE_S=$${HOMEROOM_DRAIN_NOTICE_S:-0} HOMEROOM_DRAIN_WINDOW_S=$${HOMEROOM_DRAIN_WINDOW_S:-0} \
+	  HOMEROOM_DRAIN_DEADLINE_S=$${HOMEROOM_DRAIN_DEADLINE_S:-5} $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
 test: lock-check $(STAMP) services chromium cluster-tools lint

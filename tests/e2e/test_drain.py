@@ -45,7 +45,8 @@ DRAIN_ENV = {
 }
 TEACHER = Role.TEACHER
 TEACHERS, STROKES = 9, 38
-SETTLE_S = 20.0  # the bound on waiting for the class to settle after the drains
+SETTLE_S = 20.0
+START_S = 60.0  # the bound on waiting for the class to settle after the drains
 
 
 class Gateway:
@@ -81,7 +82,12 @@ class Gateway:
             stdout=subprocess.DEVNULL,
             stderr=(self.workdir / "stderr").open("wb"),
         )
-        wait_http(f"{self.health_url}/readyz", process=self.proc)
+        # a supervisor imports everything, then each worker does: on a machine shared with
+        # other tests' processes that alone can take tens of seconds
+        try:
+            wait_http(f"{self.health_url}/readyz", START_S, process=self.proc)
+        except (TimeoutError, RuntimeError) as exc:
+            raise AssertionError(f"{exc}; its log:\n{self.stderr()}") from None
         return self
 
     def terminate(self) -> None:
