@@ -214,6 +214,18 @@ async def test_a_replica_opening_late_gets_the_history_then_the_rest(redis_logs:
     assert history + late.entries("r1") == a.entries("r1") == [numbered("a", n) for n in range(80)]
 
 
+async def test_hundreds_of_rooms_opened_at_once_all_open(redis_logs: Logs) -> None:
+    """The receiving side of a drain or a storm: more opens at once than redis-py's pool has
+    connections (100) wait their turn instead of failing with MaxConnectionsError."""
+    a = redis_logs.replica()
+    rooms = [f"burst-{n}" for n in range(400)]
+    opened = await asyncio.gather(*(a.open(room) for room in rooms), return_exceptions=True)
+    assert [o for o in opened if isinstance(o, BaseException)] == []
+    for room in rooms[:5]:
+        a.log.append(room, numbered("a", 0))
+    await eventually(lambda: all(a.entries(r) for r in rooms[:5]), "the rooms are live")
+
+
 async def test_a_lost_subscription_is_made_again_and_caught_up(redis_logs: Logs) -> None:
     a, b = redis_logs.replica(), redis_logs.replica()
     await a.open("r1")

@@ -35,6 +35,10 @@ KEEPALIVE_S = 5.0  # a subscription quiet this long is pinged; twice: the connec
 WRITE_BATCH = 256  # entries one pipelined round trip carries
 QUEUE_MAX = 100_000  # entries waiting while Redis is away; past this, new ones are dropped
 PAGE = 1000  # entries one XRANGE reads
+# Room opens and catch-ups reading Redis at once; more wait their turn. redis-py's pool raises
+# MaxConnectionsError past its 100 connections instead of waiting, so a gateway opening a few
+# hundred rooms at once (the receiving side of a drain, a reconnect storm) failed them with 1011.
+MAX_READS = 32
 SLOT_REFRESH_S = 5.0  # how often the subscriptions are checked against the cluster's slot map
 
 # KEYS: log, epoch, writers, channel. ARGV: expected epoch ('' = none), new epoch, ttl s.
@@ -246,6 +250,7 @@ class RedisLog:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reads = asyncio.Semaphore(MAX_READS)
         self._refreshed = 0.0
         self._closed = False
         self._append_script = client.register_script(APPEND)
@@ -312,8 +317,9 @@ class RedisLog:
         keys = self._keys(room)
         follow = self._follows[room] = self._channels[keys[3]] = _Follow(room, deliver, keys[3])
         try:
-            await self._subscribe(follow)
-            history = await self._read_history(follow, keys)
+            async with self._reads:
+                await self._subscribe(follow)
+                history = await self._read_history(follow, keys)
         except BaseException:
             self._forget(follow)
             raise
@@ -607,10 +613,11 @@ class RedisLog:
         backoff = 0.05
         while self._follows.get(follow.room) is follow:
             try:
-                if subscribe:
-                    await self._subscribe(follow)
-                    subscribe = False
-                await self._catch_up(follow)
+                async with self._reads:
+                    if subscribe:
+                        await self._subscribe(follow)
+                        subscribe = False
+                    await self._catch_up(follow)
                 return
             except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
                 log.warning("room log: %s: cannot catch up yet: %s", follow.room, exc)
