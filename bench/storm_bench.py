@@ -420,6 +420,11 @@ def storm_phase(
     since = ask_all(workers, {"op": "since", "t0": t0})
     firsts = [t - t0 for s in since for t in s["first"] if t is not None]
     opens = [t for s in since for t in s["opens"]]
+    failures: dict[str, int] = {}
+    for s in since:  # every attempt that never opened, since the clients started
+        for why, n in s.get("failures", {}).items():
+            failures[why] = failures.get(why, 0) + n
+    figures["storm_failed_attempts"] = failures
     figures.update(
         storm_clients=joined,
         storm_back=len(firsts),
@@ -503,6 +508,8 @@ def main(argv: list[str]) -> int:
             ("storm_join_s", "s"),
         ]:
             emit(name, f[name], unit, **extra)
+        failures = f["storm_failed_attempts"]
+        emit("storm_failed_attempts", sum(failures.values()), "attempts", why=failures, **extra)
         emit(
             "storm_probe_failed",
             f["storm_probe_failed"],
