@@ -460,6 +460,9 @@ def storm_phase(
         # of core 0, which other work on the machine may share: below ~0.9 while clients wait,
         # the servers were starved, not saturated
         storm_server_cpu_share=(server_cpu1 - server_cpu0) / max(1e-9, end - t0),
+        # what one reconnection cost the servers: its leave, its join, the presence events to
+        # its class, the Redis round trips (and the failed attempts)
+        storm_server_cpu_ms_per_reconnect=(server_cpu1 - server_cpu0) * 1000 / max(1, len(opens)),
         storm_rss_mb=rss,
         storm_rss_ok=all(rss[k] <= BOUNDS_MB[k] for k in BOUNDS_MB),
     )
@@ -524,6 +527,7 @@ def main(argv: list[str]) -> int:
             ("storm_probe_max_ms", "ms"),
             ("storm_client_cpu_share", "core"),
             ("storm_server_cpu_share", "core"),
+            ("storm_server_cpu_ms_per_reconnect", "ms"),
             ("storm_join_s", "s"),
         ]:
             emit(name, f[name], unit, **extra)
