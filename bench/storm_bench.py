@@ -144,6 +144,17 @@ def rss_mb(pid: int) -> float:
         return 0.0
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process, of its children it has waited for (a killed gateway worker
+    its supervisor reaped), and of its live descendants."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    own = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(tree_cpu_s(child) for child in children(pid))
+
+
 def children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -396,6 +407,9 @@ def storm_phase(
 
     before = sample()
     client_cpu0 = sum(s["cpu_s"] for s in before)
+    assert servers.redis.process is not None
+    server_pids = [servers.live.pid, servers.http.pid, servers.redis.process.pid]
+    server_cpu0 = sum(tree_cpu_s(pid) for pid in server_pids)
     redis0 = redis_cpu_s(servers.redis.port)
     t0 = time.monotonic()
     if storm.cut == "kill":
@@ -416,10 +430,16 @@ def storm_phase(
     end = back_all or time.monotonic()
     redis1 = redis_cpu_s(servers.redis.port)
     client_cpu1 = sum(s["cpu_s"] for s in sample())
+    server_cpu1 = sum(tree_cpu_s(pid) for pid in server_pids)
 
     since = ask_all(workers, {"op": "since", "t0": t0})
     firsts = [t - t0 for s in since for t in s["first"] if t is not None]
     opens = [t for s in since for t in s["opens"]]
+    failures: dict[str, int] = {}
+    for s in since:  # every attempt that never opened, since the clients started
+        for why, n in s.get("failures", {}).items():
+            failures[why] = failures.get(why, 0) + n
+    figures["storm_failed_attempts"] = failures
     figures.update(
         storm_clients=joined,
         storm_back=len(firsts),
@@ -437,6 +457,12 @@ def storm_phase(
         storm_redis_cpu_s=redis1 - redis0,
         storm_wall_s=end - t0,
         storm_client_cpu_share=(client_cpu1 - client_cpu0) / max(1e-9, end - t0),
+        # of core 0, which other work on the machine may share: below ~0.9 while clients wait,
+        # the servers were starved, not saturated
+        storm_server_cpu_share=(server_cpu1 - server_cpu0) / max(1e-9, end - t0),
+        # what one reconnection cost the servers: its leave, its join, the presence events to
+        # its class, the Redis round trips (and the failed attempts)
+        storm_server_cpu_ms_per_reconnect=(server_cpu1 - server_cpu0) * 1000 / max(1, len(opens)),
         storm_rss_mb=rss,
         storm_rss_ok=all(rss[k] <= BOUNDS_MB[k] for k in BOUNDS_MB),
     )
@@ -500,9 +526,13 @@ def main(argv: list[str]) -> int:
             ("storm_probe_p99_ms", "ms"),
             ("storm_probe_max_ms", "ms"),
             ("storm_client_cpu_share", "core"),
+            ("storm_server_cpu_share", "core"),
+            ("storm_server_cpu_ms_per_reconnect", "ms"),
             ("storm_join_s", "s"),
         ]:
             emit(name, f[name], unit, **extra)
+        failures = f["storm_failed_attempts"]
+        emit("storm_failed_attempts", sum(failures.values()), "attempts", why=failures, **extra)
         emit(
             "storm_probe_failed",
             f["storm_probe_failed"],

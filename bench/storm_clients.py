@@ -131,7 +131,11 @@ class Worker:
         assert self.fleet is not None
         t0 = float(cmd["t0"])
         first = [next((t for t in c.record.opened if t >= t0), None) for c in self.fleet.clients]
-        return {"first": first, "opens": [t for t in self.fleet.opens if t >= t0]}
+        return {
+            "first": first,
+            "opens": [t for t in self.fleet.opens if t >= t0],
+            "failures": self.fleet.failures,
+        }
 
     def cut(self) -> dict[str, Any]:
         assert self.fleet is not None

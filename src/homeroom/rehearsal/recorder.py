@@ -70,13 +70,14 @@ def backoff_s(attempt: int, rng: random.Random, *, jitter: bool = True) -> float
 class _Link(asyncio.Protocol):
     """One socket of a client: the handshake and frames through `ClientProtocol`."""
 
-    __slots__ = ("client", "protocol", "transport", "up")
+    __slots__ = ("client", "failed", "protocol", "transport", "up")
 
     def __init__(self, client: RecordedClient, url: str) -> None:
         self.client = client
         self.protocol = ClientProtocol(parse_uri(url), max_size=1 << 20)
         self.transport: asyncio.Transport | None = None
         self.up = False
+        self.failed = False  # an attempt that never opened, counted once by the fleet
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -91,6 +92,8 @@ class _Link(asyncio.Protocol):
                     self.up = True
                     self.client._opened(self)
                 else:  # refused at the handshake (403, 408, 503): closed, no open
+                    self.client.fleet.failed(f"http {event.status_code}")
+                    self.failed = True
                     self._abort()
                     return
             elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
@@ -266,7 +269,9 @@ class RecordedClient:
                 async with asyncio.timeout(OPEN_TIMEOUT_S):
                     await loop.sock_connect(sock, (uri.host, uri.port))
                     await loop.create_connection(lambda: link, sock=sock)
-            except (OSError, TimeoutError):
+            except (OSError, TimeoutError) as exc:
+                fleet.failed("connect: " + type(exc).__name__)
+                link.failed = True
                 sock.close()
                 fleet.waiting.pop(link, None)
                 if link is self.link:
@@ -375,6 +380,8 @@ class RecordedClient:
         if was_up:
             self.record.closes.append((time.monotonic(), code))
         else:
+            if not link.failed:
+                fleet.failed("closed before the handshake's answer")
             self.token = None  # refused at the handshake: perhaps the token (as the page does)
         if fleet.closing:
             return
@@ -449,6 +456,7 @@ class Fleet:
         self.closing = False
         self.online = 0
         self.opens: list[float] = []  # every open's time.monotonic(), in order
+        self.failures: dict[str, int] = {}  # attempts that never opened, by why
         # openings in flight at once: browsers have no such bound, so by default neither has this
         self.opening = asyncio.Semaphore(concurrency)
         self.waiting: dict[_Link, asyncio.Future[None]] = {}
@@ -468,6 +476,9 @@ class Fleet:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def failed(self, why: str) -> None:
+        self.failures[why] = self.failures.get(why, 0) + 1
 
     def _opened(self, link: _Link, now: float) -> None:
         self.online += 1
