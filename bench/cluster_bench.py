@@ -31,6 +31,7 @@ import math
 import os
 import resource
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -314,6 +315,76 @@ def haproxy_changes(t: Topology, crowd: Crowd, back_s: float = 60) -> dict[str, 
     return out
 
 
+# -- a rolling restart: every process of the deployment drained and started again ---------------
+
+
+def drain_stop(t: Topology, name: str, deadline_s: float) -> tuple[float, bool]:
+    """SIGTERM to process `name` and wait for it to drain and exit: (seconds it took, whether
+    it had to be killed -9 after `deadline_s`)."""
+    pid = t.pids[name]
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    while cluster.alive(pid) and time.monotonic() - t0 < deadline_s:
+        time.sleep(0.05)
+    killed = cluster.alive(pid)
+    cluster.stop(t, [name], timeout_s=1)  # SIGKILL if still there; forgets the id either way
+    return time.monotonic() - t0, killed
+
+
+def node_up(t: Topology, name: str, timeout_s: float = 60) -> None:
+    """Wait until HAProxy has the node's web server and every gateway line UP again."""
+    end = time.monotonic() + timeout_s
+    while True:
+        states = cluster.servers_up(t)
+        mine = {k: v for k, v in states.items() if k.split("/")[1].rstrip("0123456789") == name}
+        if mine and all(v.startswith("UP") for v in mine.values()):
+            return
+        if time.monotonic() > end:
+            raise TimeoutError(f"node {name} not UP again in HAProxy: {mine}")
+        time.sleep(0.2)
+
+
+def rolling_restart(t: Topology, crowd: Crowd, deadline_s: float = 40) -> dict[str, Any]:
+    """Node after node: SIGTERM to its `homeroom live` (it drains: agent and readiness say so,
+    HAProxy stops sending it people, its clients are closed with 1001 spread over the drain
+    window), then to its `homeroom run`, then both started again and waited on until HAProxy
+    has them UP. Every client cut meanwhile must come back; each one's wait is reported."""
+    t0 = time.monotonic()
+    out: dict[str, Any] = {"restart_stops": {}}
+    terms: list[float] = []  # when each gateway was told to stop
+    for node in t.nodes:
+        for process in (f"live-{node.name}", f"run-{node.name}"):
+            if process.startswith("live-"):
+                terms.append(time.monotonic())
+            took, killed = drain_stop(t, process, deadline_s)
+            out["restart_stops"][process] = {"s": round(took, 2), "killed": killed}
+        cluster.start_node(t, node)
+        pin(t)
+        node_up(t, node.name)
+    out["rolling_s"] = time.monotonic() - t0
+    ok, _, _ = all_back(crowd, t0, 120)
+    codes: dict[int, int] = {}
+    waits, after_term = [], []
+    for first, _, seen, pairs in crowd.cuts(t0):
+        for code in seen if first is not None else ():
+            codes[code] = codes.get(code, 0) + 1
+        for at, back in pairs:  # every cut, a client moved twice counts twice
+            waits.append(back - at if back is not None else math.inf)
+            after_term.append(at - max((s for s in terms if s <= at), default=t0))
+    out.update(
+        rolling_cut=len(waits),
+        rolling_close_after_sigterm_max_s=max(after_term, default=math.nan),
+        rolling_all_back=ok,
+        rolling_close_codes=codes,
+        rolling_wait_p50_s=percentile(waits, 0.5),
+        rolling_wait_p99_s=percentile(waits, 0.99),
+        rolling_wait_max_s=max(waits, default=math.nan),
+        rolling_killed=sum(v["killed"] for v in out["restart_stops"].values()),
+        rolling_sessions=gateway_sessions(t),
+    )
+    return out
+
+
 # -- the gate through HAProxy ----------------------------------------------------------------
 
 
@@ -506,7 +577,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import signal
-
     signal.signal(signal.SIGTERM, storm_bench._on_signal)
     sys.exit(main(sys.argv[1:]))

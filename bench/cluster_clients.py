@@ -5,8 +5,9 @@
 - `latency`: the send→receive times (ms) of every chat message heard since the last `latency`
   (or since `join`), by every member of its class but the sender, and the deliveries counted;
   `reset` true to start counting from now and answer nothing.
-- `cuts`: `t0` (time.monotonic()): for each client, whether its socket closed at or after `t0`,
-  and its first open after that close (null if none yet), and the close codes seen.
+- `cuts`: `t0` (time.monotonic()): for each client, its first close at or after `t0` (null if
+  none), its first open after that close (null if none yet), the close codes seen since, and
+  every (close, next open) since.
 
 A class's people are all in one process (bench/cluster_bench.py shares rooms out whole), so a
 message's send time and its arrivals are read on one clock. Only messages sent while the sender
@@ -93,7 +94,10 @@ class TimedWorker(Worker):
                 if first is not None
                 else None
             )
-            out.append([first, back, sorted({code for _, code in closed})])
+            pairs = [
+                [at, next((t for t in client.record.opened if t >= at), None)] for at, _ in closed
+            ]
+            out.append([first, back, sorted({code for _, code in closed}), pairs])
         return {"cuts": out}
 
 
