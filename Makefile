@@ -15,7 +15,7 @@ UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
 	bench-school bench-live bench-door bench-storm services chromium clean cluster cluster-down \
-	bench-fanout cluster-tools bench-cluster
+	bench-fanout cluster-tools bench-drain bench-cluster
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -109,7 +109,7 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-cluster
+bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-drain bench-cluster
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -145,6 +145,11 @@ bench-storm: $(STAMP)
 # on core 0, generators on core 1. BENCH_CLUSTER_CLASSES=100 for fewer classes.
 bench-cluster: $(STAMP) services cluster-tools
 	$(PY) bench/cluster_bench.py
+
+# The drain (docs/operations.md#drain): 5,000 clients of a gateway given SIGTERM, closed over
+# the window and resumed on a second gateway through a real Redis.
+bench-drain: $(STAMP)
+	$(PY) bench/drain_bench.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \

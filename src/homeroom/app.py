@@ -17,7 +17,13 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import homeroom
 from homeroom.backends.factory import open_gate_store
 from homeroom.config import Settings
+from homeroom.drain import Drain, DrainCollector
 from homeroom.errors import HomeroomError, NotFound
 from homeroom.gate import metrics, openapi
 from homeroom.gate.abuse import Abuse
@@ -38,6 +45,7 @@ from homeroom.headers import BrowserPolicy, SecurityHeaders
 from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
 from homeroom.school.component import School
+from homeroom.web.away import AWAY_FAILURES, AwayCollector, AwayLog, store_away
 from homeroom.web.http import error_response, lang_of
 from homeroom.web.pages import render_page
 
@@ -50,12 +58,13 @@ class Homeroom:
     """The ASGI application, with handles on its parts for tests and operators' tools."""
 
     def __init__(
-        self, asgi: ASGIApp, keeper: Gatekeeper, router: Starlette, school: School
+        self, asgi: ASGIApp, keeper: Gatekeeper, router: Starlette, school: School, drain: Drain
     ) -> None:
         self.asgi = asgi
         self.keeper = keeper  # the gates' runtimes
         self.router = router  # the routes under the protecting middleware
         self.school = school  # the school's database, sessions and sign-in
+        self.drain = drain  # ready, or draining since SIGTERM: /readyz (httpserver.py)
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -102,6 +111,8 @@ def create_app(
     keeper.identify_with(school.who)  # the gate learns who is coming from the school's sessions
     token = operator_token(settings)
     registry = metrics.registry_for(keeper.gates)
+    drain = Drain.of(settings.drain_notice_s, settings.drain_window_s, settings.drain_deadline_s)
+    registry.register(DrainCollector(drain, gateway=False))
     spec = openapi.document(homeroom.__version__)
     spec["paths"].update(school_openapi.paths())
     components = spec["components"]
@@ -111,6 +122,8 @@ def create_app(
         **school_openapi.security_schemes(),
     }
     vendor = vendor_files(REPO_ROOT)
+    away_log = AwayLog()  # its counts go to /metrics: homeroom_http_store_away_total
+    registry.register(AwayCollector(away_log))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,6 +148,11 @@ def create_app(
         return JSONResponse(
             {"ok": True, "degraded": [g for g, rt in keeper.gates.items() if rt.degraded]}
         )
+
+    async def readyz(request: Request) -> Response:
+        if drain.draining:  # the balancer sends no more; what is in flight still finishes
+            return PlainTextResponse("draining\n", 503, headers={"cache-control": "no-store"})
+        return PlainTextResponse("ready\n", headers={"cache-control": "no-store"})
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(registry), media_type="text/plain; version=0.0.4")
@@ -165,6 +183,10 @@ def create_app(
         return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
+        away = store_away(exc)
+        if away is not None:  # a store did not answer: 503 and Retry-After, never 500
+            away_log.note(away, request.url.path, exc)
+            return error_response(request, away)
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         err = HomeroomError(
             "internal", "Erreur interne ; réessayez.", "Internal error; please retry."
@@ -174,6 +196,7 @@ def create_app(
     routes = [
         Route("/", home),
         Route("/healthz", healthz),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
         Route("/openapi.json", openapi_endpoint),
         Route("/static/vendor/{name}", vendor_file),
@@ -192,6 +215,8 @@ def create_app(
         exception_handlers={
             HomeroomError: homeroom_error,
             HTTPException: http_error,
+            # the failures of a store away, answered here (the catch-all below re-raises)
+            **dict.fromkeys(AWAY_FAILURES, server_error),
             Exception: server_error,
         },
     )
@@ -207,4 +232,4 @@ def create_app(
         policy.resource,
     )
     limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies(), policy.resource)
-    return Homeroom(limited, keeper, app, school)
+    return Homeroom(limited, keeper, app, school, drain)

@@ -28,12 +28,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     from homeroom.httpserver import server_for
 
     settings = _settings()
+    if not settings.migrate_on_start and (problem := _not_migrated(settings)):
+        print(f"homeroom: {problem}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     host, port = args.host or settings.host, args.port if args.port is not None else settings.port
     print(f"homeroom: http://{host}:{port}/  (backend {settings.backend_url})", flush=True)
     if settings.operator_token is None:
         print("homeroom: operator token written to .homeroom/operator-token", flush=True)
     server_for(app, settings, host, port).run()
+    return 0
+
+
+def _not_migrated(settings: Settings) -> str | None:
+    """Why the school database cannot be used as it is, or None when it is at the head."""
+    from homeroom.school.data import db
+
+    try:
+        found = db.revision(settings.database_url, pgbouncer=settings.database_pgbouncer)
+        wanted = db.head()
+    except Exception as exc:  # unreachable, refused: say so in one line
+        return f"cannot read the database's revision: {type(exc).__name__}: {exc}"
+    if found == wanted:
+        return None
+    return (
+        f"the database is at revision {found or 'none'}, this version needs {wanted}: "
+        "run `homeroom migrate` first (HOMEROOM_MIGRATE_ON_START is false)"
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the school database to the head, one process at a time (a Kubernetes Job)."""
+    from homeroom.school.data import db
+
+    settings = _settings()
+    if args.check:
+        problem = _not_migrated(settings)
+        print(f"homeroom: {problem or 'the database is at the head, ' + db.head()}")
+        return 1 if problem else 0
+    before = db.revision(settings.database_url, pgbouncer=settings.database_pgbouncer)
+    db.upgrade(settings.database_url, pgbouncer=settings.database_pgbouncer)
+    print(f"homeroom: database migrated from {before or 'none'} to {db.head()}", flush=True)
     return 0
 
 
@@ -149,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     live = sub.add_parser("live", help="run the live WebSocket gateway (HOMEROOM_LIVE_*)")
     live.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     live.set_defaults(func=cmd_live)
+    migrate = sub.add_parser("migrate", help="bring the school database to the migrations' head")
+    migrate.add_argument("--check", action="store_true", help="only say whether it is (exit 1: no)")
+    migrate.set_defaults(func=cmd_migrate)
     conf = sub.add_parser("config", help="print the effective configuration")
     conf.set_defaults(func=cmd_config)
     gate = sub.add_parser("gate", help="show or steer a gate of a running instance")

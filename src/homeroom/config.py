@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     appointment_lead_s: int = Field(600, ge=0)  # a class further ahead gives an appointment
     verify_workers: int = Field(0, ge=0)  # password verifications at once; 0 = usable CPUs
     demo: bool = False  # seed the demo académie at start-up (make run)
+    # Migrate the database at start-up (one process at a time, docs/operations.md#migrations);
+    # false: `homeroom migrate` does it first (a Kubernetes Job) and start-up only checks it did.
+    migrate_on_start: bool = True
 
     # The live gateway, `homeroom live` (docs/live.md#many-processes); its log is backend_url's.
     live_host: str = "127.0.0.1"
@@ -115,6 +118,29 @@ class Settings(BaseSettings):
     # transaction to the next): no statement cache, and a unique name for each statement.
     database_pgbouncer: bool = False
     # -- end of the database pool's settings --
+
+    # -- Drain on SIGTERM, `homeroom run` and `homeroom live` (docs/operations.md#drain) --
+    # Readiness and agent checks fail first; the balancer has this long to notice.
+    drain_notice_s: float = Field(5.0, ge=0, le=300)
+    # Then a gateway closes its clients (1001 `drain`) spread over this window, with jitter.
+    drain_window_s: float = Field(15.0, ge=0, le=3600)
+    # The process exits by this long after SIGTERM, whatever is left: above notice + window.
+    drain_deadline_s: float = Field(25.0, gt=0, le=3600)
+    agent_port: int = Field(0, ge=0, le=65535)  # `homeroom run`'s HAProxy agent check; 0: off
+    live_agent_port: int = Field(0, ge=0, le=65535)  # `homeroom live`'s agent check; 0: off
+    live_health_port: int = Field(0, ge=0, le=65535)  # `homeroom live`'s /healthz, /readyz; 0: off
+
+    @model_validator(mode="after")
+    def _drain_fits(self) -> Settings:
+        least = self.drain_notice_s + self.drain_window_s
+        if self.drain_deadline_s <= least:
+            raise ValueError(
+                f"drain_deadline_s: must exceed drain_notice_s + drain_window_s ({least:g} s),"
+                " or clients are cut before their turn"
+            )
+        return self
+
+    # -- end of the drain's settings --
 
     @field_validator("gates", "protect", mode="before")
     @classmethod

@@ -6,11 +6,20 @@ protocol that also tells a `Doorman` where each connection is (its head unfinish
 its answer sent) and closes what the door decides: a head past its deadline (408), an idle
 kept-alive connection when files run short; it refuses a connection (503) from a block that has
 too many unfinished heads, or when the process is above its high-water mark of open files.
+
+`DrainingServer` is uvicorn's server with SIGTERM turned into a drain (docs/operations.md#drain):
+`/readyz` and the agent check fail at once, the server goes on serving for the notice (the
+balancer is still sending), then stops accepting and finishes the requests in flight, and the
+process is gone by the deadline. SIGINT stops at once, as uvicorn does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+from types import FrameType
 from typing import Any, ClassVar
 
 import uvicorn
@@ -20,6 +29,9 @@ from homeroom.app import Homeroom
 from homeroom.config import Settings
 from homeroom.core.door import Door
 from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, Visitor, peer_host
+from homeroom.drain import Drain, serve_agent, watchdog
+
+EXIT_MARGIN_S = 1.0  # requests in flight are cut this long before the deadline: shutdown runs
 
 
 class DoorProtocol(HttpToolsProtocol):
@@ -87,9 +99,43 @@ def protocol_for(doorman: Doorman) -> type[DoorProtocol]:
     return type("DoorProtocol", (DoorProtocol,), {"doorman": doorman, "policy": doorman.policy})
 
 
-def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> uvicorn.Server:
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining on SIGTERM (see the module's docstring)."""
+
+    def __init__(self, config: uvicorn.Config, drain: Drain, agent: tuple[str, int]) -> None:
+        super().__init__(config)
+        self.drain = drain
+        self.agent = agent  # (host, port) of the agent check; port 0: none
+        self._agent: asyncio.Server | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        host, port = self.agent
+        if port and self.started:
+            self._agent = await serve_agent(self.drain, host, port, reuse_port=False)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and not self.should_exit:
+            if self.drain.begin():  # a second SIGTERM changes nothing: the deadline holds
+                self._captured_signals.append(sig)
+                watchdog(self.drain.timeline.deadline_s, f"homeroom run (pid {os.getpid()})")
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain.draining and self.drain.elapsed() >= self.drain.timeline.notice_s:
+            self.should_exit = True  # then uvicorn stops accepting and finishes what is in flight
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self._agent is not None:
+            self._agent.close()
+
+
+def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> DrainingServer:
     """A uvicorn server of `app` behind a door made from `settings`; the door's counters are
-    added to the app's /metrics."""
+    added to the app's /metrics. SIGTERM drains it (`app.drain`)."""
     doorman = Doorman.from_settings(settings)
     app.registry.register(DoorCollector(doorman))
     config = uvicorn.Config(
@@ -105,5 +151,10 @@ def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> uvico
         server_header=False,
         backlog=4096,
         timeout_keep_alive=settings.keepalive_s,
+        # what the deadline leaves after the notice for the requests in flight
+        # (whole seconds, rounded down: the watchdog holds the deadline in any case)
+        timeout_graceful_shutdown=max(
+            1, int(settings.drain_deadline_s - settings.drain_notice_s - EXIT_MARGIN_S)
+        ),
     )
-    return uvicorn.Server(config)
+    return DrainingServer(config, app.drain, (host, settings.agent_port))

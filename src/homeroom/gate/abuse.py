@@ -131,6 +131,7 @@ class Abuse:
                 await self.flush()
             except Exception:  # shared storage away: local limits still hold
                 log.warning("rate-limit storage unavailable; limits are per process meanwhile")
+            _raise_if_cancelled()
 
     def challenge(self) -> dict[str, Any]:
         """A signed challenge for the ALTCHA widget: find the counter the server picked."""
@@ -176,3 +177,11 @@ class Abuse:
             result = close()
             if hasattr(result, "__await__"):
                 await result
+
+
+def _raise_if_cancelled() -> None:
+    """A cancel that arrived during a Redis call may be swallowed by the client, or come out as
+    its own timeout error (a stuck Redis, SIGSTOP): stop then, or the loop never ends."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -34,6 +34,7 @@ from homeroom.gate.service import (
     Admission,
     Arrival,
     Gatekeeper,
+    Left,
     pass_cookie,
     ticket_cookie,
     token_error,
@@ -222,14 +223,19 @@ class GateEndpoints:
         rt = self.keeper.runtime(request.path_params["gate"])
         now = rt.clock()
         text = request.cookies.get(pass_cookie(rt.gate_id))
-        left = False
+        outcome = Left.NOT_COUNTED
         if text:
             try:
                 token = self.keeper.check_pass(rt, text, request.cookies.get(BROWSER_COOKIE), now)
-                left = await self.keeper.leave(rt, token)
+                outcome = await self.keeper.leave(rt, token)
             except HomeroomError:
-                left = False
-        response = JSONResponse({"left": left}, headers={"cache-control": "no-store"})
+                outcome = Left.NOT_COUNTED
+        pending = outcome is Left.PENDING  # accepted: uncounted once the store is back
+        response = JSONResponse(
+            {"left": outcome is Left.LEFT, "pending": pending},
+            202 if pending else 200,
+            headers={"cache-control": "no-store"},
+        )
         self.cookies.forget(response, rt.gate_id)
         return response
 

@@ -52,6 +52,21 @@ class GateCollector(Collector):
         refused = CounterMetricFamily(
             "homeroom_gate_refused", "Requests refused, by reason", labels=["gate", "reason"]
         )
+        pending = GaugeMetricFamily(
+            "homeroom_gate_pending_leaves",
+            "Passes given back while the store was away, not uncounted yet",
+            labels=["gate"],
+        )
+        deferred = CounterMetricFamily(
+            "homeroom_gate_leaves_deferred",
+            "Passes given back while the store was away (uncounted later)",
+            labels=["gate"],
+        )
+        late = CounterMetricFamily(
+            "homeroom_gate_leaves_late",
+            "Deferred passes uncounted once the store was back",
+            labels=["gate"],
+        )
         for gate, rt in self.runtimes.items():
             for lane, c in rt.counters.items():
                 labels = [gate, lane.value]
@@ -66,6 +81,9 @@ class GateCollector(Collector):
             capacity.add_metric([gate], rt.capacity)
             rate.add_metric([gate], rt.stats.admitted_per_s)
             degraded.add_metric([gate], 1 if rt.degraded else 0)
+            pending.add_metric([gate], len(rt.pending_leaves))
+            deferred.add_metric([gate], rt.stats.leaves_deferred)
+            late.add_metric([gate], rt.stats.leaves_late)
         yield from (
             waiting,
             horizon,
@@ -77,6 +95,9 @@ class GateCollector(Collector):
             issued,
             redeemed,
             refused,
+            pending,
+            deferred,
+            late,
         )
 
 

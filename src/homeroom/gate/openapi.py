@@ -19,10 +19,21 @@ _OPERATOR: list[dict[str, list[str]]] = [{"operator": []}]
 
 
 def _err(*codes: int) -> dict[str, Any]:
-    return {
-        str(c): {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
-        for c in codes
-    }
+    return {str(c): _UNAVAILABLE if c == 503 else _ERROR_ANSWER for c in codes}
+
+
+_ERROR_ANSWER: dict[str, Any] = {
+    "description": "error",
+    "content": {"application/json": {"schema": _ERROR}},
+}
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
+# docs/api.md#errors, docs/operations.md#when-a-store-is-away
+_UNAVAILABLE: dict[str, Any] = {
+    "description": "closed, not open yet, no pass (`waiting_room`), or a store away "
+    "(`degraded`, `store_unavailable`, `database_unavailable`): try again after Retry-After",
+    "headers": _RETRY_AFTER,
+    "content": {"application/json": {"schema": _ERROR}},
+}
 
 
 def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
@@ -40,6 +51,14 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": "string", "description": "stable reason word"},
             "message": {"type": "string"},
             "retry_after": {"type": "integer"},
+        },
+    },
+    "Left": {
+        "type": "object",
+        "required": ["left", "pending"],
+        "properties": {
+            "left": {"type": "boolean", "description": "uncounted now"},
+            "pending": {"type": "boolean", "description": "uncounted once the store is back"},
         },
     },
     "LaneState": {
@@ -265,14 +284,14 @@ def _document(version: str) -> dict[str, Any]:
             "/gate/{gate}/leave": {
                 "post": {
                     "summary": "Give the pass back (logout)",
+                    "description": "With the gate's store away the pass is kept by this "
+                    "process and uncounted once the store is back: 202, cookies cleared.",
                     "parameters": gate,
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["left"],
-                                "properties": {"left": {"type": "boolean"}},
-                            }
+                        "200": _json({"$ref": "#/components/schemas/Left"}, "given back"),
+                        "202": _json(
+                            {"$ref": "#/components/schemas/Left"},
+                            "accepted: uncounted once the store is back (`pending`)",
                         ),
                         **_err(404),
                     },
@@ -296,7 +315,9 @@ def _document(version: str) -> dict[str, Any]:
                         "200": {"description": "waiting page", "content": {"text/html": {}}},
                         "303": {"description": "admitted: to next"},
                         "503": {
-                            "description": "closed or not open yet",
+                            "description": "closed, not open yet, or the store away "
+                            "(`degraded`: the place is kept)",
+                            "headers": _RETRY_AFTER,
                             "content": {"text/html": {}},
                         },
                         **_err(404),

@@ -37,7 +37,20 @@ from homeroom.errors import Conflict, Gone, TooEarly, Unavailable
 log = logging.getLogger("homeroom.gate")
 
 HISTORY_MARGIN_S = 120  # history kept beyond the claim window
+PENDING_LEAVES_MAX = 10_000  # passes given back while the store was away, kept to uncount later
 STATE_SKEW_S = 2  # clocks of the gate's processes agree within this (NTP does far better)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLeave:
+    """A pass given back while the store was away: uncounted (and its person record dropped)
+    by the first tick that reaches the store again (docs/operations.md#when-a-store-is-away)."""
+
+    lane: Lane
+    number: int
+    minute: int  # the pass's expiry bucket: after it the pass no longer counts anyway
+    who: str | None = None  # a signed-in person's record key, and their place
+    place: str = ""
 
 
 @dataclass
@@ -50,6 +63,8 @@ class Stats:
     admitted_per_s: float = 0.0
     ticks: int = 0
     controller: bool = False
+    leaves_deferred: int = 0  # passes given back while the store was away
+    leaves_late: int = 0  # of those, uncounted once it was back (or found expired)
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -94,6 +109,7 @@ class GateRuntime:
         self._errors = 0
         self._degraded_allowance = 0.0
         self._task: asyncio.Task[None] | None = None
+        self.pending_leaves: dict[tuple[Lane, int], PendingLeave] = {}
         self._numbers: Coalescer[tuple[Lane, bool], None, tuple[Issued, int]] = Coalescer(
             self._take_numbers
         )
@@ -116,9 +132,14 @@ class GateRuntime:
             self._task = None
 
     async def _run(self) -> None:
+        task = asyncio.current_task()
         while True:
             await asyncio.sleep(self.settings.tick_s)
             await self.step()
+            # a cancel that arrived during a Redis call may have come out as the client's own
+            # timeout error, which `step` survives: stop now, not a tick later
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
     async def step(self) -> None:
         """One tick: run the controller if this process holds the lease, then refresh."""
@@ -132,6 +153,7 @@ class GateRuntime:
                 await self._control(now)
             await self._report_health()
             await self.refresh(now)
+            await self._uncount_pending(now)
             if self.degraded:
                 log.warning("gate %s: backend is back", self.gate_id)
             self.degraded = False
@@ -420,11 +442,37 @@ class GateRuntime:
         return new_text, new
 
     async def leave(self, token: Token) -> bool:
+        """Uncount a pass given back; raises BackendUnavailable (see `defer_leave`)."""
         if token.number <= 0 or self.from_lost_state(token):
             return False  # uncounted, or counted in a count that is gone
         return await self.store.leave(
             self.gate_id, token.lane, token.number, _minute_of(token.expires)
         )
+
+    def defer_leave(self, token: Token, who: str | None, place: str) -> bool:
+        """The store is away: keep the pass to uncount once it is back. False if not kept
+        (PENDING_LEAVES_MAX reached: that pass stays counted until it expires)."""
+        key = (token.lane, token.number)
+        if key not in self.pending_leaves and len(self.pending_leaves) >= PENDING_LEAVES_MAX:
+            self.stats.refuse("leave_not_kept")
+            return False
+        self.pending_leaves[key] = PendingLeave(
+            token.lane, token.number, _minute_of(token.expires), who, place
+        )
+        self.stats.leaves_deferred += 1
+        return True
+
+    async def _uncount_pending(self, now: float) -> None:
+        """Passes given back during an outage, uncounted now; stops at the first failure
+        (the rest wait for the next tick). Leaving is idempotent, so one done twice is once."""
+        minute = int(now // 60)
+        for key, leave in list(self.pending_leaves.items()):
+            if leave.minute > minute:  # an expired pass's bucket no longer counts
+                await self.store.leave(self.gate_id, leave.lane, leave.number, leave.minute)
+                if leave.who is not None:
+                    await self.store.forget_person(self.gate_id, leave.who, leave.place)
+            if self.pending_leaves.pop(key, None) is not None:  # not done by a step meanwhile
+                self.stats.leaves_late += 1
 
     @property
     def active(self) -> int:

@@ -9,6 +9,7 @@ place whatever the device, and a pupil early for class gets an appointment inste
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import secrets
@@ -73,6 +74,14 @@ def who_of(token: Token) -> str | None:
 def place_of(token: Token) -> str:
     """The place of a token as PersonRecord.place spells it: an appointment's number is 0."""
     return f"{token.lane.value}:{token.number}:"
+
+
+class Left(enum.Enum):
+    """What giving a pass back did."""
+
+    LEFT = "left"  # uncounted now
+    NOT_COUNTED = "not_counted"  # nothing to uncount (given back already, uncounted pass)
+    PENDING = "pending"  # the store is away: uncounted once it is back
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,16 +412,24 @@ class Gatekeeper:
             await self._mark_admitted(rt, token, place_of(token), now)
         return result
 
-    async def leave(self, rt: GateRuntime, token: Token) -> bool:
-        """The pass given back (logout): uncounted once, and the person no longer counts in."""
-        left = await rt.leave(token)
+    async def leave(self, rt: GateRuntime, token: Token) -> Left:
+        """The pass given back (logout): uncounted once, and the person no longer counts in.
+
+        With the store away the pass is kept to uncount by the first tick that reaches it
+        again (PENDING): a logout is not retried by the browser, so a 503 would leave the place
+        counted until the pass expires (docs/operations.md#when-a-store-is-away)."""
         who = who_of(token)
+        try:
+            left = await rt.leave(token)
+        except BackendUnavailable:
+            kept = rt.defer_leave(token, who, place_of(token))
+            return Left.PENDING if kept else Left.NOT_COUNTED
         if who is not None and token.number > 0 and not rt.from_lost_state(token):
             try:
                 await self.store.forget_person(rt.gate_id, who, place_of(token))
             except BackendUnavailable:
-                log.warning("gate %s: person record not dropped (backend away)", rt.gate_id)
-        return left
+                rt.defer_leave(token, who, place_of(token))  # uncounted; the record goes later
+        return Left.LEFT if left else Left.NOT_COUNTED
 
     async def admit(
         self, rt: GateRuntime, arrival: Arrival, bid: str, now: float | None = None

@@ -54,6 +54,7 @@ log = logging.getLogger("homeroom.live")
 PATH = "/live"
 BROKEN = plain("500 Internal Server Error", b"internal_error\n")
 METRICS_PATH = "/metrics"  # Prometheus: this process's door (docs/operations.md#metrics)
+CLOSE_DRAIN = 1001  # "going away", reason `drain`: reconnect (elsewhere) after a random wait
 CLOSE_EXPIRED = 4001
 CLOSE_REVOKED = 4003
 CLOSE_ABUSE = 4429

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -42,7 +44,9 @@ log = logging.getLogger("homeroom.live.records")
 BATCH: Final = 200  # rows in one transaction
 INTERVAL_S: Final = 1.0  # the longest a row waits while the database answers
 CAPACITY: Final = 100_000  # rows kept while the database is away; past it new ones are dropped
-BACKOFF_S: Final = (0.25, 30.0)  # first and longest wait before a failed batch is tried again
+# first and longest wait before a failed batch is tried again: records reach the database
+# within about 5 s of its return (a failed try costs one refused connection)
+BACKOFF_S: Final = (0.25, 5.0)
 CLOSE_S: Final = 10.0  # how long closing may spend writing what is left
 CHECK_S: Final = 5.0  # start-up does not wait longer than this to look at the tables
 TABLES: Final = (ChatMessage.__tablename__, PollResult.__tablename__)
@@ -272,6 +276,42 @@ class DatabaseRecorder:
     def _backoff(self) -> float:
         first, longest = self.backoff_s
         return float(min(longest, first * 2 ** min(self.failures - 1, 16)))
+
+
+class RecordsCollector(Collector):
+    """homeroom_live_records_* for a gateway's /metrics (docs/operations.md#when-a-store-is-away):
+    what waits for the database, what it took, what was dropped at the queue's bound."""
+
+    def __init__(self, recorder: DatabaseRecorder, process: str | None = None) -> None:
+        self.recorder = recorder
+        self.labels = {"process": process} if process else {}
+
+    def collect(self) -> Iterable[Metric]:
+        names, values = list(self.labels), list(self.labels.values())
+        recorder = self.recorder
+        queued = GaugeMetricFamily(
+            "homeroom_live_records_queued", "Records waiting for the school database", labels=names
+        )
+        queued.add_metric(values, len(recorder.queue))
+        capacity = GaugeMetricFamily(
+            "homeroom_live_records_capacity", "Records kept at most while it is away", labels=names
+        )
+        capacity.add_metric(values, recorder.capacity)
+        failing = GaugeMetricFamily(
+            "homeroom_live_records_failures",
+            "Batches refused in a row (0: it answers)",
+            labels=names,
+        )
+        failing.add_metric(values, recorder.failures)
+        written = CounterMetricFamily(
+            "homeroom_live_records_written", "Records the database took", labels=names
+        )
+        written.add_metric(values, recorder.written)
+        dropped = CounterMetricFamily(
+            "homeroom_live_records_dropped", "Records dropped, the queue full", labels=names
+        )
+        dropped.add_metric(values, recorder.dropped)
+        yield from (queued, capacity, failing, written, dropped)
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from typing import Protocol
 from websockets.frames import CloseCode, Opcode
 
 from homeroom.backends.live import ProcessLiveness, RoomLog
+from homeroom.core.drain import CloseSchedule
 from homeroom.door import Doorman
-from homeroom.live.conn import CLOSE_EXPIRED, CLOSE_REVOKED, Conn, Gateway, Limits
+from homeroom.drain import Drain
+from homeroom.live.conn import CLOSE_DRAIN, CLOSE_EXPIRED, CLOSE_REVOKED, Conn, Gateway, Limits
 from homeroom.live.hub import Hub, Recorder
 from homeroom.live.jointoken import JoinTokens
 from homeroom.live.revocations import ANY, KEPT_S, POLL_S, Revocation, Revocations, Unavailable
@@ -39,6 +42,7 @@ PING_AFTER_S = 25.0  # quiet this long: a ping, which the browser answers by its
 DEAD_AFTER_S = 70.0  # silent this long, pings included: the connection is gone
 HEARTBEAT_S = 15.0  # a process whose heartbeat is older than this is gone
 SWEEP_SLICE = 500  # connections a turn (10,000 pings at once: every message waits 10,000 writes)
+DRAIN_TICK_S = 0.05  # after the window: how often to look whether the last closes went out
 
 
 class RevocationSource(Protocol):
@@ -235,6 +239,46 @@ class LiveServer:
                 )
                 sent += 1
         return sent
+
+    async def drain(self, drain: Drain, rng: random.Random | None = None) -> None:
+        """SIGTERM's way out (docs/operations.md#drain): stop accepting; after the notice,
+        close every client with 1001 `drain` at its slot of the window (core/drain.py), so
+        they come back through other gateways a few at a time; then give the closing frames
+        until halfway through the grace to go out, and cut whatever still holds (a client
+        that reads nothing would hold its close, and this process, forever). The sweep and
+        the heartbeat go on meanwhile: this process is not gone until `stop`."""
+        if self._server is not None:
+            self._server.close()  # the others behind the balancer take the new connections
+        line, open_ = drain.timeline, self.gateway.open
+        drain.clients_left = len(open_)
+        await drain.until(line.notice_s)
+        schedule = CloseSchedule(list(open_), line.window_s, rng or random.Random())
+        while True:
+            for conn in schedule.due(drain.elapsed() - line.notice_s):
+                self._close_for_drain(conn, drain)
+            drain.clients_left = len(open_)
+            slot = schedule.next_at()
+            if slot is None:
+                break
+            await drain.until(line.notice_s + slot)
+        for conn in list(open_):  # a handshake that finished during the notice
+            self._close_for_drain(conn, drain)
+        cut_at = line.window_ends_s + line.grace_s / 2
+        while open_ and drain.elapsed() < cut_at:
+            drain.clients_left = len(open_)
+            await asyncio.sleep(DRAIN_TICK_S)
+        if open_:
+            log.warning("drain: %d connections did not take their close, cut", len(open_))
+        for conn in list(open_):
+            if conn.transport is not None:
+                conn.transport.abort()
+        drain.clients_left = 0
+
+    @staticmethod
+    def _close_for_drain(conn: Conn, drain: Drain) -> None:
+        if not conn.closing and conn.transport is not None:
+            conn.close(CLOSE_DRAIN, "drain")
+            drain.closed += 1
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -7,8 +7,8 @@ of the last event applied, to resume); every command carries a client id and sta
 reconnection waits a random time in [0, min(`BACKOFF_CAP_S`, `BACKOFF_BASE_S` × 2^attempt)]
 (full jitter; `jitter=False` waits the ceiling itself, for comparison), except after 1012, 4001
 and 4003 (at once; the last two with a new join token); it stops for good on 4401, 4403, 4410,
-4423 and 4429. A gateway's 1001 (`drain`, or stopping) is an ordinary close: back off, then
-resume, as the browser does.
+4423 and 4429. After a gateway's 1001 (`drain`) it waits a random time in [0, 2 s], not counted
+as a failed attempt, then resumes on whichever gateway the balancer picks, as the browser does.
 
 It is an asyncio protocol over websockets' sans-I/O `ClientProtocol`, with no task while
 connected; one `Fleet` ticker does every client's pings, silence check and resends, so a process
@@ -46,6 +46,8 @@ JOINED_S = 1.0  # a resume with nothing missed gets no message: joined after thi
 STOP_CODES = {4401: "removed", 4403: "refused", 4410: "ended", 4423: "locked", 4429: "other"}
 AT_ONCE = frozenset({1012, 4001, 4003})
 NEW_TOKEN = frozenset({4001, 4003})
+DRAIN = 1001  # the gateway is draining: a move, not a failure
+DRAIN_JITTER_S = 2.0  # after DRAIN: a random wait in [0, this], attempt not counted
 
 # The browser has no timeout of its own for an opening: the system's TCP connect gives up after
 # about 127 s (6 SYN retries), and the handshake waits as long. A shorter one here would abort
@@ -362,12 +364,17 @@ class RecordedClient:
             self.token = None
         if code in AT_ONCE:
             self.connect()
+        elif code == DRAIN:
+            self.later(drain=True)
         else:
             self.later()
 
-    def later(self) -> None:
-        wait = backoff_s(self.attempt, self.fleet.rng, jitter=self.fleet.jitter)
-        self.attempt = min(self.attempt + 1, MAX_ATTEMPT)
+    def later(self, *, drain: bool = False) -> None:
+        if drain:  # a move, not a failure (live-conn.js `later(DRAIN_JITTER_MS)`)
+            wait = self.fleet.rng.random() * DRAIN_JITTER_S if self.fleet.jitter else DRAIN_JITTER_S
+        else:
+            wait = backoff_s(self.attempt, self.fleet.rng, jitter=self.fleet.jitter)
+            self.attempt = min(self.attempt + 1, MAX_ATTEMPT)
         if self.timer is not None:
             self.timer.cancel()
         self.timer = asyncio.get_running_loop().call_later(wait, self.connect)

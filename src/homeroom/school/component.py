@@ -106,14 +106,16 @@ class School:
         )
 
     async def start(self) -> None:
-        """Bring the database to the migrations' head (on a thread: Alembic runs its own loop).
+        """Bring the database to the migrations' head (on a thread: Alembic runs its own loop),
+        unless HOMEROOM_MIGRATE_ON_START=false leaves that to `homeroom migrate`.
 
         With `HOMEROOM_DEMO=1` (`make run`), then seed the demo académie and print its sign-in
         details (docs/school.md#demo).
         """
-        await asyncio.to_thread(
-            db.upgrade, self.settings.database_url, pgbouncer=self.settings.database_pgbouncer
-        )
+        if self.settings.migrate_on_start:  # else `homeroom run` checked `homeroom migrate` did
+            await asyncio.to_thread(
+                db.upgrade, self.settings.database_url, pgbouncer=self.settings.database_pgbouncer
+            )
         if self.settings.demo:
             import datetime as dt  # here: only the demo needs them
 

@@ -7,8 +7,9 @@
 // applied. Every command carries a client id and stays in the outbox until its `ack` (or an
 // `error` naming it); the outbox is sent again after each reconnection and every few seconds
 // while unanswered: the room applies a resend once. Reconnection waits a random time between 0
-// and min(30 s, 0.5 s × 2^attempt) (full jitter), except after 1012, 4001 and 4003 (at once) and
-// when the browser comes back online; it stops for good on 4401, 4403, 4410 and 4423.
+// and min(30 s, 0.5 s × 2^attempt) (full jitter), except after 1012, 4001 and 4003 (at once), after
+// 1001 (the gateway is draining: a random wait in [0, 2 s], then another gateway takes the resume)
+// and when the browser comes back online; it stops for good on 4401, 4403, 4410 and 4423.
 
 const STOP_CODES = { 4401: "removed", 4403: "refused", 4410: "ended", 4423: "locked", 4429: "other" };
 const PING_MS = 25000;
@@ -17,6 +18,7 @@ const RESEND_MS = 4000;
 const JOINED_MS = 1000; // the gateway sends nothing on a resume with nothing missed: assume joined
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
+const DRAIN_JITTER_MS = 2000; // after 1001: the gateway spreads its closes, each tab adds its own
 
 export class Connection {
   constructor({ joinUrl, csrf, position, onMessage, onStatus, onStop, onRefused, onAck, onOutbox }) {
@@ -186,13 +188,15 @@ export class Connection {
       return this.connect();
     }
     if (code === 1012) return this.connect();
+    if (code === 1001) return this.later(DRAIN_JITTER_MS);
     this.later();
   }
 
-  later() {
-    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+  later(drainCeiling = 0) {
+    // full jitter: a random wait below the ceiling; a drain is a move, not a failure
+    const ceiling = drainCeiling || Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
     const wait = Math.random() * ceiling;
-    this.attempt = Math.min(this.attempt + 1, 16);
+    if (!drainCeiling) this.attempt = Math.min(this.attempt + 1, 16);
     this.onStatus("retry", Math.ceil(wait / 1000));
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), wait);

@@ -93,11 +93,25 @@ def error_response(request: Request, exc: HomeroomError) -> Response:
     if exc.retry_after is not None:
         headers["retry-after"] = str(exc.retry_after)
     if wants_html(request):
+        again = exc.retry_after is not None and request.method in ("GET", "HEAD")
         html = render_page(
-            "error.html", lang, status=exc.status, reason=exc.reason, message=exc.message(lang)
+            "error.html",
+            lang,
+            status=exc.status,
+            reason=exc.reason,
+            message=exc.message(lang),
+            retry_after=exc.retry_after,
+            retry_url=_here(request) if again else None,
+            page_url=_here(request) if request.method in ("GET", "HEAD") else None,
         )
         return HTMLResponse(html, exc.status, headers=headers)
     return JSONResponse(exc.body(lang), exc.status, headers=headers)
+
+
+def _here(request: Request) -> str:
+    """This request's own path and query: a link to try it again (stays on this site)."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return safe_next(request.url.path + query)
 
 
 class Cookies:

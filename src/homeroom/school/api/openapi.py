@@ -57,10 +57,22 @@ def _path_id(name: str) -> dict[str, Any]:
 
 
 def _err(*codes: int) -> dict[str, Any]:
-    return {
-        str(c): {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
-        for c in codes
-    }
+    return {str(c): _UNAVAILABLE if c == 503 else _ERROR_ANSWER for c in codes}
+
+
+_ERROR_ANSWER: dict[str, Any] = {
+    "description": "error",
+    "content": {"application/json": {"schema": _ERROR}},
+}
+# Every operation reads or writes the database: while it is away, 503 `database_unavailable`
+# (or `store_unavailable` for what counts in Redis: sign-in's throttle), with Retry-After
+# (docs/operations.md#when-a-store-is-away).
+_UNAVAILABLE: dict[str, Any] = {
+    "description": "a store away (`database_unavailable`, `store_unavailable`) or busy: try "
+    "again after Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    "content": {"application/json": {"schema": _ERROR}},
+}
 
 
 def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
@@ -94,7 +106,7 @@ def _op(
     changes: bool = False,
 ) -> dict[str, Any]:
     """An operation. Signed-in ones can answer 401; changing ones need the CSRF header (403)."""
-    codes = set(errors)
+    codes = {*errors, 503}  # every operation needs the database
     if signed_in:
         codes.add(401)
     if changes:

@@ -7,19 +7,29 @@ The schema comes from the Alembic migrations (src/homeroom/school/data/migration
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from homeroom.config import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# A PostgreSQL that stops answering (a host gone, packets dropped, a partition) is given up
+# instead of waited for: asyncpg waits 60 s for a connection by default, and for ever for a
+# statement on a connection that went silent. A refused or reset connection fails at once
+# either way (docs/operations.md#when-a-store-is-away). Migrations do not use this engine.
+CONNECT_TIMEOUT_S = 5.0
+STATEMENT_TIMEOUT_S = 30.0  # above any statement the app makes; a request then answers 503
 
 
 def engine_for(
@@ -39,6 +49,9 @@ def engine_for(
             options.setdefault("max_overflow", max_overflow)
         if pgbouncer:
             options["connect_args"] = {**options.get("connect_args", {}), **pgbouncer_args()}
+        connect_args = options.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", CONNECT_TIMEOUT_S)
+        connect_args.setdefault("command_timeout", STATEMENT_TIMEOUT_S)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine.sync_engine)
@@ -93,3 +106,26 @@ def upgrade(url: str, revision: str = "head", *, pgbouncer: bool = False) -> Non
     if pgbouncer and url.startswith("postgresql"):
         config.attributes["connect_args"] = pgbouncer_args()
     command.upgrade(config, revision)
+
+
+def head() -> str:
+    """The newest revision the migrations know."""
+    found = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert found is not None, "the migrations have no head"
+    return found
+
+
+def revision(url: str, *, pgbouncer: bool = False) -> str | None:
+    """The revision the database at `url` is at; None for a database never migrated."""
+
+    async def read() -> str | None:
+        engine = engine_for(url, pgbouncer=pgbouncer, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

@@ -79,6 +79,7 @@ class PageKit:
             "error.html",
             lang,
             status=exc.status,
+            reason=exc.reason,
             message=exc.message(lang),
             retry_after=exc.retry_after,
             back_url=self.url(request, back_url),

@@ -65,9 +65,18 @@ def run_offline() -> None:
         context.run_migrations()
 
 
+# Every `homeroom run` process migrates at start-up, and a deployment starts many at once (and a
+# Kubernetes Job may run `homeroom migrate` beside them): on PostgreSQL one at a time, under a
+# transaction-scoped advisory lock, so that the others find the head already reached. The lock is
+# taken inside the migration's own transaction, which works through PgBouncer's transaction mode.
+MIGRATION_LOCK = 0x686F6D65726F6F6D  # "homeroom", a key no other advisory lock of ours uses
+
+
 def _migrate(connection: Connection) -> None:
     configure(connection=connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 
