@@ -252,11 +252,15 @@ def node_loss(t: Topology, crowd: Crowd, back_s: float = 120) -> dict[str, Any]:
     victim = max(before, key=lambda n: before[n])
     t0 = time.monotonic()
     killed = cluster.kill_node(t, victim)
+    cpu0, cores0 = server_cpu(t), cores()  # the dead ones no longer count
     time.sleep(1.0)  # the closes reach the clients
     ok, back, waits = all_back(crowd, t0, back_s)
     cut = len(waits)
     after = gateway_sessions(t)
     return {
+        # the survivors' CPU while the herd came back (the victim's processes are gone)
+        "node_loss_server_cpu_s": _spent(cpu0, server_cpu(t), time.monotonic() - t0),
+        "node_loss_cores_busy": busy(cores0),
         "node_loss_victim": victim,
         "node_loss_killed": len(killed),
         "node_loss_sessions_before": before,
@@ -570,6 +574,7 @@ def main(argv: list[str]) -> int:
                  p50_s=f["node_loss_reconnect_p50_s"], max_s=f["node_loss_reconnect_max_s"],
                  cut=f["node_loss_cut"], back=f["node_loss_back"],
                  all_back=f["node_loss_all_back"], victim=f["node_loss_victim"],
+                 server_cpu_s=f["node_loss_server_cpu_s"], cores_busy=f["node_loss_cores_busy"],
                  sessions_before=f["node_loss_sessions_before"], **info)  # fmt: skip
             emit("cluster_lost", report.lost, "events", settled=f["class_settled"], **info)
             emit("cluster_doubled", report.doubled, "events", audit=report.summary(), **info)

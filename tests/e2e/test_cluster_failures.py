@@ -23,6 +23,7 @@ from bench.cluster_bench import (
     gather,
     haproxy_changes,
     node_loss,
+    rolling_restart,
     settle_and_audit,
 )
 
@@ -110,6 +111,28 @@ def test_haproxy_reloaded_with_a_node_removed_then_added_then_killed_loses_nothi
         assert figures["restart_killed"] >= 2  # master and worker
         assert figures["restart_cut"] == crowd.joined and figures["restart_all_back"], figures
         assert sum(figures["restart_sessions"].values()) == crowd.joined
+        report, settled = settle_and_audit(crowd)
+    finally:
+        crowd.stop()
+    assert settled
+    assert report.clients == crowd.joined and report.messages > 0
+    assert report.ok, (report.summary(), report.findings)
+
+
+def test_a_rolling_restart_of_every_process_mid_class_loses_nothing(deployed: Topology) -> None:
+    t = deployed
+    crowd = class_of(t, classes=6, pupils=20)
+    try:
+        figures = rolling_restart(t, crowd)
+        record("rolling", figures)
+        # every process drained and exited by itself, none needed kill -9
+        assert len(figures["restart_stops"]) == 2 * len(t.nodes)
+        assert figures["rolling_killed"] == 0, figures["restart_stops"]
+        # the gateways closed their people with 1001 (drain), each of them came back
+        assert figures["rolling_cut"] >= crowd.joined, figures
+        assert set(figures["rolling_close_codes"]) == {1001}, figures["rolling_close_codes"]
+        assert figures["rolling_all_back"], figures
+        assert sum(figures["rolling_sessions"].values()) == crowd.joined
         report, settled = settle_and_audit(crowd)
     finally:
         crowd.stop()
