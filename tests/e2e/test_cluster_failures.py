@@ -1,4 +1,4 @@
-"""Failures of the deployment with real processes (issue #10 §3): a node killed, HAProxy reloaded and restarted.
+"""Failures of the deployment with real processes (issue #10 §3): a node killed, HAProxy reloaded and restarted, a rolling restart.
 
 Each test starts `homeroom cluster` (HAProxy, three nodes in network namespaces where the
 machine allows them, a Redis Cluster of 3+3, PgBouncer) and classes of recorded clients
