@@ -15,7 +15,7 @@ UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
 	bench-school bench-live bench-door bench-storm services chromium clean cluster cluster-down \
-	bench-fanout cluster-tools bench-drain
+	bench-fanout cluster-tools bench-drain bench-cluster
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -113,7 +113,7 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-drain
+bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-drain bench-cluster
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -143,6 +143,12 @@ bench-fanout: $(STAMP) services cluster-tools
 # clients on core 1. BENCH_STORM_CLIENTS=2000 for a small one.
 bench-storm: $(STAMP)
 	$(PY) bench/storm_bench.py
+
+# The deployment through HAProxy (docs/operations.md#make-bench-cluster): tickets and redeems,
+# classes of 30 chatting (latency, Redis CPU a delivery), a node killed -9 at that size; servers
+# on core 0, generators on core 1. BENCH_CLUSTER_CLASSES=100 for fewer classes.
+bench-cluster: $(STAMP) services cluster-tools
+	$(PY) bench/cluster_bench.py
 
 # The drain (docs/operations.md#drain): 5,000 clients of a gateway given SIGTERM, closed over
 # the window and resumed on a second gateway through a real Redis.

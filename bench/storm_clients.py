@@ -50,6 +50,8 @@ TOKEN_S = 4 * 3600
 
 
 class Worker:
+    fleet_class: type[Fleet] = Fleet  # bench/cluster_clients.py times the chat with its own
+
     def __init__(self) -> None:
         self.fleet: Fleet | None = None
         self.rooms: dict[str, list[RecordedClient]] = {}
@@ -60,7 +62,7 @@ class Worker:
         if count > MAX_CLIENTS:
             raise ValueError(f"at most {MAX_CLIENTS} clients a process")
         tokens = JoinTokens(live_join_key(Settings(secret_keys=cmd["keys"])))
-        fleet = self.fleet = Fleet(
+        fleet = self.fleet = self.fleet_class(
             jitter=bool(cmd.get("jitter", True)),
             seed=int(cmd.get("seed", 1)),
             sources=cmd.get("sources", ()),
@@ -161,8 +163,8 @@ class Worker:
         return {"records": len(records)}
 
 
-async def serve() -> None:
-    worker = Worker()
+async def serve(worker: Worker | None = None) -> None:
+    worker = worker or Worker()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -192,6 +194,8 @@ async def serve() -> None:
                 out = await worker.records(cmd)
             elif op == "quit":
                 return
+            elif hasattr(worker, f"op_{op}"):  # a subclass's own commands
+                out = await getattr(worker, f"op_{op}")(cmd)
             else:
                 out = {"error": f"unknown op {op}"}
         except Exception as exc:

@@ -180,3 +180,11 @@ async def test_the_engine_behind_pgbouncer_keeps_no_prepared_statement() -> None
         assert first != second and first.startswith("__asyncpg_")
     finally:
         await engine.dispose()
+
+
+def test_a_gateway_that_refuses_a_connection_is_marked_down_at_once(tmp_path: Path) -> None:
+    # a node killed: without this the checks take 2-4 s to notice, and every reconnection
+    # hashed to it meanwhile fails and backs off (docs/operations.md#when-a-node-dies)
+    gateways = section(haproxy.config(topology(tmp_path)), "backend gateways")
+    default = next(line for line in gateways if line.startswith("default-server "))
+    assert "observe layer4 error-limit 1 on-error mark-down" in default

@@ -299,7 +299,35 @@ def servers_up(t: Topology) -> dict[str, str]:
     return out
 
 
-def _haproxy(t: Topology) -> None:
+def haproxy_pids(t: Topology) -> list[int]:
+    """HAProxy's master, then its workers (one, or more for a while after a reload)."""
+    master = t.pids.get("haproxy")
+    if master is None or not _ours(master, "haproxy"):
+        return []
+    workers: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{master}/task").iterdir():
+            workers += [int(c) for c in (task / "children").read_text().split()]
+    return [master, *workers]
+
+
+def kill_haproxy(t: Topology) -> list[int]:
+    """kill -9 HAProxy, master and workers at once (a crash); `start_haproxy` starts it again."""
+    hit = haproxy_pids(t)
+    for pid in hit:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in hit:
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    t.pids.pop("haproxy", None)
+    t.save()
+    return hit
+
+
+def start_haproxy(t: Topology) -> None:
+    """Write HAProxy's file from `t`, start it, and wait until every server is UP."""
     path = write_haproxy(t)
     spawn(t, "haproxy", [HAPROXY, "-W", "-db", "-f", str(path)])
 
@@ -354,7 +382,7 @@ def up(
             start_node(t, node)
             ports = ",".join(map(str, node.live_ports))
             say(f"node {node.name} at {node.address}: run :{node.http_port}, live :{ports}")
-        _haproxy(t)
+        start_haproxy(t)
     except BaseException:
         down(folder)
         raise

@@ -1,8 +1,8 @@
 """A lean live client keeping the browser's contract and recording all it sees (docs/architecture.md#the-recorder).
 
 `RecordedClient` follows `static/live-conn.js` rule for rule, so that what it proves holds for
-the browser: the socket opens with `?token=` (and `&epoch=&seq=` of the last event applied, to
-resume); every command carries a client id and stays in the outbox until its `ack` (or an
+the browser: the socket opens with `?room=&token=` (the room for the balancer's hashing; and `&epoch=&seq=`
+of the last event applied, to resume); every command carries a client id and stays in the outbox until its `ack` (or an
 `error` naming it), is sent again after each join and every `RESEND_S` while unanswered; a
 reconnection waits a random time in [0, min(`BACKOFF_CAP_S`, `BACKOFF_BASE_S` × 2^attempt)]
 (full jitter; `jitter=False` waits the ceiling itself, for comparison), except after 1012, 4001
@@ -243,7 +243,9 @@ class RecordedClient:
             return
         if self.token is None:
             self.token = self.tokens()
-        url = f"{self.fleet.rng.choice(self.urls)}?token={quote(self.token)}"
+        # the room first, as the page sends it: HAProxy hashes on it (docs/operations.md)
+        url = f"{self.fleet.rng.choice(self.urls)}?room={quote(self.record.room)}"
+        url += f"&token={quote(self.token)}"
         if self.epoch is not None:
             url += f"&epoch={quote(self.epoch)}&seq={self.seq}"
         link = _Link(self, url)
