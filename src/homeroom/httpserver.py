@@ -11,15 +11,21 @@ too many unfinished heads, or when the process is above its high-water mark of o
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, ClassVar
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from homeroom.app import Homeroom
 from homeroom.config import Settings
 from homeroom.core.door import Door
 from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, Visitor, peer_host
+from homeroom.gate.fastpath import WHOLE_RESPONSE
 
 
 class DoorProtocol(HttpToolsProtocol):
@@ -63,6 +69,10 @@ class DoorProtocol(HttpToolsProtocol):
         self.heading = False
         self.policy.done(self)
         super().on_headers_complete()
+        cycle = self.cycle  # this request's, made just now (its task has not run yet)
+        if cycle is not None and cycle.scope is self.scope and not cycle.access_log:
+            extensions = self.scope.setdefault("extensions", {})
+            extensions[WHOLE_RESPONSE] = {"write": partial(whole_response, cycle)}
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -79,6 +89,35 @@ class DoorProtocol(HttpToolsProtocol):
         if why is Refusal.LATE and (self.cycle is None or self.cycle.response_complete):
             transport.write(LATE)
         transport.close()
+
+
+def whole_response(
+    cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> bool:
+    """A complete answer of the fast paths (gate/fastpath.py) in one write, head and body.
+
+    uvicorn writes a head and its body in two writes, each a system call and a segment on the
+    wire, and checks every header against two expressions: the fast paths' headers are made by
+    homeroom (constants, base64url cookies, numbers). Keeps uvicorn's cycle as its own `send`
+    leaves it, so keep-alive, pipelining and the door go on as usual. False when the answer
+    must take the usual way: started already, the peer gone, or writing paused (a full buffer).
+    """
+    if cycle.response_started or cycle.disconnected or cycle.flow.write_paused:
+        return False
+    cycle.response_started = cycle.response_complete = True
+    cycle.waiting_for_100_continue = False
+    parts = [STATUS_LINE[status]]
+    for name, value in (*cycle.default_headers, *headers):
+        parts += (name, b": ", value, b"\r\n")
+    if not cycle.keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts += (b"\r\n", body)
+    cycle.transport.write(b"".join(parts))
+    cycle.message_event.set()
+    if not cycle.keep_alive:
+        cycle.transport.close()
+    cycle.on_response()
+    return True
 
 
 def protocol_for(doorman: Doorman) -> type[DoorProtocol]:

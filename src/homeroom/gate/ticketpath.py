@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from homeroom.gate.fastpath import respond
 from homeroom.gate.http import Answer, GateEndpoints
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.who import SESSION_COOKIE
@@ -98,8 +99,7 @@ class TicketFastPath:
             *answer.cookies,
             *self.resource,
         ]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await respond(request.scope, send, answer.status, headers, body)
 
     async def _error(self, request: Request, exc: Exception, send: Send) -> None:
         """As on the routed path: the exception's own handler, or the 500 one and raise."""
