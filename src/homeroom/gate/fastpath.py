@@ -19,8 +19,8 @@ STATE_MAX_AGE_S = 1
 _JSON = b"application/json"
 Header = tuple[bytes, bytes]
 
-# A scope extension of `homeroom run` (httpserver.py): its "write"(status, headers, body) sends a
-# whole answer in one write, or returns False when it cannot (the caller sends ASGI messages).
+# A scope extension of `homeroom run` (httpserver.py): its "write"(scope, status, headers, body)
+# sends a whole answer in one write, or returns False when it cannot (then send ASGI messages).
 WHOLE_RESPONSE = "homeroom.whole_response"
 
 
@@ -30,7 +30,7 @@ async def respond(
     """Send a complete answer: in one write where the server offers it, else as ASGI says."""
     extensions = scope.get("extensions")
     whole = extensions.get(WHOLE_RESPONSE) if extensions else None
-    if whole is None or not whole["write"](status, headers, body):
+    if whole is None or not whole["write"](scope, status, headers, body):
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
