@@ -41,6 +41,7 @@ from homeroom.gate.fastpath import BodyLimit, StateFastPath
 from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
 from homeroom.gate.service import Gatekeeper
+from homeroom.gate.ticketpath import TicketFastPath
 from homeroom.headers import BrowserPolicy, SecurityHeaders
 from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
@@ -124,6 +125,7 @@ def create_app(
     vendor = vendor_files(REPO_ROOT)
     away_log = AwayLog()  # its counts go to /metrics: homeroom_http_store_away_total
     registry.register(AwayCollector(away_log))
+    endpoints = GateEndpoints(keeper)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -201,7 +203,7 @@ def create_app(
         Route("/openapi.json", openapi_endpoint),
         Route("/static/vendor/{name}", vendor_file),
         Mount("/static", StaticFiles(packages=[("homeroom", "static")])),
-        *GateEndpoints(keeper).routes(),
+        *endpoints.routes(),
         *AdminEndpoints(keeper, token).routes(),
         *school.routes(),
         Route("/class/{rest:path}", demo_area),
@@ -225,7 +227,15 @@ def create_app(
     app.state.registry = registry
     protected = Protect(app, keeper, rules=settings.protected_routes())
     policy = BrowserPolicy(settings)  # every answer, the two raw layers' included
-    guarded = SecurityHeaders(protected, policy)
+    guarded: ASGIApp = SecurityHeaders(protected, policy)
+    if settings.gate_fast_path:  # tickets and redeems below the router, answered the same
+        guarded = TicketFastPath(
+            guarded,
+            endpoints,
+            policy,
+            app.exception_handlers,
+            lambda path, method: protected.gate_for(path, method) is not None,
+        )
     fast = StateFastPath(
         guarded,
         lambda gate: keeper.gates[gate].state if gate in keeper.gates else None,

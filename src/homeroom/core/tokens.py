@@ -130,7 +130,8 @@ class KeyRing:
         return hmac.digest(self.keys[kid], body, "sha256")[:TAG_BYTES]
 
     def seal(self, token: Token) -> str:
-        token = replace(token, kid=self.current)
+        if token.kid != self.current:  # a copy only when the caller did not name the key
+            token = replace(token, kid=self.current)
         body = _LAYOUT.pack(
             VERSION,
             int(token.kind),

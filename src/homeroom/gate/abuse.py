@@ -25,6 +25,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from homeroom.core import clientjson
+from homeroom.core.window import SlidingWindows
 
 __all__ = ["Abuse", "Check", "Verdict"]
 
@@ -49,11 +50,11 @@ class Check:
 class Abuse:
     """Counts ticket requests per address block and says when to refuse or ask for work.
 
-    Decisions are taken in process from `limits` on memory storage, so a ticket costs no extra
-    round trip. With a shared storage (the gate's Redis), each process adds its counts there in
-    batches every `FLUSH_S` (`hit(..., cost=n)`), and a block over the shared limit is refused or
-    asked for work by every process from then until the window resets: the shared view lags by
-    at most one flush.
+    Decisions are taken in process (core/window.py, the rule of `limits`' sliding-window
+    counter), so a ticket costs no extra round trip. With a shared storage (the gate's Redis),
+    each process adds its counts there in batches every `FLUSH_S` (`hit(..., cost=n)`), and a
+    block over the shared limit is refused or asked for work by every process from then until
+    the window resets: the shared view lags by at most one flush.
     """
 
     FLUSH_S = 0.5
@@ -66,7 +67,6 @@ class Abuse:
         hmac_key: bytes,
         max_number: int,
     ) -> None:
-        self._local = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))
         self._shared: SlidingWindowCounterRateLimiter | None = None
         self._storage: Any = None
         if not storage_url.startswith(("async+memory://", "memory://")):
@@ -77,6 +77,9 @@ class Abuse:
             self._shared = SlidingWindowCounterRateLimiter(self._storage)
         self._hard: RateLimitItem = parse(hard)
         self._soft: RateLimitItem = parse(soft)
+        # the decisions, in process: the same rule as `limits`' counter (core/window.py)
+        self._hard_local = SlidingWindows(self._hard.amount, self._hard.get_expiry())
+        self._soft_local = SlidingWindows(self._soft.amount, self._soft.get_expiry())
         self._key = hmac_key
         self._max_number = max_number
         self._spent: OrderedDict[str, float] = OrderedDict()
@@ -95,10 +98,9 @@ class Abuse:
         until = self._limited_until.get(block, 0.0)
         if until > now:
             return Check(Verdict.LIMITED, max(1, math.ceil(until - now)))
-        if not await self._local.hit(self._hard, "ticket", block):
-            stats = await self._local.get_window_stats(self._hard, "ticket", block)
-            return Check(Verdict.LIMITED, max(1, math.ceil(stats.reset_time - now)))
-        soft_ok = await self._local.hit(self._soft, "pow", block)
+        if not self._hard_local.hit(block, now):
+            return Check(Verdict.LIMITED, max(1, math.ceil(self._hard_local.reset_in(block, now))))
+        soft_ok = self._soft_local.hit(block, now)
         if self._shared is not None:
             self._unsent[block] += 1
         if always_pow or not soft_ok or self._work_until.get(block, 0.0) > now:

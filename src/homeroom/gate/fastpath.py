@@ -19,6 +19,21 @@ STATE_MAX_AGE_S = 1
 _JSON = b"application/json"
 Header = tuple[bytes, bytes]
 
+# A scope extension of `homeroom run` (httpserver.py): its "write"(scope, status, headers, body)
+# sends a whole answer in one write, or returns False when it cannot (then send ASGI messages).
+WHOLE_RESPONSE = "homeroom.whole_response"
+
+
+async def respond(
+    scope: Scope, send: Send, status: int, headers: list[Header], body: bytes
+) -> None:
+    """Send a complete answer: in one write where the server offers it, else as ASGI says."""
+    extensions = scope.get("extensions")
+    whole = extensions.get(WHOLE_RESPONSE) if extensions else None
+    if whole is None or not whole["write"](scope, status, headers, body):
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
 
 class StateFastPath:
     """Answers GET/HEAD /gate/{gate}/state from `lookup(gate)`; everything else goes on."""
@@ -53,15 +68,11 @@ class StateFastPath:
         headers = [(b"etag", etag), *self.fixed]
         for name, value in scope["headers"]:
             if name == b"if-none-match" and etag in value:
-                await send({"type": "http.response.start", "status": 304, "headers": headers})
-                await send({"type": "http.response.body", "body": b""})
+                await respond(scope, send, 304, headers, b"")
                 return
         body = encoded.body
         headers += [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send(
-            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
-        )
+        await respond(scope, send, 200, headers, b"" if scope["method"] == "HEAD" else body)
 
 
 class BodyLimit:

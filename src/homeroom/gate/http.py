@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import math
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +44,8 @@ from homeroom.web import i18n
 from homeroom.web.http import Cookies, lang_of, read_body, safe_next
 from homeroom.web.pages import render_page
 
+Header = tuple[bytes, bytes]
+
 
 def field(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
@@ -56,14 +59,19 @@ def field(body: dict[str, Any], name: str) -> str | None:
 class GateCookies(Cookies):
     """Set-Cookie headers of the gate's three cookies: browser id, ticket, pass."""
 
+    def browser_header(self, bid: str) -> Header:
+        return self.header(BROWSER_COOKIE, bid, BROWSER_COOKIE_MAX_AGE)
+
     def browser(self, response: Response, bid: str) -> None:
-        response.raw_headers.append(self.header(BROWSER_COOKIE, bid, BROWSER_COOKIE_MAX_AGE))
+        response.raw_headers.append(self.browser_header(bid))
+
+    def ticket_header(self, gate: str, arrival: Arrival, now: float) -> Header:
+        return self.header(ticket_cookie(gate), arrival.text, int(arrival.token.expires - now))
 
     def ticket(self, response: Response, gate: str, arrival: Arrival, now: float) -> None:
-        age = int(arrival.token.expires - now)
-        response.raw_headers.append(self.header(ticket_cookie(gate), arrival.text, age))
+        response.raw_headers.append(self.ticket_header(gate, arrival, now))
 
-    def pass_header(self, gate: str, text: str, token: Token, now: float) -> tuple[bytes, bytes]:
+    def pass_header(self, gate: str, text: str, token: Token, now: float) -> Header:
         return self.header(pass_cookie(gate), text, int(token.expires - now))
 
     def pass_(self, response: Response, gate: str, admission: Admission, now: float) -> None:
@@ -72,6 +80,26 @@ class GateCookies(Cookies):
     def forget(self, response: Response, gate: str) -> None:
         response.raw_headers.append(self.header(ticket_cookie(gate), "", 0))
         response.raw_headers.append(self.header(pass_cookie(gate), "", 0))
+
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A JSON answer of the ticket or redeem endpoint: status, document and Set-Cookie headers.
+
+    `response()` makes the routed endpoint's Starlette response; the fast path
+    (gate/ticketpath.py) writes the same bytes without it."""
+
+    status: int
+    data: dict[str, Any]
+    cookies: list[Header]
+
+    def response(self) -> Response:
+        response = JSONResponse(self.data, self.status, headers=NO_STORE)
+        response.raw_headers += self.cookies
+        return response
 
 
 def appointment_json(rt: GateRuntime, token: Token) -> dict[str, Any]:
@@ -137,6 +165,11 @@ class GateEndpoints:
     async def ticket(self, request: Request) -> Response:
         rt = self.keeper.runtime(request.path_params["gate"])
         body = await read_body(request, self.limit)
+        return (await self.take_ticket(rt, request, body)).response()
+
+    async def take_ticket(self, rt: GateRuntime, request: Request, body: dict[str, Any]) -> Answer:
+        """What POST /gate/{gate}/ticket answers, for the route and for the fast path
+        (gate/ticketpath.py), which encodes it itself."""
         bid, new_bid = self.keeper.browser_id(request)
         arrival = await self.keeper.arrive(
             rt,
@@ -159,16 +192,12 @@ class GateEndpoints:
             except (TooEarly, Unavailable):
                 admission = None
         data["admitted"] = admission is not None
-        response = JSONResponse(
-            data, 201 if arrival.fresh else 200, headers={"cache-control": "no-store"}
-        )
-        if new_bid:
-            self.cookies.browser(response, bid)
-        self.cookies.ticket(response, rt.gate_id, arrival, now)
+        cookies = self.cookies
+        headers = [cookies.browser_header(bid)] if new_bid else []
+        headers.append(cookies.ticket_header(rt.gate_id, arrival, now))
         if admission is not None:
-            self.cookies.pass_(response, rt.gate_id, admission, now)
-            data["pass_expires"] = admission.token.expires
-        return response
+            headers.append(cookies.pass_header(rt.gate_id, admission.text, admission.token, now))
+        return Answer(201 if arrival.fresh else 200, data, headers)
 
     def _arrival_from(
         self, request: Request, rt: GateRuntime, body: dict[str, Any], bid: str
@@ -186,24 +215,26 @@ class GateEndpoints:
     async def redeem(self, request: Request) -> Response:
         rt = self.keeper.runtime(request.path_params["gate"])
         body = await read_body(request, self.limit)
+        return (await self.redeem_ticket(rt, request, body)).response()
+
+    async def redeem_ticket(
+        self, rt: GateRuntime, request: Request, body: dict[str, Any]
+    ) -> Answer:
+        """What POST /gate/{gate}/redeem answers, for the route and for the fast path."""
         bid = request.cookies.get(BROWSER_COOKIE, "")
         arrival = self._arrival_from(request, rt, body, bid)
         now = rt.clock()
         admission = await self.keeper.admit(rt, arrival, bid, now)
-        next_url = safe_next(field(body, "next"))
-        response = JSONResponse(
-            {
-                "admitted": True,
-                "lane": admission.token.lane.value,
-                "expires": admission.token.expires,
-                "next": next_url,
-            },
-            headers={"cache-control": "no-store"},
-        )
-        self.cookies.pass_(response, rt.gate_id, admission, now)
+        data = {
+            "admitted": True,
+            "lane": admission.token.lane.value,
+            "expires": admission.token.expires,
+            "next": safe_next(field(body, "next")),
+        }
+        headers = [self.cookies.pass_header(rt.gate_id, admission.text, admission.token, now)]
         if admission.ticket is not None:
-            self.cookies.ticket(response, rt.gate_id, admission.ticket, now)
-        return response
+            headers.append(self.cookies.ticket_header(rt.gate_id, admission.ticket, now))
+        return Answer(200, data, headers)
 
     async def check_pass(self, request: Request) -> Response:
         rt = self.keeper.runtime(request.path_params["gate"])

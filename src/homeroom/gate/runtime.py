@@ -310,8 +310,11 @@ class GateRuntime:
     ) -> tuple[str, Token]:
         now_i = int(self.clock() if now is None else now)
         until = now_i + ttl_s if expires is None else expires
-        token = Token(kind, self.tag, lane, number, now_i, until, binding, flags, not_before)
-        return self.keys.seal(token), token
+        keys = self.keys
+        token = Token(
+            kind, self.tag, lane, number, now_i, until, binding, flags, not_before, keys.current
+        )
+        return keys.seal(token), token
 
     def open(self, text: str, kind: Kind, now: float | None = None) -> Token:
         """Verify a token of this gate; raises a core.tokens.TokenError."""
