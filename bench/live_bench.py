@@ -16,7 +16,6 @@ started here is killed on any exit.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import contextlib
 import json
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.procs import start, stop  # noqa: E402
 from bench.steps import Steps, emit  # noqa: E402
 from tests.redis_servers import free_port  # noqa: E402
 
@@ -69,42 +69,6 @@ step = Steps()
 
 
 # -- processes: all started here, all killed on any exit ---------------------------------------
-
-STARTED: list[subprocess.Popen[str]] = []
-
-
-def start(argv: list[str], cpu: str, **kwargs: Any) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        ["taskset", "-c", cpu, *argv], text=True, start_new_session=True, **kwargs
-    )
-    STARTED.append(proc)
-    return proc
-
-
-def stop(proc: subprocess.Popen[str], grace_s: float = 10) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
-    if proc in STARTED:
-        STARTED.remove(proc)
-
-
-def stop_all() -> None:
-    for proc in list(STARTED):
-        stop(proc, grace_s=3)
-
-
-atexit.register(stop_all)
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -160,6 +124,7 @@ class Server:
         self.proc = start(
             argv,
             SERVER_CPU,
+            text=True,
             env={**os.environ, **env},
             cwd=self.workdir,
             stdout=subprocess.PIPE,
@@ -238,6 +203,7 @@ class Clients:
         self.proc = start(
             [PY, str(ROOT / "bench" / "live_clients.py")],
             CLIENT_CPU,
+            text=True,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )

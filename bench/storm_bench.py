@@ -22,7 +22,6 @@ storm: the figure is then the generator's as much as the servers'. Each storm ha
 
 from __future__ import annotations
 
-import atexit
 import base64
 import contextlib
 import json
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.procs import forget, start, stop  # noqa: E402
 from bench.steps import emit as emit_number  # noqa: E402
 from tests.gate_process import wait_http  # noqa: E402
 from tests.redis_servers import RedisServer, command, free_port  # noqa: E402
@@ -85,40 +85,6 @@ class Outcome:
 
 
 # -- processes: all started here, all killed on any exit ---------------------------------------
-
-STARTED: list[subprocess.Popen[Any]] = []
-
-
-def start(argv: list[str], cpu: str, **kwargs: Any) -> subprocess.Popen[Any]:
-    proc = subprocess.Popen(["taskset", "-c", cpu, *argv], start_new_session=True, **kwargs)
-    STARTED.append(proc)
-    return proc
-
-
-def stop(proc: subprocess.Popen[Any], grace_s: float = 10) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
-    if proc in STARTED:
-        STARTED.remove(proc)
-
-
-def stop_all() -> None:
-    for proc in list(STARTED):
-        stop(proc, grace_s=3)
-
-
-atexit.register(stop_all)
 
 
 @contextlib.contextmanager
@@ -475,8 +441,7 @@ def probe_figures(probe: subprocess.Popen[str], figures: dict[str, Any]) -> None
     t0, end = figures.pop("_window")
     os.killpg(probe.pid, signal.SIGTERM)
     out, _ = probe.communicate(timeout=10)
-    if probe in STARTED:
-        STARTED.remove(probe)
+    forget(probe)
     during, failed = [], 0
     for line in out.splitlines():
         at, took, ok = line.split()
