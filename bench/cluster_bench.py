@@ -32,7 +32,6 @@ import os
 import resource
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from bench.storm_bench import ask_all, deadline, emit, percentile, start, stop  
 from homeroom.core.lanes import Lane  # noqa: E402
 from homeroom.core.tokens import KeyRing, Kind, Token, binding_of, gate_tag  # noqa: E402
 from homeroom.deploy import cluster  # noqa: E402
+from homeroom.deploy.cluster import gateway_sessions  # noqa: E402
 from homeroom.deploy.topology import Topology  # noqa: E402
 from homeroom.rehearsal.audit import Report, audit  # noqa: E402
 from homeroom.rehearsal.records import Record  # noqa: E402
@@ -114,28 +114,6 @@ def deployment(folder: Path, env: dict[str, str] | None = None) -> Iterator[Topo
         yield t
     finally:
         cluster.down(t.path)
-
-
-def haproxy_command(t: Topology, line: str) -> str:
-    """One command on HAProxy's runtime socket."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
-        sock.connect(str(t.path / "haproxy.sock"))
-        sock.sendall(line.encode() + b"\n")
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-    return out.decode()
-
-
-def gateway_sessions(t: Topology) -> dict[str, int]:
-    """node name -> WebSocket connections HAProxy's current worker holds to its gateway."""
-    counts = {node.name: 0 for node in t.nodes}
-    for line in haproxy_command(t, "show stat").splitlines()[1:]:
-        cells = line.split(",")
-        if len(cells) > 4 and cells[0] == "gateways" and cells[1] not in ("FRONTEND", "BACKEND"):
-            counts[cells[1][0]] = counts.get(cells[1][0], 0) + int(cells[4] or 0)
-    return counts
 
 
 # -- recorded classes ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from homeroom.deploy import cluster, netns, pgbouncer, rediscluster
+from homeroom.deploy.cluster import gateway_sessions, haproxy_command
 from homeroom.deploy.topology import REDIS_NODE_TIMEOUT_MS, Mode, Topology
 from tests.e2e.test_live_processes import Client, kind
 from tests.gate_process import ROOT
@@ -48,28 +48,6 @@ def deployment(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Topol
         yield t
     finally:
         cluster.down(t.path)
-
-
-def haproxy_command(t: Topology, line: str) -> str:
-    """One command on HAProxy's runtime socket (stats socket of the generated file)."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
-        sock.connect(str(t.path / "haproxy.sock"))
-        sock.sendall(line.encode() + b"\n")
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-    return out.decode()
-
-
-def gateway_sessions(t: Topology) -> dict[str, int]:
-    """node name -> WebSocket connections HAProxy holds to its gateway (all its ports)."""
-    counts = {node.name: 0 for node in t.nodes}
-    for line in haproxy_command(t, "show stat").splitlines()[1:]:
-        cells = line.split(",")
-        if len(cells) > 4 and cells[0] == "gateways" and cells[1] not in ("FRONTEND", "BACKEND"):
-            counts[cells[1][0]] += int(cells[4] or 0)  # scur; servers are named node + index
-    return counts
 
 
 def sign_in(t: Topology, login: str, password: str) -> httpx.Client:

@@ -19,7 +19,6 @@ import pytest
 from bench.cluster_bench import (
     Crowd,
     deployment,
-    gateway_sessions,
     gather,
     haproxy_changes,
     node_loss,
@@ -28,6 +27,7 @@ from bench.cluster_bench import (
 )
 
 from homeroom.deploy import cluster
+from homeroom.deploy.cluster import gateway_sessions
 from homeroom.deploy.topology import Topology
 from tests.gate_process import ROOT
 

@@ -299,6 +299,29 @@ def servers_up(t: Topology) -> dict[str, str]:
     return out
 
 
+def haproxy_command(t: Topology, line: str) -> str:
+    """One command on HAProxy's runtime socket (the generated file's `stats socket`)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(t.path / "haproxy.sock"))
+        sock.sendall(line.encode() + b"\n")
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out.decode()
+
+
+def gateway_sessions(t: Topology) -> dict[str, int]:
+    """node name -> WebSocket connections HAProxy's current worker holds to its gateway (all
+    its ports: servers are named node + index)."""
+    counts = {node.name: 0 for node in t.nodes}
+    for line in haproxy_command(t, "show stat").splitlines()[1:]:
+        cells = line.split(",")
+        if len(cells) > 4 and cells[0] == "gateways" and cells[1] not in ("FRONTEND", "BACKEND"):
+            counts[cells[1][0]] = counts.get(cells[1][0], 0) + int(cells[4] or 0)  # scur
+    return counts
+
+
 def haproxy_pids(t: Topology) -> list[int]:
     """HAProxy's master, then its workers (one, or more for a while after a reload)."""
     master = t.pids.get("haproxy")
