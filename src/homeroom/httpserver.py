@@ -28,7 +28,16 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from homeroom.app import Homeroom
 from homeroom.config import Settings
 from homeroom.core.door import Door
-from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, Visitor, peer_host
+from homeroom.door import (
+    BAD_PROXY,
+    LATE,
+    REFUSED,
+    DoorCollector,
+    Doorman,
+    Refusal,
+    Visitor,
+    peer_host,
+)
 from homeroom.drain import Drain, serve_agent, watchdog
 
 EXIT_MARGIN_S = 1.0  # requests in flight are cut this long before the deadline: shutdown runs
@@ -44,9 +53,16 @@ class DoorProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.heading = False  # the parser is inside a request head
         self.refused = False
+        # balancers trusted: what came before the PROXY header is whole (None once it is)
+        self.unread: bytes | None = None
+        self.proxied = False  # the peer is a trusted balancer: its header comes first
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if self.doorman.arrive(self, peer_host(transport)) is not None:
+        host = peer_host(transport)
+        if self.doorman.trusted:
+            self.unread = b""
+            self.proxied = self.doorman.trusted.covers(host)
+        if self.doorman.arrive(self, host, self.proxied) is not None:
             self.refused = True  # closed: asyncio delivers it no data
             self.transport = transport
             transport.write(REFUSED)
@@ -63,6 +79,11 @@ class DoorProtocol(HttpToolsProtocol):
     # one left unfinished by a read is a head with a deadline (`begin`).
 
     def data_received(self, data: bytes) -> None:
+        if self.unread is not None:
+            rest = self._unwrap(data)
+            if not rest:
+                return
+            data = rest
         super().data_received(data)
         if self.heading:
             self.policy.begin(self, self.doorman.clock())
@@ -80,6 +101,25 @@ class DoorProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if self.timeout_keep_alive_task is not None:  # armed when waiting for the next request
             self.policy.rest(self)
+
+    def _unwrap(self, data: bytes) -> bytes:
+        """The PROXY header first (docs/server.md#the-client-s-real-address): the client it
+        names is the scope's `client` for every request of the connection. Returns what follows
+        it, b"" while it is not whole or when the connection is closed for it."""
+        assert self.unread is not None and self.transport is not None
+        data = self.unread + data
+        header = self.doorman.unwrap(self, data, self.proxied)
+        if header is None:  # not whole yet: bounded by read_header, timed by the head's deadline
+            self.unread = data
+            return b""
+        if isinstance(header, Refusal):  # counted and logged by the door
+            self.transport.write(REFUSED if header is Refusal.BLOCK else BAD_PROXY)
+            self.transport.close()
+            return b""
+        self.unread = None
+        if header.client is not None:
+            self.client = header.client
+        return data[header.length :]
 
     def _unsupported_upgrade_warning(self) -> None:
         """The app serves no WebSocket (the live gateway does): not a line of log a request."""
@@ -149,6 +189,9 @@ def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> Drain
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        # X-Forwarded-For is never believed (uvicorn would from 127.0.0.1, where a balancer on
+        # the same host is): the client's address comes from a PROXY header or the socket
+        proxy_headers=False,
         backlog=4096,
         timeout_keep_alive=settings.keepalive_s,
         # what the deadline leaves after the notice for the requests in flight
