@@ -104,6 +104,12 @@ class Topology:
         return f"postgresql+asyncpg://postgres@{host}:{port}/{self.database}"
 
     @property
+    def balancer_address(self) -> str:
+        """HAProxy's address as the nodes see it: the host's end of the bridge, or on the
+        loopback 127.0.0.1 (the source the kernel picks toward 127.0.0.x)."""
+        return f"{self.host_address}/32"
+
+    @property
     def path(self) -> Path:
         return Path(self.folder)
 
@@ -126,6 +132,8 @@ class Topology:
             "HOMEROOM_LIVE_AGENT_PORT": str(node.live_agent_port),
             "HOMEROOM_LIVE_HEALTH_PORT": str(node.live_health_port),
             "HOMEROOM_LIVE_PUBLIC_URL": self.live_url,
+            # HAProxy, as the nodes see it, sends a PROXY header naming the client
+            "HOMEROOM_TRUSTED_PROXIES": self.balancer_address,
         }
 
     def to_json(self) -> str:
