@@ -127,7 +127,9 @@ def test_every_server_gets_a_proxy_header_from_the_balancer_the_nodes_trust(
     assert not any("check-send-proxy" in line for line in gateways)
     assert "option forwardfor" not in section(text, "frontend homeroom")
     trusted = t.env(t.nodes[0])["HOMEROOM_TRUSTED_PROXIES"]
-    assert trusted == ("10.213.7.1/32" if mode == "netns" else "127.0.0.1/32")
+    balancer = "10.213.7.2" if mode == "netns" else "127.0.0.2"  # not the host's own address
+    assert trusted == f"{balancer}/32" and balancer != t.host_address
+    assert f"source {balancer}" in web and f"source {balancer}" in gateways
     assert load_settings(trusted_proxies=trusted).trusted_proxies == [trusted]
 
 

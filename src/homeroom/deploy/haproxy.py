@@ -108,6 +108,8 @@ def _web(t: Topology, limits: Limits) -> list[str]:
         "    # each connection begins with a PROXY v2 header naming the client (the node trusts",
         "    # this balancer: HOMEROOM_TRUSTED_PROXIES); the health check sends one too (LOCAL)",
         "    default-server send-proxy-v2 check-send-proxy",
+        "    # from an address of its own, the one the nodes trust for that header",
+        f"    source {t.balancer_address}",
     ]
     for node in t.nodes:
         lines.append(
@@ -152,6 +154,7 @@ def _gateways(t: Topology, limits: Limits, balance: LiveBalance) -> list[str]:
             if health_port_served()
             else " check-send-proxy"
         ),
+        f"    source {t.balancer_address}",
     ]
     per_port = min(EPHEMERAL_PORTS, limits.gateway_maxconn // max(1, len(t.nodes[0].live_ports)))
     lines.append(

@@ -105,9 +105,10 @@ class Topology:
 
     @property
     def balancer_address(self) -> str:
-        """HAProxy's address as the nodes see it: the host's end of the bridge, or on the
-        loopback 127.0.0.1 (the source the kernel picks toward 127.0.0.x)."""
-        return f"{self.host_address}/32"
+        """The source address of HAProxy's connections to the nodes, the one they trust for a
+        PROXY header: an address of its own (.2 on the bridge, or 127.0.0.2), so that anything
+        else on the host (the cluster's probes, an operator's curl) reaches a node as itself."""
+        return self.subnet.removesuffix(".0/24") + ".2" if self.subnet else "127.0.0.2"
 
     @property
     def path(self) -> Path:
@@ -133,7 +134,7 @@ class Topology:
             "HOMEROOM_LIVE_HEALTH_PORT": str(node.live_health_port),
             "HOMEROOM_LIVE_PUBLIC_URL": self.live_url,
             # HAProxy, as the nodes see it, sends a PROXY header naming the client
-            "HOMEROOM_TRUSTED_PROXIES": self.balancer_address,
+            "HOMEROOM_TRUSTED_PROXIES": f"{self.balancer_address}/32",
         }
 
     def to_json(self) -> str:
