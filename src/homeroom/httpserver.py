@@ -189,9 +189,11 @@ def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> Drain
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
-        # X-Forwarded-For is never believed (uvicorn would from 127.0.0.1, where a balancer on
-        # the same host is): the client's address comes from a PROXY header or the socket
-        proxy_headers=False,
+        # Behind a trusted balancer the client's address comes from its PROXY header alone:
+        # X-Forwarded-For is not believed then (uvicorn believes it from 127.0.0.1, where a
+        # balancer on the same host connects from). Without one, uvicorn's default as before
+        # (the nginx site of deploy/nginx sends X-Forwarded-For and -Proto from 127.0.0.1).
+        proxy_headers=not settings.trusted_proxies,
         backlog=4096,
         timeout_keep_alive=settings.keepalive_s,
         # what the deadline leaves after the notice for the requests in flight

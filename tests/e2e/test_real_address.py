@@ -99,6 +99,9 @@ def test_the_gate_limits_each_client_block_behind_one_balancer(run: GateProcess)
     firsts = [answer(port, v2(A, 40000 + i) + TICKET) for i in range(2)]
     assert all(line.startswith(b"HTTP/1.1 201") for line in firsts), firsts
     assert answer(port, v2(A, 40002) + TICKET).startswith(b"HTTP/1.1 429")  # A's third
+    # A naming another address in X-Forwarded-For is still A: only the PROXY header counts
+    forged = TICKET.replace(b"content-length", f"x-forwarded-for: {B}\r\ncontent-length".encode())
+    assert answer(port, v2(A, 40003) + forged).startswith(b"HTTP/1.1 429")
     # B, behind the same balancer, is another block: not limited by A's tickets
     assert answer(port, v2(B) + TICKET).startswith(b"HTTP/1.1 201")
     # and the balancer's own address is counted as no one's (a plain request from it is refused)
