@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import NamedTuple
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_PREFIX = b"PROXY "
@@ -29,8 +30,7 @@ _V2_IPV4 = 12
 _V2_IPV6 = 36
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):  # a tuple: a fifth of a frozen dataclass's cost to make
     """A whole header: the client's (host, port), or None (LOCAL, UNSPEC, UNKNOWN: use the
     connection's own peer), and its length in bytes."""
 
@@ -80,7 +80,7 @@ def _v2(data: bytes) -> Header | None:
     if family == 0x11:
         if len(body) < _V2_IPV4:
             raise BadHeader("short")
-        host = str(ipaddress.IPv4Address(body[0:4]))
+        host = f"{body[0]}.{body[1]}.{body[2]}.{body[3]}"  # ipaddress takes five times as long
         port = int.from_bytes(body[8:10], "big")
     elif family == 0x21:
         if len(body) < _V2_IPV6:
@@ -113,14 +113,14 @@ def _v1(data: bytes) -> Header | None:
         raise BadHeader("malformed")
     family, source, _dest, sport, _dport = parts
     try:
-        address = ipaddress.ip_address(source)
+        host = str(
+            ipaddress.IPv4Address(source) if family == "TCP4" else ipaddress.IPv6Address(source)
+        )
     except ValueError:
         raise BadHeader("malformed") from None
-    if address.version != (4 if family == "TCP4" else 6):
-        raise BadHeader("malformed")
     if not (sport.isascii() and sport.isdigit() and len(sport) <= 5 and int(sport) <= 65535):
         raise BadHeader("malformed")
-    return Header((str(address), int(sport)), length)
+    return Header((host, int(sport)), length)
 
 
 @dataclass(frozen=True, slots=True)
