@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     # -- end of the drain's settings --
 
     # -- The client's real address behind a balancer (docs/operations.md#behind-a-balancer-the-
-    # client-s-real-address). Peers (CIDRs, comma-separated) whose connections must begin with a
+    # clients-real-address). Peers (CIDRs, comma-separated) whose connections must begin with a
     # PROXY protocol header (v2 or v1) naming the client; empty: trust nobody, read none.
     trusted_proxies: Annotated[list[str], NoDecode] = []
 

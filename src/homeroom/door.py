@@ -65,7 +65,7 @@ REFUSED = plain_response(
     "retry-after: 5",
 )
 # A connection that should have begun with a PROXY header and did not, or began with one it
-# should not have (docs/server.md#the-client-s-real-address).
+# should not have (docs/server.md#the-clients-real-address).
 BAD_PROXY = plain_response("400 Bad Request", b"bad_proxy_header\n")
 LATE = plain_response("408 Request Timeout", b"Request too slow. / Requ\xc3\xaate trop lente.\n")
 

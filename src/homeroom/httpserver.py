@@ -103,7 +103,7 @@ class DoorProtocol(HttpToolsProtocol):
             self.policy.rest(self)
 
     def _unwrap(self, data: bytes) -> bytes:
-        """The PROXY header first (docs/server.md#the-client-s-real-address): the client it
+        """The PROXY header first (docs/server.md#the-clients-real-address): the client it
         names is the scope's `client` for every request of the connection. Returns what follows
         it, b"" while it is not whole or when the connection is closed for it."""
         assert self.unread is not None and self.transport is not None

@@ -1,5 +1,5 @@
 """The client's real address from a trusted balancer's PROXY header, at real `homeroom run` and
-`homeroom live` processes (docs/server.md#the-client-s-real-address): a raw socket from
+`homeroom live` processes (docs/server.md#the-clients-real-address): a raw socket from
 127.0.0.2 plays HAProxy (trusted), one from 127.0.0.1 plays anyone else. Two client blocks behind
 the one balancer are limited separately, by the gate's ticket limit and by the door's unfinished
 heads; a header from an untrusted peer and a trusted peer without one are refused, and counted.

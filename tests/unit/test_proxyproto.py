@@ -1,5 +1,5 @@
 """The PROXY protocol header a trusted balancer sends first, and the door that reads it
-(core/proxyproto.py, door.py, docs/server.md#the-client-s-real-address)."""
+(core/proxyproto.py, door.py, docs/server.md#the-clients-real-address)."""
 
 from __future__ import annotations
 

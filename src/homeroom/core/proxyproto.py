@@ -1,5 +1,5 @@
 """The PROXY protocol header (v2 binary, v1 text) a trusted balancer sends first: the client's
-real address (docs/server.md#the-client-s-real-address).
+real address (docs/server.md#the-clients-real-address).
 
 Sans-I/O: `read_header` is given the bytes received so far and says whether they are not yet a
 whole header (None), a whole one (`Header`: the client's address, or none for a LOCAL

@@ -256,7 +256,7 @@ class Conn(asyncio.Protocol):
             self.data_received(leftover)
 
     def _unwrap(self, data: bytes) -> bytes:
-        """The PROXY header first (docs/server.md#the-client-s-real-address): the door counts
+        """The PROXY header first (docs/server.md#the-clients-real-address): the door counts
         the handshake in the client's block. Returns what follows it, b"" while it is not whole
         or when the connection is closed for it."""
         assert self.unread is not None and self.transport is not None
