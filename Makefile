@@ -15,7 +15,7 @@ UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
 	bench-school bench-live bench-door bench-storm services chromium clean cluster cluster-down \
-	bench-fanout cluster-tools bench-drain bench-cluster
+	bench-fanout cluster-tools bench-drain bench-cluster bench-proxy
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -132,6 +132,11 @@ bench-live: $(STAMP)
 # `homeroom run`, `homeroom live` and the app under plain uvicorn, hypercorn and granian.
 bench-door: $(STAMP)
 	$(PY) bench/door_bench.py
+
+# What reading the PROXY header costs (docs/server.md#the-client-s-real-address): the door's
+# work a connection, and POST /gate/national/ticket with and without trusted_proxies.
+bench-proxy: $(STAMP)
+	$(PY) bench/proxy_bench.py
 
 # HAProxy hashing classes on the room against leastconn: Redis deliveries and bytes per entry,
 # each on a fresh deployment (docs/operations.md#does-hashing-on-the-room-cut-redis-fan-out).

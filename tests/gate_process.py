@@ -79,7 +79,11 @@ class GateProcess:
         self.proc = subprocess.Popen(
             argv, env=self.env, cwd=self.workdir, stdout=subprocess.DEVNULL
         )
-        wait_http(f"{self.base}/healthz", process=self.proc)
+        try:
+            wait_http(f"{self.base}/healthz", process=self.proc)
+        except BaseException:  # not started in time (a busy machine): left running otherwise
+            self.stop()
+            raise
         return self
 
     def rss_bytes(self) -> int:

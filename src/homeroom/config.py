@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -157,6 +158,24 @@ class Settings(BaseSettings):
     # (the same answers, at about half the rate); for comparing the two, or ruling it out.
     gate_fast_path: bool = True
     # -- end of the fast path's settings --
+
+    # -- The client's real address behind a balancer (docs/operations.md#behind-a-balancer-the-
+    # clients-real-address). Peers (CIDRs, comma-separated) whose connections must begin with a
+    # PROXY protocol header (v2 or v1) naming the client; empty: trust nobody, read none.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        cidrs = _csv(value)
+        for cidr in cidrs if isinstance(cidrs, list) else ():
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an address or CIDR block") from None
+        return cidrs
+
+    # -- end of the real address's settings --
 
     @field_validator("gates", "protect", mode="before")
     @classmethod

@@ -19,14 +19,24 @@ from prometheus_client.registry import Collector
 from homeroom.config import Settings
 from homeroom.core.blocks import address_block
 from homeroom.core.door import Door, DoorLimits, Refusal
+from homeroom.core.proxyproto import (
+    V1_PREFIX,
+    V2_SIGNATURE,
+    BadHeader,
+    Header,
+    Trusted,
+    read_header,
+)
 
 log = logging.getLogger("homeroom.door")
 
 __all__ = [
+    "BAD_PROXY",
     "LATE",
     "REFUSED",
     "DoorCollector",
     "Doorman",
+    "Header",
     "Refusal",
     "Visitor",
     "files_limit",
@@ -34,6 +44,7 @@ __all__ = [
     "plain_response",
 ]
 
+NOBODY = Trusted()  # no balancer trusted: no PROXY header read (the default)
 TICK_S = 1.0  # deadlines are kept to within this
 LOG_EVERY_S = 60.0  # a refused block is named in the log at most this often
 LOG_BLOCKS = 1024  # blocks remembered for that
@@ -53,6 +64,9 @@ REFUSED = plain_response(
     "Trop de connexions ; réessayez bientôt. / Too many connections; retry soon.\n".encode(),
     "retry-after: 5",
 )
+# A connection that should have begun with a PROXY header and did not, or began with one it
+# should not have (docs/server.md#the-clients-real-address).
+BAD_PROXY = plain_response("400 Bad Request", b"bad_proxy_header\n")
 LATE = plain_response("408 Request Timeout", b"Request too slow. / Requ\xc3\xaate trop lente.\n")
 
 
@@ -107,8 +121,10 @@ class Doorman:
         limits: DoorLimits,
         clock: Callable[[], float] = time.monotonic,
         count_files: Callable[[], int] = files_open,
+        trusted: Trusted = NOBODY,
     ) -> None:
         self.policy: Door[Visitor] = Door(limits)
+        self.trusted = trusted  # balancers whose PROXY header names the client (core/proxyproto)
         self.clock = clock
         self.count_files = count_files
         self._timer: asyncio.TimerHandle | None = None
@@ -117,21 +133,49 @@ class Doorman:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Doorman:
-        return cls(limits_of(settings))
+        return cls(limits_of(settings), trusted=Trusted.parse(settings.trusted_proxies))
 
-    def arrive(self, visitor: Visitor, host: str | None) -> Refusal | None:
+    def arrive(self, visitor: Visitor, host: str | None, proxied: bool = False) -> Refusal | None:
         """A new connection: None if it may go on, else why it is refused (the caller answers
-        and closes it; it is not tracked). Idle connections shed to make room are closed here."""
+        and closes it; it is not tracked). Idle connections shed to make room are closed here.
+        `proxied`: from a trusted balancer, counted in its client's block once `unwrap` knows it."""
         if self._timer is None:
             self._recount()
             self._schedule()
-        block = address_block(host)
+        block = "" if proxied else address_block(host)
         admission = self.policy.arrive(visitor, block, self.clock())
         for idle in admission.shed:
             idle.door_closes(None)
         if admission.refused is not None:
             self._tell(admission.refused, block)
         return admission.refused
+
+    def unwrap(self, visitor: Visitor, data: bytes, trusted: bool) -> Header | Refusal | None:
+        """The first bytes of a connection, when balancers are trusted (`self.trusted`): from a
+        trusted peer, its PROXY header (None: not whole yet; the head's deadline runs), the
+        connection then counted in the client's block; from any other peer, a `Header` of no
+        client and length 0 (nothing to unwrap) unless the bytes begin like a PROXY header.
+        A refusal is counted and logged here; the caller closes the connection."""
+        try:
+            if trusted:
+                header = read_header(data)
+            elif data.startswith(V1_PREFIX) or (
+                data[:1] == b"\r" and data[:12] == V2_SIGNATURE[: len(data)]
+            ):
+                raise BadHeader("untrusted")
+            else:
+                return Header(None, 0)
+        except BadHeader as exc:
+            self.policy.refused[Refusal.PROXY] += 1
+            self._tell(Refusal.PROXY, exc.reason)
+            return Refusal.PROXY
+        if header is None or header.client is None:
+            return header
+        refused = self.policy.move(visitor, address_block(header.client[0]))
+        if refused is not None:
+            self._tell(refused, address_block(header.client[0]))
+            return refused
+        return header
 
     def tick(self) -> int:
         """Close the heads past their deadline; returns how many."""
@@ -149,7 +193,7 @@ class Doorman:
 
     def _tell(self, refusal: Refusal, block: str) -> None:
         """A line of log for the operator, at most once a minute for each block (or for files)."""
-        key = block if refusal is Refusal.BLOCK else ""
+        key = f"{refusal}:{block}" if refusal is not Refusal.FILES else ""
         now = self.clock()
         if now - self._told.get(key, -LOG_EVERY_S) < LOG_EVERY_S:
             return
@@ -159,6 +203,11 @@ class Doorman:
         if refusal is Refusal.BLOCK:
             limit = self.policy.limits.per_block
             log.warning("door: %s has %d unfinished heads; refusing more", block, limit)
+        elif refusal is Refusal.PROXY:
+            log.warning(
+                "door: closed a connection without a valid PROXY header (%s); see trusted_proxies",
+                block,
+            )
         else:
             log.warning(
                 "door: %d files in use of %d, nothing idle to close; refusing new connections",

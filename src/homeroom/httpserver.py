@@ -32,7 +32,16 @@ from uvicorn.protocols.http.httptools_impl import (
 from homeroom.app import Homeroom
 from homeroom.config import Settings
 from homeroom.core.door import Door
-from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, Visitor, peer_host
+from homeroom.door import (
+    BAD_PROXY,
+    LATE,
+    REFUSED,
+    DoorCollector,
+    Doorman,
+    Refusal,
+    Visitor,
+    peer_host,
+)
 from homeroom.drain import Drain, serve_agent, watchdog
 from homeroom.gate.fastpath import WHOLE_RESPONSE
 
@@ -55,9 +64,16 @@ class DoorProtocol(HttpToolsProtocol):
         # cycle, left for the garbage collector instead of freed once answered (measured: every
         # request's scope, cycle and headers were garbage; with this, none).
         self.whole: dict[object, object] = {"write": self.write_whole}
+        # balancers trusted: what came before the PROXY header is whole (None once it is)
+        self.unread: bytes | None = None
+        self.proxied = False  # the peer is a trusted balancer: its header comes first
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if self.doorman.arrive(self, peer_host(transport)) is not None:
+        host = peer_host(transport)
+        if self.doorman.trusted:
+            self.unread = b""
+            self.proxied = self.doorman.trusted.covers(host)
+        if self.doorman.arrive(self, host, self.proxied) is not None:
             self.refused = True  # closed: asyncio delivers it no data
             self.transport = transport
             transport.write(REFUSED)
@@ -75,6 +91,11 @@ class DoorProtocol(HttpToolsProtocol):
     # one left unfinished by a read is a head with a deadline (`begin`).
 
     def data_received(self, data: bytes) -> None:
+        if self.unread is not None:
+            rest = self._unwrap(data)
+            if not rest:
+                return
+            data = rest
         super().data_received(data)
         if self.heading:
             self.policy.begin(self, self.doorman.clock())
@@ -105,6 +126,25 @@ class DoorProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if self.timeout_keep_alive_task is not None:  # armed when waiting for the next request
             self.policy.rest(self)
+
+    def _unwrap(self, data: bytes) -> bytes:
+        """The PROXY header first (docs/server.md#the-clients-real-address): the client it
+        names is the scope's `client` for every request of the connection. Returns what follows
+        it, b"" while it is not whole or when the connection is closed for it."""
+        assert self.unread is not None and self.transport is not None
+        data = self.unread + data
+        header = self.doorman.unwrap(self, data, self.proxied)
+        if header is None:  # not whole yet: bounded by read_header, timed by the head's deadline
+            self.unread = data
+            return b""
+        if isinstance(header, Refusal):  # counted and logged by the door
+            self.transport.write(REFUSED if header is Refusal.BLOCK else BAD_PROXY)
+            self.transport.close()
+            return b""
+        self.unread = None
+        if header.client is not None:
+            self.client = header.client
+        return data[header.length :]
 
     def _unsupported_upgrade_warning(self) -> None:
         """The app serves no WebSocket (the live gateway does): not a line of log a request."""
@@ -203,6 +243,11 @@ def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> Drain
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        # Behind a trusted balancer the client's address comes from its PROXY header alone:
+        # X-Forwarded-For is not believed then (uvicorn believes it from 127.0.0.1, where a
+        # balancer on the same host connects from). Without one, uvicorn's default as before
+        # (the nginx site of deploy/nginx sends X-Forwarded-For and -Proto from 127.0.0.1).
+        proxy_headers=not settings.trusted_proxies,
         backlog=4096,
         timeout_keep_alive=settings.keepalive_s,
         # what the deadline leaves after the notice for the requests in flight

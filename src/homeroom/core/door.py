@@ -38,6 +38,7 @@ class Refusal(StrEnum):
     BLOCK = "block"  # its address block already has `per_block` unfinished heads
     FILES = "files"  # the process is above its high-water mark of files, nothing idle to close
     LATE = "late"  # its head was not complete by the deadline
+    PROXY = "proxy"  # no valid PROXY header from a trusted balancer, or one from anyone else
 
 
 class Phase(Enum):
@@ -87,9 +88,11 @@ class Door(Generic[K]):
     # -- what the server reports -------------------------------------------------------------
 
     def arrive(self, key: K, block: str, now: float) -> Admission[K]:
-        """A new connection from `block`: admitted (in HEAD) or refused; see `Admission`."""
+        """A new connection from `block`: admitted (in HEAD) or refused; see `Admission`. The
+        block "" is one not known yet (a trusted balancer's connection before its PROXY header):
+        no limit per block, until `move` tells the client's."""
         limits = self.limits
-        if limits.per_block and self._heads_of.get(block, 0) >= limits.per_block:
+        if limits.per_block and block and self._heads_of.get(block, 0) >= limits.per_block:
             self.refused[Refusal.BLOCK] += 1
             return Admission(Refusal.BLOCK)
         over = self.files_in_use + 1 - limits.files_high
@@ -101,6 +104,29 @@ class Door(Generic[K]):
         self._block[key] = block
         self._start_head(key, now)
         return Admission(None, shed)
+
+    def move(self, key: K, block: str) -> Refusal | None:
+        """A connection in its head turns out to come from `block` (the client's real address,
+        read from a trusted balancer's PROXY header): counted there from now on, or refused
+        (forgotten here, for the server to close) if that block has its `per_block` already."""
+        old = self._block.get(key)
+        if old is None or old == block or self._phase.get(key) is not Phase.HEAD:
+            return None
+        per_block = self.limits.per_block
+        self._heads_of[block] = self._heads_of.get(block, 0) + 1
+        self._block[key] = block
+        left = self._heads_of[old] - 1
+        if left:
+            self._heads_of[old] = left
+        else:
+            del self._heads_of[old]
+        if per_block and self._heads_of[block] > per_block:
+            self._end_head(key)
+            del self._phase[key]
+            del self._block[key]
+            self.refused[Refusal.BLOCK] += 1
+            return Refusal.BLOCK
+        return None
 
     def begin(self, key: K, now: float) -> None:
         """Part of another request's head on a kept-alive connection: a new deadline from now.

@@ -76,7 +76,8 @@ def _frontend(t: Topology, limits: Limits) -> list[str]:
         "    stick-table type ip size 1m expire 60s store conn_rate(10s)",
         "    tcp-request connection track-sc0 src",
         f"    tcp-request connection reject if {{ sc0_conn_rate gt {limits.conn_rate_per_source} }}",
-        "    option forwardfor",
+        "    # no X-Forwarded-For: the nodes learn the client's address from the PROXY header",
+        "    # (send-proxy-v2 below), which the door needs before any request head is read",
         "    # the live classes: WebSocket upgrades of /live go to the gateways",
         "    acl live path /live",
         "    use_backend gateways if live",
@@ -104,6 +105,11 @@ def _web(t: Topology, limits: Limits) -> list[str]:
         "    # `drain` (no new clients) or `ready`; a server marked down loses its sessions",
         f"    default-server inter 2s fall 2 rise 2 slowstart {limits.slowstart_s}s"
         " on-marked-down shutdown-sessions",
+        "    # each connection begins with a PROXY v2 header naming the client (the node trusts",
+        "    # this balancer: HOMEROOM_TRUSTED_PROXIES); the health check sends one too (LOCAL)",
+        "    default-server send-proxy-v2 check-send-proxy",
+        "    # from an address of its own, the one the nodes trust for that header",
+        f"    source {t.balancer_address}",
     ]
     for node in t.nodes:
         lines.append(
@@ -144,6 +150,15 @@ def _gateways(t: Topology, limits: Limits, balance: LiveBalance) -> list[str]:
         f"    default-server inter 2s fall 2 rise 2 slowstart {limits.slowstart_s}s"
         f" maxconn {limits.gateway_maxconn // max(1, len(t.nodes[0].live_ports))}"
         " observe layer4 error-limit 1 on-error mark-down",
+        "    # each connection begins with a PROXY v2 header naming the client (the gateway's",
+        "    # door counts its handshake in the client's block)",
+        "    default-server send-proxy-v2"
+        + (
+            ""  # the check goes to the health port, a plain HTTP server: no header there
+            if health_port_served()
+            else " check-send-proxy"
+        ),
+        f"    source {t.balancer_address}",
     ]
     per_port = min(EPHEMERAL_PORTS, limits.gateway_maxconn // max(1, len(t.nodes[0].live_ports)))
     lines.append(

@@ -68,11 +68,12 @@ def veth(t: Topology, node: Node) -> str:
 
 
 def create(t: Topology) -> None:
-    """The bridge with the host's address, then per node: namespace, veth pair, address, route,
+    """The bridge with the host's address and HAProxy's, then per node: namespace, veth pair, address, route,
     and the redirect of the gateway's extra ports to the one it listens on."""
     br = bridge(t)
     _run(IP, "link", "add", br, "type", "bridge")
     _run(IP, "addr", "add", f"{t.host_address}/24", "dev", br)
+    _run(IP, "addr", "add", f"{t.balancer_address}/24", "dev", br)  # HAProxy's, toward the nodes
     _run(IP, "link", "set", br, "up")
     for node in t.nodes:
         assert node.namespace is not None

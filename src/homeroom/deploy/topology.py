@@ -104,6 +104,13 @@ class Topology:
         return f"postgresql+asyncpg://postgres@{host}:{port}/{self.database}"
 
     @property
+    def balancer_address(self) -> str:
+        """The source address of HAProxy's connections to the nodes, the one they trust for a
+        PROXY header: an address of its own (.2 on the bridge, or 127.0.0.2), so that anything
+        else on the host (the cluster's probes, an operator's curl) reaches a node as itself."""
+        return self.subnet.removesuffix(".0/24") + ".2" if self.subnet else "127.0.0.2"
+
+    @property
     def path(self) -> Path:
         return Path(self.folder)
 
@@ -126,6 +133,8 @@ class Topology:
             "HOMEROOM_LIVE_AGENT_PORT": str(node.live_agent_port),
             "HOMEROOM_LIVE_HEALTH_PORT": str(node.live_health_port),
             "HOMEROOM_LIVE_PUBLIC_URL": self.live_url,
+            # HAProxy, as the nodes see it, sends a PROXY header naming the client
+            "HOMEROOM_TRUSTED_PROXIES": f"{self.balancer_address}/32",
         }
 
     def to_json(self) -> str:

@@ -29,7 +29,16 @@ from websockets.server import ServerProtocol
 from homeroom.core.clientjson import Refused, decode
 from homeroom.core.door import DoorLimits
 from homeroom.core.live.commands import client_id
-from homeroom.door import LATE, REFUSED, DoorCollector, Doorman, Refusal, files_limit, peer_host
+from homeroom.door import (
+    BAD_PROXY,
+    LATE,
+    REFUSED,
+    DoorCollector,
+    Doorman,
+    Refusal,
+    files_limit,
+    peer_host,
+)
 from homeroom.door import plain_response as plain
 from homeroom.live.faults import CLOSE_INTERNAL
 from homeroom.live.jointoken import JoinClaims, JoinRefused, JoinTokens
@@ -112,10 +121,12 @@ class Conn(asyncio.Protocol):
         "lagging",
         "last_seq",
         "member",
+        "proxied",
         "ref",
         "seen",
         "strikes",
         "transport",
+        "unread",
         "write",
     )
 
@@ -133,13 +144,21 @@ class Conn(asyncio.Protocol):
         self.closing = False
         self.strikes = 0
         self.seen = 0.0
+        # balancers trusted: what came before the PROXY header is whole (None once it is)
+        self.unread: bytes | None = None
+        self.proxied = False  # the peer is a trusted balancer: its header comes first
 
     # -- asyncio callbacks ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio.Transport, though they behave as one
         self.transport = transport = cast(asyncio.Transport, transport)
-        if self.gateway.door.arrive(self, peer_host(transport)) is not None:
+        host = peer_host(transport)
+        door = self.gateway.door
+        if door.trusted:
+            self.unread = b""
+            self.proxied = door.trusted.covers(host)
+        if door.arrive(self, host, self.proxied) is not None:
             self.handshake, self.closing = None, True  # nothing it sends is read
             transport.write(REFUSED)
             transport.close()
@@ -156,6 +175,10 @@ class Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.seen = self.gateway.hub.clock()
         if self.handshake is not None:
+            if self.unread is not None:
+                data = self._unwrap(data)
+                if not data:
+                    return
             try:
                 self._handshake(data)
             except Exception:  # a bug: this connection ends, everyone else goes on
@@ -231,6 +254,24 @@ class Conn(asyncio.Protocol):
         self.gateway.hub.join(self, query.get("epoch"), _int(query.get("seq")))
         if leftover and not self.closing:
             self.data_received(leftover)
+
+    def _unwrap(self, data: bytes) -> bytes:
+        """The PROXY header first (docs/server.md#the-clients-real-address): the door counts
+        the handshake in the client's block. Returns what follows it, b"" while it is not whole
+        or when the connection is closed for it."""
+        assert self.unread is not None and self.transport is not None
+        data = self.unread + data
+        header = self.gateway.door.unwrap(self, data, self.proxied)
+        if header is None:  # not whole yet: bounded by read_header, timed by the head's deadline
+            self.unread = data
+            return b""
+        if isinstance(header, Refusal):  # counted and logged by the door
+            self.handshake, self.closing = None, True
+            self.transport.write(REFUSED if header is Refusal.BLOCK else BAD_PROXY)
+            self.transport.close()
+            return b""
+        self.unread = None
+        return data[header.length :]
 
     def _admit(self, request: Request) -> tuple[JoinClaims | None, str]:
         path = urlsplit(request.path).path
