@@ -55,7 +55,7 @@ run: $(STAMP)
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
 test: lock-check $(STAMP) services chromium cluster-tools lint
-	$(PYTEST) -q
+	$(PYTEST) -q --durations=20
 
 # one worker a core (pytest-xdist): the fast tier touches no shared server, so its tests run apart
 test-fast: $(STAMP) cluster-tools

@@ -274,7 +274,7 @@ def haproxy_changes(t: Topology, crowd: Crowd, back_s: float = 60) -> dict[str, 
     for stage, shape in (("without", fewer), ("with", t)):
         t0 = time.monotonic()
         cluster.reload_haproxy(shape)
-        gone = _old_workers_gone(t, 120)  # hard-stop-after (60 s) cuts the old tunnels
+        gone = _old_workers_gone(t, 120)  # hard-stop-after (60 s; 10 s in the tests) cuts them
         ok, _, waits = all_back(crowd, t0, back_s)
         out[f"reload_{stage}_old_worker_s"] = gone - t0
         out[f"reload_{stage}_cut"] = len(waits)

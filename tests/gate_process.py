@@ -60,6 +60,11 @@ class GateProcess:
             **os.environ,
             "HOMEROOM_LOG_LEVEL": "warning",
             "HOMEROOM_OPERATOR_TOKEN": OPERATOR,
+            # stopped at once (SIGTERM) unless the test is about the drain and sets its own: a
+            # 5 s notice serving the old process would race what the test does next
+            "HOMEROOM_DRAIN_NOTICE_S": "0",
+            "HOMEROOM_DRAIN_WINDOW_S": "0",
+            "HOMEROOM_DRAIN_DEADLINE_S": "5",
             **env,
             "HOMEROOM_PORT": str(self.port),
         }

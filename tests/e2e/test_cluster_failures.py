@@ -42,7 +42,9 @@ def tools() -> None:
 
 
 @pytest.fixture
-def deployed(tmp_path: Path) -> Iterator[Topology]:
+def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Topology]:
+    # an old HAProxy worker cuts its tunnels 10 s after a reload here, not the operator's 60 s
+    monkeypatch.setenv(cluster.HARD_STOP_ENV, "10")
     with deployment(tmp_path / "cluster") as t:  # stops and removes everything, failing or not
         yield t
 

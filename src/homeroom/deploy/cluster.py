@@ -263,11 +263,18 @@ def reload_haproxy(t: Topology, live_balance: LiveBalance | None = None) -> None
     os.kill(pid, signal.SIGUSR2)
 
 
+# How long an old HAProxy worker keeps its tunnels after a reload; the tests shorten it, since
+# they wait for it twice and the operator's 60 s is the point of the setting, not of the test.
+HARD_STOP_ENV = "HOMEROOM_CLUSTER_HARD_STOP_AFTER_S"
+
+
 def machine_limits() -> haproxy.Limits:
     """HAProxy's limits, its maxconn cut to what this machine's open-file limit holds (two
     descriptors a proxied connection, and some to spare)."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     default = haproxy.Limits()
+    if HARD_STOP_ENV in os.environ:
+        default = dataclasses.replace(default, hard_stop_after_s=int(os.environ[HARD_STOP_ENV]))
     if hard == resource.RLIM_INFINITY or hard >= 2 * default.maxconn + 1000:
         return default
     maxconn = max(1000, (hard - 1000) // 2)
