@@ -36,7 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"homeroom: http://{host}:{port}/  (backend {settings.backend_url})", flush=True)
     if settings.operator_token is None:
         print("homeroom: operator token written to .homeroom/operator-token", flush=True)
-    server_for(app, settings, host, port).run()
+    try:
+        server_for(app, settings, host, port).run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down cleanly, then raises it again
+        return 130
     return 0
 
 
