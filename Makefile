@@ -113,7 +113,8 @@ services:
 chromium:
 	@scripts/need chromium
 
-bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-drain bench-cluster
+bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-drain bench-cluster \
+	bench-proxy
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
