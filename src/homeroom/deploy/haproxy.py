@@ -10,7 +10,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from homeroom.config import Settings
 from homeroom.deploy.topology import EPHEMERAL_PORTS, LiveBalance, Topology
 from homeroom.live.server import PING_AFTER_S
 
@@ -137,9 +136,9 @@ def _gateways(t: Topology, limits: Limits, balance: LiveBalance) -> list[str]:
             "    # the fewest connections first (a class's people end up on every gateway)",
             "    balance leastconn",
         ]
-    # The gateway's own health port once its settings have one (the drain's), else the Prometheus
-    # page of its WebSocket port, which answers 200 while the process serves.
-    uri = "/healthz" if health_port_served() else "/metrics"
+    # The gateway's own health port (HOMEROOM_LIVE_HEALTH_PORT): /healthz answers 200 while the
+    # process lives, also while it drains (the agent check says `drain`, not the health check)
+    uri = "/healthz"
     lines += [
         "    option httpchk",
         f"    http-check send meth GET uri {uri} ver HTTP/1.1 hdr host homeroom",
@@ -152,12 +151,8 @@ def _gateways(t: Topology, limits: Limits, balance: LiveBalance) -> list[str]:
         " observe layer4 error-limit 1 on-error mark-down",
         "    # each connection begins with a PROXY v2 header naming the client (the gateway's",
         "    # door counts its handshake in the client's block)",
-        "    default-server send-proxy-v2"
-        + (
-            ""  # the check goes to the health port, a plain HTTP server: no header there
-            if health_port_served()
-            else " check-send-proxy"
-        ),
+        # the check goes to the health port, a plain HTTP server: no header there
+        "    default-server send-proxy-v2",
         f"    source {t.balancer_address}",
     ]
     per_port = min(EPHEMERAL_PORTS, limits.gateway_maxconn // max(1, len(t.nodes[0].live_ports)))
@@ -169,16 +164,11 @@ def _gateways(t: Topology, limits: Limits, balance: LiveBalance) -> list[str]:
         for i, port in enumerate(node.live_ports):
             lines.append(
                 f"    server {node.name}{i} {node.address}:{port} check"
-                + (f" port {node.live_health_port}" if health_port_served() else "")
+                + f" port {node.live_health_port}"
                 + f" agent-check agent-addr {node.address} agent-port {node.live_agent_port}"
                 " agent-inter 2s"
             )
     return [*lines, ""]
-
-
-def health_port_served() -> bool:
-    """Whether `homeroom live` has HOMEROOM_LIVE_HEALTH_PORT (GET /healthz, /readyz)."""
-    return "live_health_port" in Settings.model_fields
 
 
 def config(
