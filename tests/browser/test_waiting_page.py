@@ -134,10 +134,20 @@ def test_a_gate_restarted_without_its_counts_gives_the_waiting_page_a_new_place(
     # The ticket must then be clearly older than the new count: both are whole seconds, so more
     # than STATE_SKEW_S + 1 s must pass (2.5 s failed now and then: 10.1 and 12.7 are 10 and 12)
     time.sleep(STATE_SKEW_S + 1.5)
+    # The page's own requests wait until the three have arrived: its next refresh or poll
+    # could otherwise land in the new count first and rightly get number 1 (it did, when a run
+    # was slow enough), which says nothing of whether it noticed the restart.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/gate/national/**", hold)
     gate.stop()
     gate.start()
     for _ in range(3):
         someone_ahead(gate)
+    page.unroute("**/gate/national/**")  # lets what was held go on to the server
     # the page finds out by itself (JavaScript: the lane's `born` in the state; without:
     # its next refresh) and takes a place behind them, not number 2 again
     expect(page.locator("#hr-position")).to_have_text("4", timeout=60_000)
