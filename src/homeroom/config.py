@@ -9,7 +9,7 @@ import base64
 import binascii
 import ipaddress
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -163,6 +163,13 @@ class Settings(BaseSettings):
     # clients-real-address). Peers (CIDRs, comma-separated) whose connections must begin with a
     # PROXY protocol header (v2 or v1) naming the client; empty: trust nobody, read none.
     trusted_proxies: Annotated[list[str], NoDecode] = []
+    # How those balancers name the client on `homeroom run`'s connections: "proxy", the PROXY
+    # header first (each connection then belongs to one client), or "forwarded", their
+    # X-Forwarded-For header on each request (a balancer then shares its connections between
+    # clients: HAProxy opens no new connection a request). The live gateway always reads the
+    # PROXY header: its connections are each one client's anyway, and its door needs the address
+    # before the handshake (docs/server.md#the-clients-real-address).
+    http_proxy_header: Literal["proxy", "forwarded"] = "proxy"
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -132,8 +132,12 @@ class Doorman:
         self._told: dict[str, float] = {}  # block ("" for files): when the log last said it
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Doorman:
-        return cls(limits_of(settings), trusted=Trusted.parse(settings.trusted_proxies))
+    def from_settings(cls, settings: Settings, *, http: bool = False) -> Doorman:
+        """The door of a process; `http`: `homeroom run`'s, where trusted balancers may name the
+        client in X-Forwarded-For instead (`http_proxy_header`): then no PROXY header is read."""
+        forwarded = http and settings.http_proxy_header == "forwarded"
+        trusted = NOBODY if forwarded else Trusted.parse(settings.trusted_proxies)
+        return cls(limits_of(settings), trusted=trusted)
 
     def arrive(self, visitor: Visitor, host: str | None, proxied: bool = False) -> Refusal | None:
         """A new connection: None if it may go on, else why it is refused (the caller answers

@@ -227,10 +227,19 @@ class DrainingServer(uvicorn.Server):
             self._agent.close()
 
 
+def _forwarded(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For (see `server_for`)."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": True}
+    if settings.http_proxy_header == "forwarded":
+        return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
+    return {"proxy_headers": False}
+
+
 def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> DrainingServer:
     """A uvicorn server of `app` behind a door made from `settings`; the door's counters are
     added to the app's /metrics. SIGTERM drains it (`app.drain`)."""
-    doorman = Doorman.from_settings(settings)
+    doorman = Doorman.from_settings(settings, http=True)
     app.registry.register(DoorCollector(doorman))
     config = uvicorn.Config(
         app,
@@ -245,9 +254,11 @@ def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> Drain
         server_header=False,
         # Behind a trusted balancer the client's address comes from its PROXY header alone:
         # X-Forwarded-For is not believed then (uvicorn believes it from 127.0.0.1, where a
-        # balancer on the same host connects from). Without one, uvicorn's default as before
-        # (the nginx site of deploy/nginx sends X-Forwarded-For and -Proto from 127.0.0.1).
-        proxy_headers=not settings.trusted_proxies,
+        # balancer on the same host connects from), unless the balancers are said to send
+        # X-Forwarded-For instead (`http_proxy_header`): then it is believed from them alone.
+        # Without one, uvicorn's default as before (the nginx site of deploy/nginx sends
+        # X-Forwarded-For and -Proto from 127.0.0.1).
+        **_forwarded(settings),
         backlog=4096,
         timeout_keep_alive=settings.keepalive_s,
         # what the deadline leaves after the notice for the requests in flight

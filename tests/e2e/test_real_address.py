@@ -132,6 +132,52 @@ def test_run_refuses_a_header_from_anyone_else_and_a_balancer_without_one(
     assert answer(run.port, METRICS, source=ANYONE).startswith(b"HTTP/1.1 200")
 
 
+@pytest.fixture
+def forwarded() -> Iterator[GateProcess]:
+    env = {**ENV, "HOMEROOM_HTTP_PROXY_HEADER": "forwarded", "HOMEROOM_LIVE_PORT": "0"}
+    env |= {"HOMEROOM_TICKET_LIMIT": "2/minute", "HOMEROOM_POW_ABOVE": "100/minute"}
+    with GateProcess(env) as process:
+        yield process
+
+
+def with_forwarded_for(client: str) -> bytes:
+    return TICKET.replace(
+        b"content-length", f"x-forwarded-for: {client}\r\ncontent-length".encode()
+    )
+
+
+def test_run_told_forwarded_believes_x_forwarded_for_from_the_balancer_alone(
+    forwarded: GateProcess,
+) -> None:
+    """HOMEROOM_HTTP_PROXY_HEADER=forwarded: the balancer's connections carry no PROXY header
+    (they are shared between clients) and name each request's client in X-Forwarded-For."""
+    port = forwarded.port
+    # two tickets of A over ONE kept-alive connection from the balancer, then B's on it too
+    with connect(port, BALANCER) as sock:
+        keep = [with_forwarded_for(c).replace(b"connection: close", b"connection: keep-alive")
+                for c in (A, A, B)]  # fmt: skip
+        lines = []
+        for data in keep:
+            sock.sendall(data)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += sock.recv(65536)
+            head, _, rest = received.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            while len(rest) < length:
+                rest += sock.recv(65536)
+            lines.append(head.split(b"\r\n", 1)[0])
+    assert all(line.startswith(b"HTTP/1.1 201") for line in lines), lines
+    assert answer(port, with_forwarded_for(A)).startswith(b"HTTP/1.1 429")  # A's third
+    # anyone else naming B is not believed: counted as its own address (a fresh block)
+    assert answer(port, with_forwarded_for(B), source=ANYONE).startswith(b"HTTP/1.1 201")
+    assert answer(port, with_forwarded_for(B)).startswith(b"HTTP/1.1 201")  # B's second
+    assert answer(port, with_forwarded_for(B)).startswith(b"HTTP/1.1 429")  # B's third
+    # a PROXY header is not read in this mode: the balancer's connection is refused by the parser
+    assert answer(port, v2(A) + TICKET).startswith(b"HTTP/1.1 400")
+    assert metric(forwarded.base, "homeroom_door_refused_total", reason="proxy") == 0
+
+
 def test_the_gateways_door_counts_handshakes_in_the_clients_block(live: LiveProcess) -> None:
     base = f"http://127.0.0.1:{live.port}"
     held = hold_heads(live.port, A, 2, b"GET /live?token=x HTTP/1.1\r\n")

@@ -115,18 +115,22 @@ def test_the_tuned_lines_are_explained_in_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["netns", "loopback"])
-def test_every_server_gets_a_proxy_header_from_the_balancer_the_nodes_trust(
+def test_every_server_learns_the_client_from_the_balancer_the_nodes_trust(
     tmp_path: Path, mode: str
 ) -> None:
     t = topology(tmp_path, mode)
     text = haproxy.config(t)
     web, gateways = section(text, "backend web"), section(text, "backend gateways")
-    assert "default-server send-proxy-v2 check-send-proxy" in web  # its check: the same port
-    # the gateway's check goes to its plain health port: no header there
+    # the HTTP processes: X-Forwarded-For on shared connections, never a PROXY header
+    assert "option forwardfor" in web and "http-reuse safe" in web
+    assert not any("send-proxy" in line for line in web)
+    assert "http-request del-header x-forwarded-for" in section(text, "frontend homeroom")
+    # the gateways: a PROXY header; their check goes to the plain health port: no header there
     assert "default-server send-proxy-v2" in gateways
     assert not any("check-send-proxy" in line for line in gateways)
-    assert "option forwardfor" not in section(text, "frontend homeroom")
-    trusted = t.env(t.nodes[0])["HOMEROOM_TRUSTED_PROXIES"]
+    env = t.env(t.nodes[0])
+    trusted = env["HOMEROOM_TRUSTED_PROXIES"]
+    assert env["HOMEROOM_HTTP_PROXY_HEADER"] == "forwarded"
     balancer = "10.213.7.2" if mode == "netns" else "127.0.0.2"  # not the host's own address
     assert trusted == f"{balancer}/32" and balancer != t.host_address
     assert f"source {balancer}" in web and f"source {balancer}" in gateways

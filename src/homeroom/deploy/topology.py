@@ -133,8 +133,10 @@ class Topology:
             "HOMEROOM_LIVE_AGENT_PORT": str(node.live_agent_port),
             "HOMEROOM_LIVE_HEALTH_PORT": str(node.live_health_port),
             "HOMEROOM_LIVE_PUBLIC_URL": self.live_url,
-            # HAProxy, as the nodes see it, sends a PROXY header naming the client
+            # HAProxy, as the nodes see it, names the client: in X-Forwarded-For to `homeroom
+            # run` (its connections shared between clients), in a PROXY header to the gateways
             "HOMEROOM_TRUSTED_PROXIES": f"{self.balancer_address}/32",
+            "HOMEROOM_HTTP_PROXY_HEADER": "forwarded",
         }
 
     def to_json(self) -> str:
