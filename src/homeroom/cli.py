@@ -9,10 +9,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from homeroom.config import ConfigError, Settings, load_settings
+from homeroom.web.http import safe_next
 
 
 def _settings() -> Settings:
@@ -138,6 +140,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
             change["prequeue_s"] = args.prequeue_minutes * 60
     try:
         with httpx.Client(timeout=5) as client:
+            if args.action == "invite":
+                return _invite(client, base, headers, args)
             if change is None:
                 response = client.get(f"{base}/gate/{args.gate}/admin/status", headers=headers)
             else:
@@ -151,6 +155,30 @@ def cmd_gate(args: argparse.Namespace) -> int:
         payload = response.json()
     except ValueError:
         payload = {"status": response.status_code, "body": response.text[:500]}
+    print(json.dumps(payload, indent=2))
+    return 0 if response.is_success else 1
+
+
+def _invite(
+    client: httpx.Client, base: str, headers: dict[str, str], args: argparse.Namespace
+) -> int:
+    """An invitation link: the gate's waiting page with a signed lane grant, sending the person
+    to `--next` once admitted (docs/gate.md#in-front-of-a-workspace-homeroom-does-not-own)."""
+    response = client.post(
+        f"{base}/gate/{args.gate}/admin/grant",
+        headers=headers,
+        json={"lane": args.value, "ttl_s": round(args.days * 86400)},
+    )
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {"status": response.status_code, "body": response.text[:500]}
+    if response.is_success:
+        public = (args.public or base).rstrip("/")
+        payload["link"] = (
+            f"{public}/gate/{args.gate}/wait?next={quote(safe_next(args.next), safe='/')}"
+            f"&grant={payload['grant']}"
+        )
     print(json.dumps(payload, indent=2))
     return 0 if response.is_success else 1
 
@@ -194,16 +222,20 @@ def main(argv: list[str] | None = None) -> int:
     conf.set_defaults(func=cmd_config)
     gate = sub.add_parser("gate", help="show or steer a gate of a running instance")
     gate.add_argument(
-        "action", choices=["show", "mode", "capacity", "adaptive", "rate", "shares", "schedule"]
+        "action",
+        choices=["show", "mode", "capacity", "adaptive", "rate", "shares", "schedule", "invite"],
     )
     gate.add_argument(
         "value",
         nargs="?",
-        help="mode name | number | on/off | staff=0.2,... | HH:MM or ISO time or off",
+        help="mode name | number | on/off | staff=0.2,... | HH:MM or ISO time or off | lane",
     )
     gate.add_argument("--gate", default="national")
     gate.add_argument("--url", default=os.environ.get("HOMEROOM_URL", "http://127.0.0.1:8000"))
     gate.add_argument("--prequeue-minutes", type=int)
+    gate.add_argument("--days", type=float, default=7, help="invite: how long the link works")
+    gate.add_argument("--next", default="/", help="invite: where the link leads once admitted")
+    gate.add_argument("--public", help="invite: the origin people use (default: --url)")
     gate.set_defaults(func=cmd_gate)
     clu = sub.add_parser(
         "cluster", help="a whole deployment on this machine: HAProxy, 3 nodes, Redis Cluster"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import ipaddress
 import secrets
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -16,7 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from homeroom.core.lanes import Lane
-from homeroom.core.policy import Mode
+from homeroom.core.policy import GatePolicy, Mode, PolicyError
 from homeroom.core.tokens import KeyRing
 
 BACKEND_SCHEMES = ("memory://", "redis://", "redis+cluster://")
@@ -184,6 +186,116 @@ class Settings(BaseSettings):
 
     # -- end of the real address's settings --
 
+    # -- Gates in front of a workspace homeroom does not own (docs/gate.md#in-front-of-a-
+    # workspace-homeroom-does-not-own). Each is "gate=value" items, comma-separated; every gate
+    # named must be one of HOMEROOM_GATES.
+    # The workspace's health URL, probed by the gate's controller process for adaptive capacity.
+    gate_health: Annotated[list[str], NoDecode] = []  # "ent=http://10.1.0.5/health,..."
+    gate_health_interval_s: float = Field(5.0, ge=0.1, le=300)  # one probe this often
+    gate_health_timeout_s: float = Field(2.0, gt=0, le=60)  # no whole answer by then: an error
+    # An answer whose first 64 KiB hold this (any case) is an error: the workspace is full; "": off
+    gate_health_quota_marker: str = "quota de connexions atteint"
+    # Address blocks of schools and offices: an arrival from one queues in the staff lane.
+    # "ent=10.0.0.0/8,192.0.2.0/24,moodle=172.16.0.0/12": a bare block belongs to the gate before.
+    staff_networks: Annotated[list[str], NoDecode] = []
+    # The lane of everyone else (no grant, no session, no staff block), per gate:
+    # "ent=pupils,moodle=guests"; a gate not named: HOMEROOM_ANONYMOUS_LANE.
+    anonymous_lanes: Annotated[list[str], NoDecode] = []
+    # A gate's first policy where it differs from the global one (HOMEROOM_CAPACITY, ...):
+    # "ent.capacity=5000,ent.adaptive=true,moodle.rate_per_min=600"; the operator's changes win.
+    gate_policy: Annotated[list[str], NoDecode] = []
+
+    @field_validator(
+        "gate_health", "staff_networks", "anonymous_lanes", "gate_policy", mode="before"
+    )
+    @classmethod
+    def _split_workspace(cls, value: Any) -> Any:
+        return _csv(value)
+
+    @model_validator(mode="after")
+    def _workspace_gates(self) -> Settings:
+        gates = set(self.gates)
+        checks: dict[str, Callable[[], Mapping[str, object]]] = {
+            "gate_health": self.health_urls,
+            "staff_networks": self.staff_blocks,
+            "anonymous_lanes": self.anonymous_lane_by_gate,
+            "gate_policy": self.policy_changes,
+        }
+        for name, parse in checks.items():
+            try:
+                named = parse()
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            for gate in named:
+                if gate not in gates:
+                    raise ValueError(f"{name}: gate {gate!r} is not one of HOMEROOM_GATES")
+        return self
+
+    def health_urls(self) -> dict[str, str]:
+        """gate → the workspace's health URL (http or https)."""
+        urls: dict[str, str] = {}
+        for gate, url in _pairs(self.gate_health, "gate=http://host/health"):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+            urls[gate] = url
+        return urls
+
+    def staff_blocks(self) -> dict[str, list[str]]:
+        """gate → the CIDRs whose arrivals queue in the staff lane."""
+        blocks: dict[str, list[str]] = {}
+        gate = ""
+        for item in self.staff_networks:
+            name, sep, cidr = item.partition("=")
+            if sep:
+                gate = name.strip()
+            elif not gate:
+                raise ValueError(f"{item!r}: expected gate=cidr first")
+            cidr = (cidr if sep else name).strip()
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an address or CIDR block") from None
+            blocks.setdefault(gate, []).append(cidr)
+        return blocks
+
+    def anonymous_lane_by_gate(self) -> dict[str, Lane]:
+        lanes: dict[str, Lane] = {}
+        for gate, lane in _pairs(self.anonymous_lanes, "gate=lane"):
+            try:
+                lanes[gate] = Lane(lane)
+            except ValueError:
+                raise ValueError(f"{lane!r} is not a lane ({', '.join(Lane)})") from None
+        return lanes
+
+    def anonymous_lane_of(self, gate: str) -> Lane:
+        """The lane of an arrival the gate knows nothing of, at `gate`."""
+        return self.anonymous_lane_by_gate().get(gate, self.anonymous_lane)
+
+    def policy_changes(self) -> dict[str, dict[str, Any]]:
+        """gate → the fields of its first policy that differ from the global settings."""
+        changes: dict[str, dict[str, Any]] = {}
+        for key, value in _pairs(self.gate_policy, "gate.field=value"):
+            gate, dot, name = key.partition(".")
+            if not dot or not name:
+                raise ValueError(f"{key!r}: expected gate.field=value")
+            lowered = value.lower()
+            parsed: Any = value
+            if lowered in ("true", "false"):
+                parsed = lowered == "true"
+            else:
+                with contextlib.suppress(ValueError):
+                    parsed = float(value) if "." in value else int(value)
+            changes.setdefault(gate, {})[name] = parsed
+        for gate, fields in changes.items():
+            try:
+                GatePolicy().updated(fields)
+            except PolicyError as exc:
+                raise ValueError(f"gate {gate}: {exc}") from None
+        return changes
+
+    # -- end of the workspace gates' settings --
+
     @field_validator("gates", "protect", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -339,6 +451,17 @@ def _protected(item: str) -> tuple[str | None, str, str]:
     if not prefix.startswith("/") or not gate.strip() or (method and method not in _METHODS):
         raise ValueError(f"{item!r}: expected /path=gate or METHOD /path=gate")
     return method or None, prefix, gate.strip()
+
+
+def _pairs(items: list[str], form: str) -> list[tuple[str, str]]:
+    """ "key=value" items → (key, value); ValueError naming an item without "=" or a side."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{item!r}: expected {form}")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
 
 
 def _origin(value: str) -> str:

@@ -26,14 +26,17 @@ DECREASE_FACTOR = 0.8
 MIN_SAMPLES = 20  # fewer observations say nothing
 
 
-def next_capacity(policy: GatePolicy, current: int, health: Health | None) -> int:
-    """The capacity for the next interval."""
+def next_capacity(
+    policy: GatePolicy, current: int, health: Health | None, *, min_samples: int = MIN_SAMPLES
+) -> int:
+    """The capacity for the next interval. `min_samples`: fewer observations leave it as it is
+    (one is enough for a probe of a workspace's health URL: core/probing.py)."""
     if not policy.adaptive:
         return policy.capacity
     low, high = policy.capacity_min, policy.capacity_max
     if (
         health is None
-        or health.samples < MIN_SAMPLES
+        or health.samples < min_samples
         or not (math.isfinite(health.p95_ms) and math.isfinite(health.error_rate))
     ):
         return min(max(current, low), high)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from dataclasses import dataclass
+from typing import Self
 
 
 @functools.lru_cache(maxsize=65_536)  # a few thousand blocks are seen again and again
@@ -22,3 +24,30 @@ def address_block(host: str | None) -> str:
     if isinstance(addr, ipaddress.IPv4Address):
         return str(ipaddress.ip_network(f"{addr}/24", strict=False))
     return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Networks:
+    """A set of address blocks (CIDRs): a school's and an office's, or the trusted balancers."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def parse(cls, cidrs: list[str] | tuple[str, ...]) -> Self:
+        """From CIDRs ("10.0.0.0/8", "::1", ...); ValueError names a bad one."""
+        return cls(tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs))
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def covers(self, host: str | None) -> bool:
+        """`host` is inside one of the blocks (an IPv4-mapped IPv6 address as its IPv4)."""
+        if not self.networks or host is None:
+            return False
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.networks)

@@ -22,6 +22,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from homeroom.core.blocks import Networks
+
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_PREFIX = b"PROXY "
 MAX_V1 = 107  # the specification's bound, CRLF included
@@ -124,26 +126,5 @@ def _v1(data: bytes) -> Header | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Trusted:
+class Trusted(Networks):
     """The peers whose PROXY header is believed (the setting trusted_proxies)."""
-
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-
-    @classmethod
-    def parse(cls, cidrs: list[str] | tuple[str, ...]) -> Trusted:
-        """From CIDRs ("10.0.0.0/8", "::1", ...); ValueError names a bad one."""
-        return cls(tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs))
-
-    def __bool__(self) -> bool:
-        return bool(self.networks)
-
-    def covers(self, host: str | None) -> bool:
-        if not self.networks or host is None:
-            return False
-        try:
-            addr = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.networks)

@@ -289,6 +289,7 @@ class GateEndpoints:
                 rt,
                 request,
                 bid,
+                grant=_grant_of(request),  # an invitation link: the wait page with `grant=`
                 altcha=field(body, "altcha"),
                 rejoin=request.query_params.get("rejoin") == "1",
             )
@@ -331,10 +332,13 @@ class GateEndpoints:
             page_url += f"&lang={lang}"
         if request.query_params.get("refresh") == "off":  # the person stopped auto-reload
             page_url += "&refresh=off"
+        grant = _grant_of(request)
+        if grant:  # kept for the page's own form (a puzzle to solve before the first ticket)
+            page_url += f"&grant={quote(grant, safe='')}"
         opening = rt.policy.opening_at
         return {
             "gate_id": rt.gate_id,
-            "lane": rt.settings.anonymous_lane.value,
+            "lane": self.keeper.default_lane(rt, request).value,
             "number": None,
             "issued": None,
             "status": "waiting",
@@ -429,6 +433,14 @@ def _refresh_for(poll_s: int, wait: int | None, position: int) -> int:
 
 
 NEAR_FRONT = 20
+
+
+def _grant_of(request: Request) -> str | None:
+    """The lane grant of an invitation link (`/gate/{gate}/wait?next=/...&grant=...`)."""
+    grant = request.query_params.get("grant") or None
+    if grant is not None and len(grant) > 4096:
+        raise BadRequest("bad_field", "Champ « grant » invalide.", "Invalid field 'grant'.")
+    return grant
 
 
 def _bearer(request: Request) -> str | None:

@@ -67,6 +67,19 @@ class GateCollector(Collector):
             "Deferred passes uncounted once the store was back",
             labels=["gate"],
         )
+        probes = CounterMetricFamily(
+            "homeroom_gate_probes",
+            "Probes of the workspace's health URL by this process, by outcome",
+            labels=["gate", "outcome"],
+        )
+        probe_s = GaugeMetricFamily(
+            "homeroom_gate_probe_seconds",
+            "How long the last probe of the workspace's health URL took",
+            labels=["gate"],
+        )
+        adaptive = GaugeMetricFamily(
+            "homeroom_gate_adaptive", "1 while capacity follows health", labels=["gate"]
+        )
         for gate, rt in self.runtimes.items():
             for lane, c in rt.counters.items():
                 labels = [gate, lane.value]
@@ -84,6 +97,11 @@ class GateCollector(Collector):
             pending.add_metric([gate], len(rt.pending_leaves))
             deferred.add_metric([gate], rt.stats.leaves_deferred)
             late.add_metric([gate], rt.stats.leaves_late)
+            for outcome, count in sorted(rt.stats.probes.items()):
+                probes.add_metric([gate, outcome], count)
+            if rt.stats.probe_s is not None:
+                probe_s.add_metric([gate], rt.stats.probe_s)
+            adaptive.add_metric([gate], 1 if rt.policy.adaptive else 0)
         yield from (
             waiting,
             horizon,
@@ -98,6 +116,9 @@ class GateCollector(Collector):
             pending,
             deferred,
             late,
+            probes,
+            probe_s,
+            adaptive,
         )
 
 

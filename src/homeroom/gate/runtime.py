@@ -25,12 +25,13 @@ from homeroom.backends.gate import (
     RedeemOutcome,
 )
 from homeroom.config import Settings
-from homeroom.core import adaptive, prequeue, state
+from homeroom.core import adaptive, prequeue, probing, state
 from homeroom.core.adaptive import Health
 from homeroom.core.controller import LaneView, plan_tick
 from homeroom.core.history import Claim, estimated_wait_s
 from homeroom.core.lanes import LANES, Lane
 from homeroom.core.policy import GatePolicy
+from homeroom.core.probing import Outcome
 from homeroom.core.tokens import Flag, KeyRing, Kind, Token, gate_tag
 from homeroom.errors import Conflict, Gone, TooEarly, Unavailable
 from homeroom.gate.failover import Memory
@@ -67,6 +68,8 @@ class Stats:
     leaves_deferred: int = 0  # passes given back while the store was away
     leaves_late: int = 0  # of those, uncounted once it was back (or found expired)
     restored: int = 0  # numbers, places and redemptions put back after failovers
+    probes: dict[str, int] = field(default_factory=dict)  # outside health probes, by outcome
+    probe_s: float | None = None  # how long the last probe took
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -95,7 +98,7 @@ class GateRuntime:
             rate_per_min=settings.rate_per_min,
             claim_window_s=settings.claim_window_s,
             safety_threshold=settings.safety_threshold,
-        )
+        ).updated(settings.policy_changes().get(gate_id, {}))
         self.policy = self.initial_policy
         self.counters: dict[Lane, LaneCounters] = {lane: LaneCounters() for lane in LANES}
         self.capacity = self.policy.capacity
@@ -109,6 +112,7 @@ class GateRuntime:
         self._prev_issued: dict[Lane, int] = {}
         self._latencies: list[float] = []
         self._errors = 0
+        self._probed: Health | None = None  # the workspace's health probes since the last tick
         self._degraded_allowance = 0.0
         self.memory = Memory()  # what this process saw of each lane (gate/failover.py)
         self.paused_until = 0.0  # after an outage: no admission before this (confirming)
@@ -250,8 +254,13 @@ class GateRuntime:
         dt = self.settings.tick_s if self._last_tick is None else now - self._last_tick
         dt = min(dt, 2 * self.settings.tick_s)
         self._last_tick = now
+        health, probed = await self._health(), self._probed
+        self._probed = None  # each probe is one step of the controller
         self.capacity = adaptive.next_capacity(
-            policy, self.capacity if policy.adaptive else policy.capacity, await self._health()
+            policy,
+            self.capacity if policy.adaptive else policy.capacity,
+            health if probed is None else _merged([probed] if health is None else [health, probed]),
+            min_samples=adaptive.MIN_SAMPLES if probed is None else 1,
         )
         plan = plan_tick(policy, views, dt, self.capacity, self._carry, self._credit)
         self._carry, self._credit = plan.carry, plan.credit
@@ -285,13 +294,15 @@ class GateRuntime:
 
     async def _health(self) -> Health | None:
         reports = await self.store.health(self.gate_id)
-        if not reports:
-            return None
-        return Health(
-            max(h.p95_ms for h in reports),
-            max(h.error_rate for h in reports),
-            sum(h.samples for h in reports),
-        )
+        return _merged(reports) if reports else None
+
+    def probed(self, outcome: Outcome, seconds: float) -> None:
+        """One probe of the workspace's health URL (gate/probe.py), for the next tick."""
+        self.stats.probes[outcome.value] = self.stats.probes.get(outcome.value, 0) + 1
+        self.stats.probe_s = seconds
+        health = probing.health_of(outcome, seconds)
+        if health is not None:
+            self._probed = health if self._probed is None else _merged([self._probed, health])
 
     # -- tokens --------------------------------------------------------------------------
 
@@ -514,6 +525,15 @@ class GateRuntime:
     @property
     def active(self) -> int:
         return sum(c.active for c in self.counters.values())
+
+
+def _merged(reports: list[Health]) -> Health:
+    """Several views of one gate's health: the worst latency and error rate, every sample."""
+    return Health(
+        max(h.p95_ms for h in reports),
+        max(h.error_rate for h in reports),
+        sum(h.samples for h in reports),
+    )
 
 
 def _minute_of(expiry: int) -> int:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from homeroom.backends.gate import BackendUnavailable, GateStore, PersonRecord, PersonStatus
 from homeroom.config import Settings
-from homeroom.core.blocks import address_block
+from homeroom.core.blocks import Networks, address_block
 from homeroom.core.lanes import Lane
 from homeroom.core.tokens import Flag, KeyRing, Kind, Token, TokenError, account_key, binding_of
 from homeroom.errors import (
@@ -36,6 +36,7 @@ from homeroom.errors import (
     Unavailable,
 )
 from homeroom.gate.abuse import Abuse, Verdict
+from homeroom.gate.probe import HealthProbe
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.who import Person, Who, has_session
 
@@ -135,6 +136,12 @@ class Gatekeeper:
         self.gates = {
             gate: GateRuntime(gate, store, keys, settings, clock=clock) for gate in settings.gates
         }
+        # Who is who at a workspace that knows nothing of homeroom: its schools' and offices'
+        # address blocks, and the lane of everyone else (docs/gate.md#in-front-of-a-workspace-
+        # homeroom-does-not-own).
+        self.staff = {g: Networks.parse(b) for g, b in settings.staff_blocks().items()}
+        self.anonymous = {g: settings.anonymous_lane_of(g) for g in settings.gates}
+        self.probes = [p for rt in self.gates.values() if (p := HealthProbe.for_gate(rt))]
 
     def runtime(self, gate: str) -> GateRuntime:
         rt = self.gates.get(gate)
@@ -146,8 +153,12 @@ class Gatekeeper:
         await self.abuse.start()
         for rt in self.gates.values():
             await rt.start()
+        for probe in self.probes:
+            await probe.start()
 
     async def stop(self) -> None:
+        for probe in self.probes:
+            await probe.stop()
         for rt in self.gates.values():
             await rt.stop()
         await self.abuse.aclose()
@@ -173,13 +184,24 @@ class Gatekeeper:
             return bid, False
         return secrets.token_urlsafe(16), True
 
-    def lane_for(self, rt: GateRuntime, grant: str | None, now: float) -> Lane:
-        if not grant:
-            return self.settings.anonymous_lane
+    @staticmethod
+    def granted_lane(rt: GateRuntime, grant: str, now: float) -> Lane:
+        """The lane of a lane grant (an invitation link); a bad one is a clear error."""
         try:
             return rt.open(grant, Kind.GRANT, now).lane
         except TokenError as exc:
             raise token_error(exc, "grant") from exc
+
+    def default_lane(self, rt: GateRuntime, request: Request | None) -> Lane:
+        """The lane of an arrival with neither a grant nor a session (a grant wins, then a
+        signed-in person's role): staff from a staff address block of the gate, by the client's
+        address as the server sees it (a trusted balancer's PROXY header, or X-Forwarded-For
+        from a trusted proxy); else the gate's anonymous lane."""
+        blocks = self.staff.get(rt.gate_id)
+        client = request.client if request is not None else None
+        if blocks and client is not None and blocks.covers(client.host):
+            return Lane.STAFF
+        return self.anonymous.get(rt.gate_id, self.settings.anonymous_lane)
 
     # -- flows -----------------------------------------------------------------------------
 
@@ -213,6 +235,9 @@ class Gatekeeper:
         person = await self.person_of(request)
         held_text = request.cookies.get(ticket_cookie(rt.gate_id))
         held = None if rejoin else self.held_ticket(rt, held_text, bid, now)
+        granted = self.granted_lane(rt, grant, now) if grant else None
+        if held is not None and granted is not None and held.lane is not granted:
+            held = None  # an invitation link opened while waiting elsewhere: its lane now
         if held is not None and held_text is not None:
             # An anonymous ticket taken before signing in (or another person's) is not kept:
             # the person queues in their own lane.
@@ -230,7 +255,7 @@ class Gatekeeper:
                 retry_after=max(1, int(start - now)),
                 extra={"opens_at": start},
             )
-        lane = self.lane_for(rt, grant, now)
+        lane = granted or self.default_lane(rt, request)
         if person is not None:
             return await self._arrive_person(
                 rt, request, bid, person, lane if grant else person.lane, rejoin, now
