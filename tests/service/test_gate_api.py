@@ -239,6 +239,21 @@ async def test_safety_net_lets_people_straight_in(gate: Gate) -> None:
         assert again.status_code == 200
 
 
+@pytest.mark.parametrize("settings_overrides", [{"mode": "safety_net"}])
+async def test_a_ticket_admitted_at_once_says_when_its_pass_expires(gate: Gate) -> None:
+    await gate.tick()  # the controller opens room
+    async with gate.make_client() as client:
+        answer = await client.post("/gate/national/ticket", headers=JSON)
+        ticket = answer.json()
+        assert answer.status_code == 201 and ticket["admitted"] is True
+        checked = (await client.get("/gate/national/pass", headers=JSON)).json()
+        assert ticket["pass_expires"] == checked["expires"]  # the pass the cookie holds
+    async with gate.make_client() as waiting:  # not admitted: no pass, so no pass_expires
+        await gate.set_policy(mode="queue")
+        queued = (await waiting.post("/gate/national/ticket", headers=JSON)).json()
+        assert queued["admitted"] is False and "pass_expires" not in queued
+
+
 async def test_leave_gives_the_place_back_once(gate: Gate) -> None:
     async with gate.make_client() as client:
         await client.post("/gate/national/ticket", headers=JSON)

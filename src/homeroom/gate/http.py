@@ -192,6 +192,8 @@ class GateEndpoints:
             except (TooEarly, Unavailable):
                 admission = None
         data["admitted"] = admission is not None
+        if admission is not None:  # the pass's own expiry, as the redeem's `expires` says it
+            data["pass_expires"] = admission.token.expires
         cookies = self.cookies
         headers = [cookies.browser_header(bid)] if new_bid else []
         headers.append(cookies.ticket_header(rt.gate_id, arrival, now))
