@@ -37,6 +37,7 @@ from homeroom.gate import metrics, openapi
 from homeroom.gate.abuse import Abuse
 from homeroom.gate.admin import AdminEndpoints
 from homeroom.gate.assets import vendor_files
+from homeroom.gate.check import CheckFastPath, PassCheck
 from homeroom.gate.fastpath import BodyLimit, StateFastPath
 from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
@@ -126,6 +127,7 @@ def create_app(
     away_log = AwayLog()  # its counts go to /metrics: homeroom_http_store_away_total
     registry.register(AwayCollector(away_log))
     endpoints = GateEndpoints(keeper)
+    check = PassCheck(keeper)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -204,6 +206,7 @@ def create_app(
         Route("/static/vendor/{name}", vendor_file),
         Mount("/static", StaticFiles(packages=[("homeroom", "static")])),
         *endpoints.routes(),
+        *check.routes(),
         *AdminEndpoints(keeper, token).routes(),
         *school.routes(),
         Route("/class/{rest:path}", demo_area),
@@ -241,5 +244,14 @@ def create_app(
         lambda gate: keeper.gates[gate].state if gate in keeper.gates else None,
         policy.resource,
     )
-    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies(), policy.resource)
+    limited: ASGIApp = BodyLimit(
+        fast, settings.max_body_bytes, school.large_bodies(), policy.resource
+    )
+    if settings.gate_fast_path:  # the proxies' pass check first of all: it is the busiest
+        limited = CheckFastPath(
+            limited,
+            check,
+            policy.resource,
+            lambda path, method: protected.gate_for(path, method) is not None,
+        )
     return Homeroom(limited, keeper, app, school, drain)
