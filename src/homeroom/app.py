@@ -37,6 +37,7 @@ from homeroom.gate import metrics, openapi
 from homeroom.gate.abuse import Abuse
 from homeroom.gate.admin import AdminEndpoints
 from homeroom.gate.assets import vendor_files
+from homeroom.gate.check import Answer, CheckFastPath, PassCheck
 from homeroom.gate.fastpath import BodyLimit, StateFastPath
 from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
@@ -55,13 +56,24 @@ REPO_ROOT = Path(homeroom.__file__).resolve().parents[2]
 TOKEN_FILE = Path(".homeroom") / "operator-token"
 
 
+Door = Callable[[Scope], Answer | None]
+
+
 class Homeroom:
     """The ASGI application, with handles on its parts for tests and operators' tools."""
 
     def __init__(
-        self, asgi: ASGIApp, keeper: Gatekeeper, router: Starlette, school: School, drain: Drain
+        self,
+        asgi: ASGIApp,
+        keeper: Gatekeeper,
+        router: Starlette,
+        school: School,
+        drain: Drain,
+        door: Door | None = None,
     ) -> None:
         self.asgi = asgi
+        # answers the server may give as soon as a head is read, without ASGI (httpserver.py)
+        self.door = door
         self.keeper = keeper  # the gates' runtimes
         self.router = router  # the routes under the protecting middleware
         self.school = school  # the school's database, sessions and sign-in
@@ -126,6 +138,7 @@ def create_app(
     away_log = AwayLog()  # its counts go to /metrics: homeroom_http_store_away_total
     registry.register(AwayCollector(away_log))
     endpoints = GateEndpoints(keeper)
+    check = PassCheck(keeper)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -204,6 +217,7 @@ def create_app(
         Route("/static/vendor/{name}", vendor_file),
         Mount("/static", StaticFiles(packages=[("homeroom", "static")])),
         *endpoints.routes(),
+        *check.routes(),
         *AdminEndpoints(keeper, token).routes(),
         *school.routes(),
         Route("/class/{rest:path}", demo_area),
@@ -241,5 +255,16 @@ def create_app(
         lambda gate: keeper.gates[gate].state if gate in keeper.gates else None,
         policy.resource,
     )
-    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies(), policy.resource)
-    return Homeroom(limited, keeper, app, school, drain)
+    limited: ASGIApp = BodyLimit(
+        fast, settings.max_body_bytes, school.large_bodies(), policy.resource
+    )
+    door: Door | None = None
+    if settings.gate_fast_path:  # the proxies' pass check first of all: it is the busiest
+        limited = checks = CheckFastPath(
+            limited,
+            check,
+            policy.resource,
+            lambda path, method: protected.gate_for(path, method) is not None,
+        )
+        door = checks.at_door
+    return Homeroom(limited, keeper, app, school, drain, door)

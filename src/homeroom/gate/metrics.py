@@ -80,7 +80,20 @@ class GateCollector(Collector):
         adaptive = GaugeMetricFamily(
             "homeroom_gate_adaptive", "1 while capacity follows health", labels=["gate"]
         )
+        checks = CounterMetricFamily(
+            "homeroom_gate_checks",
+            "Pass checks of the proxies answered by this process: valid, renewed, or why refused",
+            labels=["gate", "answer"],
+        )
+        at_door = CounterMetricFamily(
+            "homeroom_gate_checks_at_door",
+            "Of those, answered as soon as the request head was read (no ASGI task)",
+            labels=["gate"],
+        )
         for gate, rt in self.runtimes.items():
+            for answer, count in sorted(rt.stats.checks.items()):
+                checks.add_metric([gate, answer], count)
+            at_door.add_metric([gate], rt.stats.checks_at_door)
             for lane, c in rt.counters.items():
                 labels = [gate, lane.value]
                 waiting.add_metric(labels, max(0, c.issued - c.horizon))
@@ -119,6 +132,8 @@ class GateCollector(Collector):
             probes,
             probe_s,
             adaptive,
+            checks,
+            at_door,
         )
 
 

@@ -70,6 +70,10 @@ class Stats:
     restored: int = 0  # numbers, places and redemptions put back after failovers
     probes: dict[str, int] = field(default_factory=dict)  # outside health probes, by outcome
     probe_s: float | None = None  # how long the last probe took
+    # the proxies' pass check (gate/check.py): answers by word ("valid", "renewed", or why
+    # refused: "no_pass", "pass_expired", ..., "closed"), and how many were given at the door
+    checks: dict[str, int] = field(default_factory=dict)
+    checks_at_door: int = 0
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -91,6 +95,8 @@ class GateRuntime:
         self.settings = settings
         self.clock = clock
         self.tag = gate_tag(gate_id)
+        # how long a pass lasts since its last renewal, and the age at which it is renewed
+        self.pass_ttl_s, self.renew_after_s = settings.pass_times(gate_id)
         self.holder = secrets.token_hex(8)
         self.initial_policy = GatePolicy(
             mode=settings.mode,
@@ -403,7 +409,7 @@ class GateRuntime:
             raise self.lapsed()
         if claim is Claim.NOT_YET and not self.policy.rules.instant:
             raise self.too_early(token, now)
-        expiry = int(now) + self.settings.pass_ttl_s
+        expiry = int(now) + self.pass_ttl_s
         try:
             if self.degraded or now < self.paused_until:  # confirming the store's state
                 raise BackendUnavailable("paused after an outage, until the state is confirmed")
@@ -475,7 +481,7 @@ class GateRuntime:
         while the backend was away): its number belongs to someone else in the new count."""
         number = 0 if self.from_lost_state(token) else token.number
         new_text, new = self.seal(
-            Kind.PASS, token.lane, number, token.binding, self.settings.pass_ttl_s, now=now
+            Kind.PASS, token.lane, number, token.binding, self.pass_ttl_s, now=now
         )
         if number > 0:
             ok = await self.store.renew(
