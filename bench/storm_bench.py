@@ -134,6 +134,17 @@ def redis_cpu_s(port: int) -> float:
     return float(fields["used_cpu_sys"]) + float(fields["used_cpu_user"])
 
 
+def listen_counters() -> dict[str, int]:
+    """The kernel's counts of connections a listening socket could not take (TcpExt, this
+    network namespace): its accept queue full (ListenOverflows) and every drop (ListenDrops)."""
+    lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if names[0] == "TcpExt:":
+            row = dict(zip(names[1:], values[1:], strict=True))
+            return {k: int(row.get(k, 0)) for k in ("ListenOverflows", "ListenDrops")}
+    return {}
+
+
 class Worker:
     """One process of recorded clients, driven over its stdin and stdout."""
 
@@ -377,6 +388,7 @@ def storm_phase(
     server_pids = [servers.live.pid, servers.http.pid, servers.redis.process.pid]
     server_cpu0 = sum(tree_cpu_s(pid) for pid in server_pids)
     redis0 = redis_cpu_s(servers.redis.port)
+    listen0 = listen_counters()
     t0 = time.monotonic()
     if storm.cut == "kill":
         figures["storm_killed_gateways"] = len(servers.kill_gateways())
@@ -395,6 +407,7 @@ def storm_phase(
             break
     end = back_all or time.monotonic()
     redis1 = redis_cpu_s(servers.redis.port)
+    listen1 = listen_counters()
     client_cpu1 = sum(s["cpu_s"] for s in sample())
     server_cpu1 = sum(tree_cpu_s(pid) for pid in server_pids)
 
@@ -406,6 +419,9 @@ def storm_phase(
         for why, n in s.get("failures", {}).items():
             failures[why] = failures.get(why, 0) + n
     figures["storm_failed_attempts"] = failures
+    # connections the kernel dropped because a gateway's accept queue was full: a client's
+    # connect then hangs in SYN retries (1, 3, 7 s ...), unseen by the gateways
+    figures["storm_listen_overflows"] = {k: listen1[k] - listen0.get(k, 0) for k in listen1}
     figures.update(
         storm_clients=joined,
         storm_back=len(firsts),
@@ -498,6 +514,9 @@ def main(argv: list[str]) -> int:
             emit(name, f[name], unit, **extra)
         failures = f["storm_failed_attempts"]
         emit("storm_failed_attempts", sum(failures.values()), "attempts", why=failures, **extra)
+        overflows = f["storm_listen_overflows"]
+        emit("storm_listen_drops", overflows.get("ListenDrops", 0), "connections",
+             kernel=overflows, **extra)  # fmt: skip
         emit(
             "storm_probe_failed",
             f["storm_probe_failed"],
