@@ -62,6 +62,14 @@ class Logs:
         hosts = self.url.split("://", 1)[1].split("/")[0].split(",")
         return [int(host.rpartition(":")[2]) for host in hosts]
 
+    def subscriptions(self, log: RedisLog) -> int:
+        """The subscription connections of one replica, on every node."""
+        count = 0
+        for port in self.ports():
+            listing = command(port, "CLIENT", "LIST", "TYPE", "pubsub") or ""
+            count += listing.count(f" name=hr-live-{log.writer} ")
+        return count
+
     def kill_subscriptions(self, log: RedisLog) -> int:
         """CLIENT KILL the subscription connections of one replica, on every node."""
         killed = 0
@@ -221,6 +229,10 @@ async def test_hundreds_of_rooms_opened_at_once_all_open(redis_logs: Logs) -> No
     rooms = [f"burst-{n}" for n in range(400)]
     opened = await asyncio.gather(*(a.open(room) for room in rooms), return_exceptions=True)
     assert [o for o in opened if isinstance(o, BaseException)] == []
+    # one subscription connection a node, not one a room that found none open yet (a restarted
+    # gateway opening its rooms at once made hundreds, and Redis refused them in time)
+    assert isinstance(a.log, RedisLog)
+    assert redis_logs.subscriptions(a.log) <= len(redis_logs.ports())
     for room in rooms[:5]:
         a.log.append(room, numbered("a", 0))
     await eventually(lambda: all(a.entries(r) for r in rooms[:5]), "the rooms are live")

@@ -246,6 +246,7 @@ class RedisLog:
         self._follows: dict[str, _Follow] = {}  # by room
         self._channels: dict[str, _Follow] = {}  # by channel
         self._feeds: dict[tuple[str, int], _Feed] = {}
+        self._starting: dict[tuple[str, int], asyncio.Future[_Feed]] = {}  # being connected
         self._queue: deque[tuple[str, str, int, str]] = deque()  # room, epoch, n, json
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -410,10 +411,28 @@ class RedisLog:
             kwargs = self._client.connection_pool.connection_kwargs
             key = (str(kwargs.get("host")), int(kwargs.get("port", 6379)))
         feed = self._feeds.get(key)
-        if feed is None or feed.task is None or feed.task.done():
-            feed = _Feed(self, key, self._connect(*key, f"hr-live-{self.writer}"))
+        if feed is not None and feed.task is not None and not feed.task.done():
+            return feed
+        # One connection a node: the rooms opening while it connects wait for that one (and
+        # share its failure) instead of each making its own, of which all but the last would
+        # stay open, unused, and a restarted gateway opening its rooms at once made hundreds.
+        starting = self._starting.get(key)
+        if starting is None:
+            starting = self._starting[key] = asyncio.ensure_future(self._start_feed(key))
+            starting.add_done_callback(lambda _: self._starting.pop(key, None))
+        return await asyncio.shield(starting)
+
+    async def _start_feed(self, key: tuple[str, int]) -> _Feed:
+        feed = _Feed(self, key, self._connect(*key, f"hr-live-{self.writer}"))
+        try:
             await feed.start()
-            self._feeds[key] = feed
+        except BaseException:
+            await feed.aclose()
+            raise
+        if self._closed:  # closed while it connected: nothing may follow on it any more
+            await feed.aclose()
+            raise ConnectionError("the room log is closed")
+        self._feeds[key] = feed
         return feed
 
     # -- the cluster's slot map: subscriptions follow a failover --------------------------------

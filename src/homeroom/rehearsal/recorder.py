@@ -274,7 +274,10 @@ class RecordedClient:
             except (OSError, TimeoutError) as exc:
                 fleet.failed("connect: " + type(exc).__name__)
                 link.failed = True
-                sock.close()
+                # the socket may be closed already (EBADF: its transport took it and closed it);
+                # the client must still get to _closed below, or it would never try again
+                with contextlib.suppress(OSError):
+                    sock.close()
                 fleet.waiting.pop(link, None)
                 if link is self.link:
                     self._closed(link, ABNORMAL)
