@@ -99,11 +99,25 @@ def test_rung_names_round_trip_and_an_unknown_name_is_a_clear_error():
         {"received_kbps": -3.0},
         {"frames_decoded": -1},
         {"frames_dropped": True},
+        {"frames_decoded": 2.5},
+        {"loss": "0.1"},
+        {"rtt_s": None, "received_kbps": [1]},
+        {"available_kbps": False},
     ],
 )
 def test_a_bad_report_is_a_clear_error(fields):
     with pytest.raises(ValueError, match="must be"):
         Report(**fields)
+    with pytest.raises(ValueError, match="must be"):
+        Report.of(fields)
+
+
+def test_a_report_from_a_clients_json():
+    fields = {"loss": 0, "rtt_s": 0.25, "received_kbps": 180, "frames_decoded": 30}
+    assert Report.of(fields) == Report(0, 0.25, None, 180, 30, None)
+    assert Report.of({}) == Report()
+    with pytest.raises(ValueError, match="unknown figure 'jitter': one of loss, rtt_s"):
+        Report.of({"loss": 0.0, "jitter": 3})
 
 
 def test_bad_times_and_loads_are_clear_errors():
@@ -139,6 +153,9 @@ def test_720p_to_360p_on_poor_loss_then_no_second_step_within_the_hold():
 def test_fair_figures_neither_climb_nor_step():
     p = feed(at(Rung.P360), Report(loss=0.07, rtt_s=0.7), 0.0, 120.0)
     assert (p.rung, p.good_since) == (Rung.P360, None)
+    # below poor loss, receiving less than the table's cost says only that less is sent
+    p = feed(p, Report(loss=0.07, rtt_s=0.1, received_kbps=300.0), 122.0, 240.0)
+    assert p.rung is Rung.P360
 
 
 def test_360p_to_180p_on_a_second_of_rtt():
@@ -265,6 +282,15 @@ def test_the_pupils_choice_applies_at_once_and_lifting_it_climbs_back():
     assert p.rung is TOP
 
 
+def test_a_ceiling_or_silence_right_after_a_climb_is_no_failed_climb():
+    p = feed(at(Rung.P180), GOOD, 0.0, CLIMB)
+    assert p.rung is Rung.P360
+    assert choose(p, Rung.AUDIO, CLIMB + 1).backoff == 0
+    assert cap(p, Rung.P180, CLIMB + 1).backoff == 0
+    assert tick(p, CLIMB + TIMES.silent_s).backoff == 0
+    assert observe(p, Report(loss=0.5), CLIMB + TIMES.settle_s).backoff == 1
+
+
 def test_a_class_ceiling_applies_at_once_even_within_the_hold():
     p = observe(at(Rung.P720), Report(loss=0.12), 0.0)
     p = cap(p, Rung.AUDIO, 1.0)
@@ -381,7 +407,7 @@ def test_a_failed_climb_is_not_tried_again_sooner(script):
             assert third.at - second.at >= 2 * CLIMB
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(script=steps)
 def test_the_pupils_own_ceiling_and_the_class_ceiling_are_never_exceeded(script):
     p = Pupil.start(0.0)
@@ -415,7 +441,7 @@ def test_zero_bandwidth_reaches_text_within_a_bound(script, zero, every):
         p = observe(p, zero, now)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(script=steps, every=st.floats(0.1, 5.0))
 def test_silence_reaches_text_within_the_silent_time(script, every):
     p, _ = run(Pupil.start(0.0), script)

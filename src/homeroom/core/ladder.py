@@ -22,7 +22,7 @@ seconds; silence for `silent_s` is zero bandwidth: text.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Final
@@ -101,7 +101,8 @@ class Thresholds:
     rtt_s: tuple[float, float, float] = (0.5, 1.0, 2.0)  # BigBlueButton's warnings
     dropped: tuple[float, float] = (0.10, 0.25)  # of frames: fair, poor (the device's decoder)
     headroom: float = 1.25  # climb only where the next rung's cost fits this many times
-    zero_kbps: float = 1.0  # receiving less while media is sent: nothing gets through
+    zero_kbps: float = 0.5  # receiving less while media is sent: nothing gets through (Opus
+    # DTX in silence still sends a packet every 400 ms, ~1.4 kbit/s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,9 @@ class Report:
     """One report of the pupil's browser (getStats deltas since its previous report).
 
     None means not reported: `available_kbps` (candidate-pair `availableIncomingBitrate`,
-    which Chrome often leaves out), `received_kbps` (inbound-rtp bytes, all media; None when
-    nothing is sent to the pupil), frames (the camera's inbound-rtp). `loss` is a fraction.
+    which Chrome often leaves out), `received_kbps` (inbound-rtp bytes, all media; None while
+    Janus says no media reaches it from the publishers: `media` events, `receiving: false`),
+    frames (the camera's inbound-rtp). `loss` is a fraction.
     """
 
     loss: float | None = None
@@ -137,16 +139,35 @@ class Report:
     frames_dropped: int | None = None
 
     def __post_init__(self) -> None:
-        if self.loss is not None and not (0.0 <= self.loss <= 1.0):
-            raise ValueError(f"loss must be a fraction in [0, 1], not {self.loss!r}")
-        for name in ("rtt_s", "available_kbps", "received_kbps"):
+        for name in _FIGURES:
             value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
+            if value is None:
+                continue
+            if name.startswith("frames_"):
+                if not (type(value) is int and value >= 0):
+                    raise ValueError(f"{name} must be a count ≥ 0, not {value!r}")
+            elif not (type(value) in (int, float) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}")
-        for name in ("frames_decoded", "frames_dropped"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or value < 0):
-                raise ValueError(f"{name} must be a count ≥ 0, not {value!r}")
+        if self.loss is not None and self.loss > 1:
+            raise ValueError(f"loss must be a fraction in [0, 1], not {self.loss!r}")
+
+    @classmethod
+    def of(cls, fields: Mapping[str, object]) -> Report:
+        """A report from a client's decoded JSON object; ValueError naming a wrong field."""
+        unknown = sorted(set(fields) - set(_FIGURES))
+        if unknown:
+            raise ValueError(f"unknown figure {unknown[0]!r}: one of {', '.join(_FIGURES)}")
+        return cls(**fields)  # type: ignore[arg-type]  # each is checked in __post_init__
+
+
+_FIGURES: Final = (
+    "loss",
+    "rtt_s",
+    "available_kbps",
+    "received_kbps",
+    "frames_decoded",
+    "frames_dropped",
+)
 
 
 class Grade(IntEnum):
@@ -171,11 +192,12 @@ def _level(value: float | None, limits: tuple[float, ...]) -> Grade:
 def capacity(report: Report, t: Thresholds = THRESHOLDS) -> float | None:
     """What the pupil's link carries, in kbit/s, when a figure says so; None when unknown.
 
-    The browser's estimate when it gives one; else, under loss, what got through (a capped
-    link delivers about its cap and drops the rest)."""
+    The browser's estimate when it gives one; else, under poor loss, what got through (a
+    capped link delivers about its cap and drops the rest; without loss, what is received says
+    only what is sent)."""
     known = report.available_kbps
     if report.received_kbps is not None and (
-        report.received_kbps < t.zero_kbps or (report.loss is not None and report.loss >= t.loss[0])
+        report.received_kbps < t.zero_kbps or (report.loss is not None and report.loss >= t.loss[1])
     ):
         known = report.received_kbps if known is None else min(known, report.received_kbps)
     return known
@@ -197,11 +219,11 @@ def grade(report: Report, rung: Rung, screen: bool = False, t: Thresholds = THRE
     if RUNGS[rung].camera is not None and report.frames_dropped:
         shown = report.frames_dropped + (report.frames_decoded or 0)
         worst = max(worst, _level(report.frames_dropped / shown, t.dropped))
-    known = capacity(report, t)
-    if known is not None and known < RUNGS[rung].kbps(screen):
-        if report.available_kbps is not None or known < t.zero_kbps:
-            return Grade.HARD  # the browser's own estimate, or nothing at all, gets through
-        worst = max(worst, Grade.POOR)
+    cost = RUNGS[rung].kbps(screen)
+    if report.available_kbps is not None and report.available_kbps < cost:
+        return Grade.HARD  # the browser's own estimate says the rung does not fit
+    if report.received_kbps is not None and report.received_kbps < t.zero_kbps:
+        return Grade.HARD  # nothing gets through
     if worst is Grade.GOOD and (report.loss is None and report.rtt_s is None):
         return Grade.FAIR  # no evidence either way
     if (
@@ -252,21 +274,21 @@ def _advance(p: Pupil, now: float) -> Pupil:
     return replace(p, last_at=now)
 
 
-def _move(p: Pupil, rung: Rung, now: float, times: Times) -> Pupil:
-    """Change rung, keeping the account of failed climbs."""
+def _move(p: Pupil, rung: Rung, now: float, times: Times, judged: bool = True) -> Pupil:
+    """Change rung, keeping the account of failed climbs (`judged`: the figures undid it)."""
     if rung == p.rung:
         return p
     up = rung > p.rung
     backoff = p.backoff
-    if not up and p.climbed and now - p.changed_at < times.prove_s:
+    if judged and not up and p.climbed and now - p.changed_at < times.prove_s:
         backoff = min(times.max_backoff, backoff + 1)
     # a climb counts good figures from now on; a step down waits for fresh ones
     good_since = now if up else None
     return replace(p, rung=rung, changed_at=now, climbed=up, backoff=backoff, good_since=good_since)
 
 
-def _down(p: Pupil, target: Rung, now: float, times: Times) -> Pupil:
-    return _move(p, min(p.rung, max(BOTTOM, target)), now, times)
+def _down(p: Pupil, target: Rung, now: float, times: Times, judged: bool = True) -> Pupil:
+    return _move(p, min(p.rung, max(BOTTOM, target)), now, times, judged)
 
 
 def observe(
@@ -274,8 +296,6 @@ def observe(
 ) -> Pupil:
     """A report from the pupil's browser arrived at `now`."""
     p = replace(_advance(p, now), heard_at=now)
-    if p.rung > p.limit:  # a ceiling set while nothing was reported
-        p = _down(p, p.limit, now, times)
     if p.backoff and p.climbed and now - p.changed_at >= times.prove_s:
         p = replace(p, backoff=0)  # the last climb held: the rung above is worth trying again
     g = grade(report, p.rung, p.screen, t)
@@ -314,13 +334,13 @@ def slowlink(p: Pupil, now: float, times: Times = TIMES) -> Pupil:
 def choose(p: Pupil, own: Rung, now: float, times: Times = TIMES) -> Pupil:
     """The pupil chose their own ceiling (TOP: no data saving). Lower: applied at once."""
     p = replace(_advance(p, now), own=Rung(own))
-    return _down(p, p.limit, now, times)
+    return _down(p, p.limit, now, times, judged=False)
 
 
 def cap(p: Pupil, ceiling: Rung, now: float, times: Times = TIMES) -> Pupil:
     """The class's or its instance's ceiling changed. Lower: applied at once."""
     p = replace(_advance(p, now), ceiling=Rung(ceiling))
-    return _down(p, p.limit, now, times)
+    return _down(p, p.limit, now, times, judged=False)
 
 
 def share(p: Pupil, on: bool, now: float) -> Pupil:
@@ -332,7 +352,7 @@ def tick(p: Pupil, now: float, times: Times = TIMES) -> Pupil:
     """Time passed: no report for `silent_s` means nothing gets through, so text."""
     p = _advance(p, now)
     if now - p.heard_at >= times.silent_s and p.rung > BOTTOM:
-        return _down(p, BOTTOM, now, times)
+        return _down(p, BOTTOM, now, times, judged=False)  # a hidden tab, maybe: no verdict
     return p
 
 
