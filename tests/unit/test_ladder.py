@@ -282,6 +282,14 @@ def test_the_pupils_choice_applies_at_once_and_lifting_it_climbs_back():
     assert p.rung is TOP
 
 
+def test_poor_figures_just_after_a_climb_undo_it_without_waiting_for_the_hold():
+    p = feed(at(Rung.P180), GOOD, 0.0, CLIMB)
+    assert p.rung is Rung.P360
+    assert observe(p, Report(loss=0.12), CLIMB + TIMES.settle_s - 1).rung is Rung.P360
+    p = observe(p, Report(loss=0.12), CLIMB + TIMES.settle_s)
+    assert (p.rung, p.backoff) == (Rung.P180, 1)
+
+
 def test_a_ceiling_or_silence_right_after_a_climb_is_no_failed_climb():
     p = feed(at(Rung.P180), GOOD, 0.0, CLIMB)
     assert p.rung is Rung.P360
@@ -352,7 +360,8 @@ def apply(
     """One event; and whether it is one that may step down within the hold."""
     if kind == "report":
         assert isinstance(value, Report)
-        return observe(p, value, now, times), grade(value, p.rung, p.screen) is Grade.HARD
+        g = grade(value, p.rung, p.screen)
+        return observe(p, value, now, times), g is Grade.HARD or (g is Grade.POOR and p.climbed)
     if kind == "slowlink":
         return slowlink(p, now, times), False
     if kind == "choose":
@@ -607,3 +616,88 @@ def test_the_summary_counts_every_pupil_once(triples):
         assert summary.counts[rung] == sum(p.rung is rung for p in pupils)
     assert summary.by_choice == sum(p.rung == p.own < p.ceiling for p in pupils)
     assert list(summary.wire()) == ["720p", "360p", "180p", "audio", "slides", "text"]
+
+
+# -- a steady link -------------------------------------------------------------------------------
+
+
+def through(p: Pupil, cap_kbps: float, estimate: bool) -> Report | None:
+    """What the browser reports on a link capped at `cap_kbps` (a tbf: what exceeds is lost);
+    None below what the class's socket needs to carry the report itself."""
+    if cap_kbps < SOCKET_KBPS:
+        return None
+    if p.rung is BOTTOM:
+        return Report(rtt_s=0.1)  # no media, so no estimate either
+    cost = RUNGS[p.rung].kbps(p.screen)
+    loss = 0.0 if cost <= cap_kbps else 1 - cap_kbps / cost
+    return Report(
+        loss=loss,
+        rtt_s=0.6 if loss else 0.1,  # the queue fills
+        available_kbps=cap_kbps if estimate else None,
+        received_kbps=min(cost, cap_kbps),
+    )
+
+
+def step(p: Pupil, cap_kbps: float, estimate: bool, now: float) -> tuple[Pupil, Report | None]:
+    report = through(p, cap_kbps, estimate)
+    return (tick(p, now) if report is None else observe(p, report, now)), report
+
+
+SOCKET_KBPS = 5.0
+PROBES = 600 / (CLIMB * 2**TIMES.max_backoff) + 1  # failed climbs in 10 minutes, at most
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=rungs,
+    cap_kbps=st.floats(SOCKET_KBPS, 6_000),
+    screen=st.booleans(),
+    every=st.floats(1.0, 3.0),
+)
+def test_on_a_steady_link_with_an_estimate_the_ladder_settles_on_what_fits(
+    start, cap_kbps, screen, every
+):
+    """Above text, the browser's estimate keeps every climb within the link: no probing."""
+    p = share(at(start), screen, 0.0)
+    fits = fit(cap_kbps, screen)
+    now, changes_late, lossy_late = 0.0, 0, 0
+    while now < 720:
+        now += every
+        before = p.rung
+        p, report = step(p, cap_kbps, True, now)
+        assert report is not None
+        if now > 120:
+            changes_late += p.rung != before
+            lossy_late += bool(report.loss)
+        if now > every and fits > BOTTOM:  # from the second report on, nothing above what fits
+            assert p.rung <= fits
+    if fits > BOTTOM:
+        assert changes_late == 0 and lossy_late == 0
+    else:  # at text there is no media, so no estimate: the ladder probes, rarely
+        assert changes_late <= 2 * PROBES
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=rungs,
+    cap_kbps=st.floats(0, 6_000),
+    screen=st.booleans(),
+    every=st.floats(1.0, 3.0),
+)
+def test_on_a_steady_link_without_an_estimate_the_ladder_probes_rarely(
+    start, cap_kbps, screen, every
+):
+    """No estimate: a climb is the only way to learn that a rung does not fit, so the ladder
+    probes, but a failed probe makes the next wait twice as long, up to ×8."""
+    p = share(at(start), screen, 0.0)
+    now, changes, poor = 0.0, 0, 0
+    while now < 720:
+        now += every
+        before = p.rung
+        p, report = step(p, cap_kbps, False, now)
+        if now > 120:
+            changes += p.rung != before
+            poor += report is not None and (report.loss or 0) >= 0.10
+    assert changes <= 2 * PROBES  # each probe: up, then down
+    # a failed probe lasts until the first poor report after settle_s
+    assert poor <= PROBES * math.ceil((TIMES.settle_s + every) / every)

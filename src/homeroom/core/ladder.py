@@ -12,8 +12,8 @@ text). Three parts:
   all its classes, with hysteresis;
 - per class, `summarise`: how many pupils are on each rung, for the teacher.
 
-The rules (why each figure, in docs/av.md): step down at once on a hard signal, else one rung at
-most every `hold_s`; climb one rung at a time after `climb_s` of good figures, never within
+The rules (why each figure, in docs/av.md): step down at once on a hard signal (or a poor one
+just after a climb), else one rung at most every `hold_s`; climb one rung at a time after `climb_s` of good figures, never within
 `hold_s` of the previous change; a climb undone within `prove_s` doubles the next wait (up to
 ×8) until a climb holds for `prove_s`, so a rung that does not fit is not probed every few
 seconds; silence for `silent_s` is zero bandwidth: text.
@@ -310,7 +310,8 @@ def observe(
             return _down(p, target, now, times)
         return replace(p, good_since=None)
     if g is Grade.POOR and p.rung > BOTTOM:
-        if since >= times.hold_s:
+        # poor just after a climb: the climb failed, undo it now (the next one waits longer)
+        if since >= times.hold_s or (p.climbed and since >= times.settle_s):
             return _down(p, target, now, times)
         return replace(p, good_since=None)
     if g is not Grade.GOOD:
