@@ -35,6 +35,7 @@ from homeroom.core.ladder import (
     summarise,
     tick,
 )
+from tests.capped_link import SOCKET_KBPS, step
 
 GOOD = Report(loss=0.0, rtt_s=0.05)
 HOLD = TIMES.hold_s
@@ -259,17 +260,36 @@ def test_no_climb_without_headroom_in_the_estimate():
     assert p.rung is Rung.P360
 
 
-def test_a_failed_climb_doubles_the_wait_and_a_climb_that_holds_clears_it():
+def test_a_failed_climb_doubles_the_wait_onto_that_rung_until_it_holds():
     p = feed(at(Rung.P180, own=Rung.P360), GOOD, 0.0, CLIMB)
     assert (p.rung, p.changed_at) == (Rung.P360, CLIMB)
     p = observe(p, Report(loss=0.3), CLIMB + 4)  # the climb fails at once
-    assert (p.rung, p.backoff) == (Rung.P180, 1)
+    assert (p.rung, p.failed, p.backoff) == (Rung.P180, Rung.P360, 1)
     p = feed(p, GOOD, CLIMB + 6, CLIMB + 6 + 2 * CLIMB - 2)
     assert p.rung is Rung.P180
     p = observe(p, GOOD, CLIMB + 6 + 2 * CLIMB)
     assert p.rung is Rung.P360
+    p = observe(p, Report(loss=0.3), p.last_at + 4)  # fails again: ×4
+    assert (p.rung, p.failed, p.backoff) == (Rung.P180, Rung.P360, 2)
+    p = feed(p, GOOD, p.last_at + 2, p.last_at + 2 + 4 * CLIMB - 2)
+    assert p.rung is Rung.P180
+    p = observe(p, GOOD, p.last_at + 2)  # good from 2 s after the failure, for 4 × climb_s
+    assert p.rung is Rung.P360
     p = feed(p, GOOD, p.last_at + 2, p.changed_at + TIMES.prove_s)
-    assert p.backoff == 0
+    assert (p.failed, p.backoff) == (None, 0)  # it held
+
+
+def test_a_failure_slows_only_the_climb_onto_that_rung():
+    p = observe(feed(at(Rung.P180), GOOD, 0.0, CLIMB), Report(available_kbps=100.0), CLIMB + 1)
+    assert (p.rung, p.failed) == (Rung.AUDIO, Rung.P360)  # two rungs down: 100 kbit/s
+    p = feed(p, GOOD, CLIMB + 2, CLIMB + 2 + CLIMB)
+    assert p.rung is Rung.P180  # at the usual pace
+    p = feed(p, GOOD, p.last_at + 2, p.changed_at + 2 * CLIMB - 2)
+    assert p.rung is Rung.P180  # onto 360p: twice as long
+    p = observe(p, GOOD, p.changed_at + 2 * CLIMB)
+    assert p.rung is Rung.P360
+    p = feed(p, GOOD, p.last_at + 2, p.changed_at + CLIMB)
+    assert (p.rung, p.failed, p.backoff) == (Rung.P720, None, 0)  # climbing past it clears it
 
 
 def test_the_pupils_choice_applies_at_once_and_lifting_it_climbs_back():
@@ -352,6 +372,7 @@ class Change:
     before: Rung
     after: Rung
     hard: bool  # caused by a hard report, a ceiling or silence
+    judged: bool  # by the figures (a report, a slowlink), not a ceiling or silence
 
 
 def apply(
@@ -383,7 +404,8 @@ def run(
         after, hard = apply(p, kind, value, now, times)
         assert BOTTOM <= after.rung <= after.limit
         if after.rung != p.rung:
-            changes.append(Change(now, p.rung, after.rung, hard))
+            judged = kind in ("report", "slowlink")
+            changes.append(Change(now, p.rung, after.rung, hard, judged))
         p = after
     return p, changes
 
@@ -404,16 +426,24 @@ def test_never_changes_twice_within_the_hold_but_downwards_on_a_hard_signal(scri
 @settings(max_examples=150, deadline=None)
 @given(script=steps)
 def test_a_failed_climb_is_not_tried_again_sooner(script):
-    """Up and straight back down: the next climb to that rung waits at least twice as long."""
+    """Up, and undone by the figures within prove_s: the next climb onto that rung waits at least
+    twice as long (unless another rung failed meanwhile: only the latest failure is kept)."""
     _, changes = run(Pupil.start(0.0), script)
-    for first, second, third in zip(changes, changes[1:], changes[2:], strict=False):
+    for n, (up, down) in enumerate(itertools.pairwise(changes)):
         failed = (
-            first.after > first.before
-            and second.after < second.before
-            and second.at - first.at < TIMES.prove_s
+            up.after > up.before
+            and down.after < down.before
+            and down.judged
+            and down.at - up.at < TIMES.prove_s
         )
-        if failed and third.after > third.before:
-            assert third.at - second.at >= 2 * CLIMB
+        if not failed:
+            continue
+        for later in changes[n + 2 :]:
+            if later.after < later.before and later.judged:
+                break  # another failure, perhaps
+            if later.after == up.after and later.after > later.before:
+                assert later.at - down.at >= 2 * CLIMB
+                break
 
 
 @settings(max_examples=100, deadline=None)
@@ -621,29 +651,6 @@ def test_the_summary_counts_every_pupil_once(triples):
 # -- a steady link -------------------------------------------------------------------------------
 
 
-def through(p: Pupil, cap_kbps: float, estimate: bool) -> Report | None:
-    """What the browser reports on a link capped at `cap_kbps` (a tbf: what exceeds is lost);
-    None below what the class's socket needs to carry the report itself."""
-    if cap_kbps < SOCKET_KBPS:
-        return None
-    if p.rung is BOTTOM:
-        return Report(rtt_s=0.1)  # no media, so no estimate either
-    cost = RUNGS[p.rung].kbps(p.screen)
-    loss = 0.0 if cost <= cap_kbps else 1 - cap_kbps / cost
-    return Report(
-        loss=loss,
-        rtt_s=0.6 if loss else 0.1,  # the queue fills
-        available_kbps=cap_kbps if estimate else None,
-        received_kbps=min(cost, cap_kbps),
-    )
-
-
-def step(p: Pupil, cap_kbps: float, estimate: bool, now: float) -> tuple[Pupil, Report | None]:
-    report = through(p, cap_kbps, estimate)
-    return (tick(p, now) if report is None else observe(p, report, now)), report
-
-
-SOCKET_KBPS = 5.0
 PROBES = 600 / (CLIMB * 2**TIMES.max_backoff) + 1  # failed climbs in 10 minutes, at most
 
 

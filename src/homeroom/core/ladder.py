@@ -13,10 +13,11 @@ text). Three parts:
 - per class, `summarise`: how many pupils are on each rung, for the teacher.
 
 The rules (why each figure, in docs/av.md): step down at once on a hard signal (or a poor one
-just after a climb), else one rung at most every `hold_s`; climb one rung at a time after `climb_s` of good figures, never within
-`hold_s` of the previous change; a climb undone within `prove_s` doubles the next wait (up to
-×8) until a climb holds for `prove_s`, so a rung that does not fit is not probed every few
-seconds; silence for `silent_s` is zero bandwidth: text.
+just after a climb), else one rung at most every `hold_s`; climb one rung at a time after
+`climb_s` of good figures, never within `hold_s` of the previous change; a climb undone within
+`prove_s` doubles the wait for the next climb onto that rung (up to ×8) until that rung holds,
+so a rung that does not fit is not probed every few seconds; silence for `silent_s` is zero
+bandwidth: text.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class Times:
 
     hold_s: float = 8.0  # no two changes closer, but downwards on a hard signal or a ceiling
     settle_s: float = 3.0  # after a change, a hard signal steps again only if a figure says so
-    climb_s: float = 10.0  # good figures for this long before each climb (×2 per failed climb)
+    climb_s: float = 8.0  # good figures for this long before each climb (×2 per failed climb)
     prove_s: float = 30.0  # a climb undone sooner failed; a rung held this long clears failures
     silent_s: float = 10.0  # no report for this long: nothing gets through, text
     max_backoff: int = 3  # the climb wait doubles at most this many times (×8)
@@ -249,7 +250,8 @@ class Pupil:
     screen: bool = False  # the teacher shares a screen
     good_since: float | None = None
     climbed: bool = False  # the last change was a climb
-    backoff: int = 0  # climbs undone within prove_s, lately
+    failed: Rung | None = None  # the rung a climb onto failed lately (undone within prove_s)
+    backoff: int = 0  # how many times in a row: the next climb onto it waits climb_s × 2**backoff
 
     @classmethod
     def start(cls, now: float, own: Rung = TOP, ceiling: Rung = TOP) -> Pupil:
@@ -279,12 +281,22 @@ def _move(p: Pupil, rung: Rung, now: float, times: Times, judged: bool = True) -
     if rung == p.rung:
         return p
     up = rung > p.rung
-    backoff = p.backoff
+    failed, backoff = p.failed, p.backoff
     if judged and not up and p.climbed and now - p.changed_at < times.prove_s:
-        backoff = min(times.max_backoff, backoff + 1)
+        failed, backoff = p.rung, min(times.max_backoff, backoff + 1)
+    elif up and failed is not None and p.rung >= failed:
+        failed, backoff = None, 0  # it held there long enough to climb on
     # a climb counts good figures from now on; a step down waits for fresh ones
     good_since = now if up else None
-    return replace(p, rung=rung, changed_at=now, climbed=up, backoff=backoff, good_since=good_since)
+    return replace(
+        p,
+        rung=rung,
+        changed_at=now,
+        climbed=up,
+        failed=failed,
+        backoff=backoff,
+        good_since=good_since,
+    )
 
 
 def _down(p: Pupil, target: Rung, now: float, times: Times, judged: bool = True) -> Pupil:
@@ -296,8 +308,8 @@ def observe(
 ) -> Pupil:
     """A report from the pupil's browser arrived at `now`."""
     p = replace(_advance(p, now), heard_at=now)
-    if p.backoff and p.climbed and now - p.changed_at >= times.prove_s:
-        p = replace(p, backoff=0)  # the last climb held: the rung above is worth trying again
+    if p.failed is not None and p.rung >= p.failed and now - p.changed_at >= times.prove_s:
+        p = replace(p, failed=None, backoff=0)  # the rung that failed has held now
     g = grade(report, p.rung, p.screen, t)
     known = capacity(report, t)
     target = Rung(max(BOTTOM, p.rung - 1))
@@ -318,7 +330,7 @@ def observe(
         return replace(p, good_since=None)
     good_since = now if p.good_since is None else p.good_since
     p = replace(p, good_since=good_since)
-    wait = times.climb_s * 2**p.backoff
+    wait = times.climb_s * (2**p.backoff if p.failed == p.rung + 1 else 1)
     if p.rung < p.limit and since >= times.hold_s and now - good_since >= wait:
         return _move(p, Rung(p.rung + 1), now, times)
     return p
