@@ -219,6 +219,11 @@ def test_slowlink_is_a_poor_sign_held_by_the_hold():
     assert slowlink(p, HOLD - 0.1).rung is Rung.P360
     assert slowlink(p, HOLD).rung is Rung.P180
     assert slowlink(at(Rung.TEXT), 0.0).rung is Rung.TEXT
+    # just after a climb it undoes the climb, as poor figures do
+    p = feed(at(Rung.P180), GOOD, 0.0, CLIMB)
+    assert slowlink(p, CLIMB + 1).rung is Rung.P360
+    p = slowlink(p, CLIMB + TIMES.settle_s)
+    assert (p.rung, p.failed) == (Rung.P180, Rung.P360)
 
 
 def test_climbs_one_rung_at_a_time_after_good_figures_text_to_720p():
@@ -384,7 +389,7 @@ def apply(
         g = grade(value, p.rung, p.screen)
         return observe(p, value, now, times), g is Grade.HARD or (g is Grade.POOR and p.climbed)
     if kind == "slowlink":
-        return slowlink(p, now, times), False
+        return slowlink(p, now, times), p.climbed
     if kind == "choose":
         return choose(p, Rung(value), now, times), True  # type: ignore[call-overload]
     if kind == "cap":

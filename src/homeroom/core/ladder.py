@@ -1,4 +1,4 @@
-"""The ladder: which rung of audio and video each pupil receives, from their figures (docs/av.md#the-ladder).
+"""The ladder: which rung of audio and video each pupil receives (docs/av.md#the-ladder).
 
 Sans-I/O, like the gate's controller: the live gateway stamps what arrives with `now` (a
 monotonic clock, in seconds) and calls the functions here; they answer the new state, whose
@@ -321,11 +321,8 @@ def observe(
         if since >= times.settle_s or urgent:
             return _down(p, target, now, times)
         return replace(p, good_since=None)
-    if g is Grade.POOR and p.rung > BOTTOM:
-        # poor just after a climb: the climb failed, undo it now (the next one waits longer)
-        if since >= times.hold_s or (p.climbed and since >= times.settle_s):
-            return _down(p, target, now, times)
-        return replace(p, good_since=None)
+    if g is Grade.POOR and p.rung > BOTTOM and _poor_steps(p, since, times):
+        return _down(p, target, now, times)
     if g is not Grade.GOOD:
         return replace(p, good_since=None)
     good_since = now if p.good_since is None else p.good_since
@@ -336,10 +333,16 @@ def observe(
     return p
 
 
+def _poor_steps(p: Pupil, since: float, times: Times) -> bool:
+    """Whether a poor sign steps down now: outside the hold, or just after a climb (the climb
+    failed: undo it now, and the next one onto that rung waits longer)."""
+    return since >= times.hold_s or (p.climbed and since >= times.settle_s)
+
+
 def slowlink(p: Pupil, now: float, times: Times = TIMES) -> Pupil:
     """Janus said the link towards this pupil loses packets (`slowlink`, downlink): a poor sign."""
     p = _advance(p, now)
-    if p.rung > BOTTOM and now - p.changed_at >= times.hold_s:
+    if p.rung > BOTTOM and _poor_steps(p, now - p.changed_at, times):
         return _down(p, Rung(p.rung - 1), now, times)
     return replace(p, good_since=None)
 
