@@ -1,6 +1,6 @@
 """Janus's configuration as homeroom writes it (homeroom.av.janusconfig): locked, and only what is needed loaded.
 
-The real Janus reads these files in tests/e2e/test_janus.py; here, what they say."""
+The real Janus reads these files in tests/av/test_janus.py; here, what they say."""
 
 from __future__ import annotations
 

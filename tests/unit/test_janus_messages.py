@@ -1,7 +1,7 @@
 """Janus's API as data (core.janus): requests, replies, events and transactions, without Janus.
 
 The messages below are what Debian's Janus 1.1.2 sent to the requests beside them (captured
-against it; tests/e2e/test_janus.py checks the same against the real one).
+against it; tests/av/test_janus.py checks the same against the real one).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ what to ask and returns the text to send, and is given each text received and re
 was: the answer to one of its transactions, or an event to route to a session or handle. The
 asyncio layer (homeroom.av.client) owns the socket, the clock, keepalives and timeouts.
 
-What Janus 1.1 answers, as observed against Debian's build (tests/e2e/test_janus.py):
+What Janus 1.1 answers, as observed against Debian's build (tests/av/test_janus.py):
 
 | request | answer |
 |---|---|

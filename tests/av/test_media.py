@@ -1,0 +1,212 @@
+"""ICE and media through the real Janus: a Chromium publisher and a Chromium subscriber, signalled by homeroom's client.
+
+The browsers hold no Janus session: each page hands its offer or answer and its ICE candidates
+to the test (Playwright's exposed functions), which relays them to Janus with homeroom's
+client (homeroom.av.client) exactly as the live gateway will. Chromium runs in a network
+namespace joined to Janus's by a veth pair (tests/av_network.py): Janus gathers candidates on
+that veth only, so the media cannot take loopback. The proof is the subscriber's `getStats`:
+`framesDecoded` and `totalSamplesReceived` grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, async_playwright
+
+from homeroom.av.client import Handle, JanusClient
+from homeroom.core import janus
+from homeroom.core import videoroom as vr
+from tests.av_network import ClientNet, chromium, client_namespace
+from tests.janus_servers import janus_instance
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(180)]
+
+ROOM = 4201
+ORIGIN = "https://class.homeroom.test"  # served by the test (page.route): no network needed
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    # raw host candidates (10.214.k.2), not mDNS names Janus would have to resolve
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+PAGE = """<!doctype html><meta charset="utf-8"><title>av</title><script>
+const pc = new RTCPeerConnection();
+pc.onicecandidate = (e) => window.hrTrickle(e.candidate ? e.candidate.toJSON() : null);
+// a received track plays in an element, as in the class page: Chromium decodes audio for a sink
+pc.ontrack = (e) => {
+  const el = document.createElement(e.track.kind === "audio" ? "audio" : "video");
+  el.autoplay = true; el.srcObject = new MediaStream([e.track]); document.body.append(el);
+};
+
+async function publish() {
+  const stream = await navigator.mediaDevices.getUserMedia(
+    {audio: true, video: {width: 1280, height: 720, frameRate: 30}});
+  const [audio] = stream.getAudioTracks(), [video] = stream.getVideoTracks();
+  pc.addTransceiver(audio, {direction: "sendonly"});
+  pc.addTransceiver(video, {direction: "sendonly", sendEncodings: [
+    {rid: "h", maxBitrate: 2500000},
+    {rid: "m", maxBitrate: 500000, scaleResolutionDownBy: 2},
+    {rid: "l", maxBitrate: 150000, scaleResolutionDownBy: 4}]});
+  await pc.setLocalDescription(await pc.createOffer());
+  const answer = await window.hrPublish(pc.localDescription.toJSON());
+  await pc.setRemoteDescription(answer);
+}
+
+async function subscribe(offer) {
+  await pc.setRemoteDescription(offer);
+  await pc.setLocalDescription(await pc.createAnswer());
+  return pc.localDescription.toJSON();
+}
+
+async function received() {
+  const out = {frames: 0, samples: 0, audioPackets: 0, width: 0, state: pc.connectionState};
+  (await pc.getStats()).forEach((r) => {
+    if (r.type !== "inbound-rtp") return;
+    if (r.kind === "video") { out.frames += r.framesDecoded || 0; out.width = r.frameWidth || 0; }
+    if (r.kind === "audio") {
+      out.samples += r.totalSamplesReceived || 0; out.audioPackets += r.packetsReceived || 0;
+    }
+  });
+  return out;
+}
+
+async function path() {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((r) => { if (r.type === "transport" && r.selectedCandidatePairId)
+    pair = stats.get(r.selectedCandidatePairId); });
+  if (!pair) return null;
+  return {local: stats.get(pair.localCandidateId).address,
+          remote: stats.get(pair.remoteCandidateId).address};
+}
+
+async function sent() {
+  const out = {layers: 0, state: pc.connectionState};
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "outbound-rtp" && r.kind === "video" && r.framesEncoded > 0) out.layers += 1;
+  });
+  return out;
+}
+</script>"""
+
+
+async def serve(page: Page) -> None:
+    await page.route(
+        f"{ORIGIN}/**",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=PAGE),
+    )
+    await page.goto(f"{ORIGIN}/av")
+
+
+def trickler(handle: Handle) -> Any:
+    async def trickle(candidate: dict[str, Any] | None) -> None:
+        await handle.trickle(candidate)
+
+    return trickle
+
+
+async def until(page: Page, script: str, holds: Any, timeout_s: float = 30) -> dict[str, Any]:
+    """Evaluate `script` until `holds(result)`; the last result in the failure."""
+    last: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                last = await page.evaluate(script)
+                if holds(last):
+                    return last
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"{script} still {last} after {timeout_s} s") from None
+
+
+@pytest.fixture
+async def net() -> AsyncIterator[ClientNet]:
+    with client_namespace() as made:
+        yield made
+
+
+async def test_a_subscriber_decodes_what_a_publisher_sends_through_janus(net: ClientNet) -> None:
+    with janus_instance(ice_enforce_list=(net.host_end,), rtp_ports=(43_000, 43_999)) as process:
+        s = process.settings
+        folder = Path(tempfile.mkdtemp(prefix="homeroom-av-"))
+        async with (
+            await JanusClient.connect(s.url, s.api_secret) as client,
+            async_playwright() as p,
+        ):
+            session = await client.create_session()
+            teacher = await session.attach()
+            await teacher.videoroom(vr.create(ROOM, s.admin_key, publishers=3))
+            joined, _ = await teacher.videoroom(vr.join_publisher(ROOM, "teacher"))
+            assert isinstance(joined, vr.Joined)
+
+            browser = await p.chromium.launch(
+                executable_path=str(net.wrapper(folder, chromium())), args=ARGS
+            )
+            try:
+                # the teacher's page publishes; its offer and candidates go through our client
+                publisher = await (await browser.new_context()).new_page()
+
+                async def publish(offer: dict[str, Any]) -> dict[str, Any] | None:
+                    _, answer = await teacher.videoroom(vr.publish(), jsep=offer)
+                    return answer
+
+                await publisher.expose_function("hrPublish", publish)
+                await publisher.expose_function("hrTrickle", trickler(teacher))
+                await serve(publisher)
+                await publisher.evaluate("publish()")
+                await teacher.wait_for(lambda e: isinstance(e, janus.WebrtcUp), timeout_s=30)
+                await until(publisher, "sent()", lambda r: r["layers"] >= 1)
+
+                # a pupil's page subscribes to the teacher's feed
+                pupil = await session.attach()
+                viewer = await (await browser.new_context()).new_page()
+                await viewer.expose_function("hrTrickle", trickler(pupil))
+                await serve(viewer)
+                attached, offer = await pupil.videoroom(vr.subscribe(ROOM, [joined.participant]))
+                assert isinstance(attached, vr.Attached) and offer is not None
+                answer = await viewer.evaluate("(offer) => subscribe(offer)", offer)
+                await pupil.videoroom(vr.start(), jsep=answer)
+
+                first = await until(viewer, "received()", lambda r: r["frames"] > 0)
+                later = await until(
+                    viewer,
+                    "received()",
+                    lambda r: (
+                        r["frames"] > first["frames"] + 10 and r["samples"] > first["samples"]
+                    ),
+                )
+                assert later["width"] > 0 and later["state"] == "connected"
+                # the media took the veth: Janus's end of it, from the namespace's end
+                for page in (publisher, viewer):
+                    assert await page.evaluate("path()") == {
+                        "local": net.client_address,
+                        "remote": net.host_address,
+                    }
+
+                # the teacher simulcasts; the pupil is moved to the lowest layer (180p of 720p),
+                # as the ladder will do, and the frames that arrive shrink
+                assert (await publisher.evaluate("sent()"))["layers"] == 3
+                video = next(m["mid"] for m in attached.streams if m.get("type") == "video")
+                await pupil.videoroom(vr.configure_stream(video, substream=0, temporal=2))
+                low = await until(viewer, "received()", lambda r: 0 < r["width"] <= 320)
+                assert low["width"] * 4 == later["width"]
+            finally:
+                await browser.close()
+            await teacher.videoroom(vr.destroy(ROOM))
+            await session.destroy()
