@@ -11,6 +11,7 @@ that veth only, so the media cannot take loopback. The proof is the subscriber's
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -208,5 +209,6 @@ async def test_a_subscriber_decodes_what_a_publisher_sends_through_janus(net: Cl
                 assert low["width"] * 4 == later["width"]
             finally:
                 await browser.close()
+                shutil.rmtree(folder, ignore_errors=True)
             await teacher.videoroom(vr.destroy(ROOM))
             await session.destroy()
