@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +145,22 @@ async def net() -> AsyncIterator[ClientNet]:
         yield made
 
 
-async def test_a_subscriber_decodes_what_a_publisher_sends_through_janus(net: ClientNet) -> None:
+@dataclass
+class Class:
+    """A teacher's page publishing into a room and a pupil's page subscribed to it."""
+
+    net: ClientNet
+    teacher: Handle
+    pupil: Handle
+    publisher: Page
+    viewer: Page
+    streams: tuple[dict[str, Any], ...]  # the pupil's subscribed streams (mid, type, ...)
+
+
+@asynccontextmanager
+async def a_class(net: ClientNet) -> AsyncIterator[Class]:
+    """Janus gathering on the veth alone, Chromium in the namespace, both pages connected;
+    every offer, answer and candidate relayed by homeroom's client."""
     with janus_instance(ice_enforce_list=(net.host_end,), rtp_ports=(43_000, 43_999)) as process:
         s = process.settings
         folder = Path(tempfile.mkdtemp(prefix="homeroom-av-"))
@@ -183,32 +201,62 @@ async def test_a_subscriber_decodes_what_a_publisher_sends_through_janus(net: Cl
                 assert isinstance(attached, vr.Attached) and offer is not None
                 answer = await viewer.evaluate("(offer) => subscribe(offer)", offer)
                 await pupil.videoroom(vr.start(), jsep=answer)
-
-                first = await until(viewer, "received()", lambda r: r["frames"] > 0)
-                later = await until(
-                    viewer,
-                    "received()",
-                    lambda r: (
-                        r["frames"] > first["frames"] + 10 and r["samples"] > first["samples"]
-                    ),
-                )
-                assert later["width"] > 0 and later["state"] == "connected"
-                # the media took the veth: Janus's end of it, from the namespace's end
-                for page in (publisher, viewer):
-                    assert await page.evaluate("path()") == {
-                        "local": net.client_address,
-                        "remote": net.host_address,
-                    }
-
-                # the teacher simulcasts; the pupil is moved to the lowest layer (180p of 720p),
-                # as the ladder will do, and the frames that arrive shrink
-                assert (await publisher.evaluate("sent()"))["layers"] == 3
-                video = next(m["mid"] for m in attached.streams if m.get("type") == "video")
-                await pupil.videoroom(vr.configure_stream(video, substream=0, temporal=2))
-                low = await until(viewer, "received()", lambda r: 0 < r["width"] <= 320)
-                assert low["width"] * 4 == later["width"]
+                yield Class(net, teacher, pupil, publisher, viewer, attached.streams)
             finally:
                 await browser.close()
                 shutil.rmtree(folder, ignore_errors=True)
             await teacher.videoroom(vr.destroy(ROOM))
             await session.destroy()
+
+
+def video_mid(c: Class) -> str:
+    return next(str(m["mid"]) for m in c.streams if m.get("type") == "video")
+
+
+async def test_a_subscriber_decodes_what_a_publisher_sends_through_janus(net: ClientNet) -> None:
+    async with a_class(net) as c:
+        first = await until(c.viewer, "received()", lambda r: r["frames"] > 0)
+        later = await until(
+            c.viewer,
+            "received()",
+            lambda r: r["frames"] > first["frames"] + 10 and r["samples"] > first["samples"],
+        )
+        assert later["width"] > 0 and later["state"] == "connected"
+        # the media took the veth: Janus's end of it, from the namespace's end
+        for page in (c.publisher, c.viewer):
+            assert await page.evaluate("path()") == {
+                "local": net.client_address,
+                "remote": net.host_address,
+            }
+
+        # the teacher simulcasts; the pupil is moved to the lowest layer (180p of 720p),
+        # as the ladder will do, and the frames that arrive shrink
+        assert (await c.publisher.evaluate("sent()"))["layers"] == 3
+        await c.pupil.videoroom(vr.configure_stream(video_mid(c), substream=0, temporal=2))
+        low = await until(c.viewer, "received()", lambda r: 0 < r["width"] <= 320)
+        assert low["width"] * 4 == later["width"]
+
+
+def tc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["tc", *args], capture_output=True, text=True, timeout=10)
+
+
+async def test_a_capped_pupil_link_makes_janus_report_slowlink(net: ClientNet) -> None:
+    """The pupil's link from Janus capped at 300 kbit/s (tbf on Janus's end of the veth) while
+    Janus sends it the 720p layer (~2.5 Mbit/s): the pupil's browser asks again for what it
+    lost, and Janus reports `slowlink` on the pupil's handle, `uplink` true (Janus sending) —
+    an input of the ladder. The teacher's handle hears nothing of it."""
+    async with a_class(net) as c:
+        await until(c.viewer, "received()", lambda r: r["frames"] > 10 and r["width"] == 1280)
+        capped = tc("qdisc", "add", "dev", net.host_end, "root", "tbf", "rate", "300kbit",
+                    "burst", "16kb", "latency", "100ms")  # fmt: skip
+        if capped.returncode != 0:
+            pytest.skip(f"no tbf qdisc here: {capped.stderr.strip()}")
+        slow = await c.pupil.wait_for(lambda e: isinstance(e, janus.SlowLink), timeout_s=30)
+        assert isinstance(slow, janus.SlowLink)
+        assert slow.uplink is True and slow.lost >= 4  # the threshold of our configuration
+        assert slow.kind in ("video", "audio")
+        assert tc("qdisc", "del", "dev", net.host_end, "root").returncode == 0
+        while not c.teacher.events.empty():
+            event = c.teacher.events.get_nowait()
+            assert not isinstance(event, janus.SlowLink), event

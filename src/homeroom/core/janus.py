@@ -135,8 +135,12 @@ class Media:
 
 @dataclass(frozen=True, slots=True)
 class SlowLink:
-    """Packets lost on the handle's link: `uplink` true means from the peer to Janus (Janus
-    sends NACKs), false from Janus to the peer (the peer sends NACKs): an input of the ladder."""
+    """Packets lost on the handle's link, `lost` in the last second (at least the configured
+    `slowlink_threshold`). `uplink` is from Janus's side: true when packets Janus sent to the
+    peer were lost (the peer asked for them again: a pupil's capped downlink gives this on the
+    pupil's handle, tests/av/test_media.py), false when packets from the peer to Janus were.
+    An input of the ladder. The VideoRoom also sends a plugin event `{"videoroom": "slow_link"}`
+    beside it."""
 
     session_id: int
     sender: int
