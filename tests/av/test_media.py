@@ -11,9 +11,12 @@ that veth only, so the media cannot take loopback. The proof is the subscriber's
 from __future__ import annotations
 
 import asyncio
+import math
 import shutil
+import struct
 import subprocess
 import tempfile
+import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -155,12 +158,13 @@ class Class:
     publisher: Page
     viewer: Page
     streams: tuple[dict[str, Any], ...]  # the pupil's subscribed streams (mid, type, ...)
+    speaker: int  # the teacher's participant id in the room
 
 
 @asynccontextmanager
-async def a_class(net: ClientNet) -> AsyncIterator[Class]:
-    """Janus gathering on the veth alone, Chromium in the namespace, both pages connected;
-    every offer, answer and candidate relayed by homeroom's client."""
+async def a_class(net: ClientNet, args: tuple[str, ...] = ()) -> AsyncIterator[Class]:
+    """Janus gathering on the veth alone, Chromium (with `args` besides ARGS) in the namespace,
+    both pages connected; every offer, answer and candidate relayed by homeroom's client."""
     with janus_instance(ice_enforce_list=(net.host_end,), rtp_ports=(43_000, 43_999)) as process:
         s = process.settings
         folder = Path(tempfile.mkdtemp(prefix="homeroom-av-"))
@@ -175,7 +179,7 @@ async def a_class(net: ClientNet) -> AsyncIterator[Class]:
             assert isinstance(joined, vr.Joined)
 
             browser = await p.chromium.launch(
-                executable_path=str(net.wrapper(folder, chromium())), args=ARGS
+                executable_path=str(net.wrapper(folder, chromium())), args=[*ARGS, *args]
             )
             try:
                 # the teacher's page publishes; its offer and candidates go through our client
@@ -201,7 +205,9 @@ async def a_class(net: ClientNet) -> AsyncIterator[Class]:
                 assert isinstance(attached, vr.Attached) and offer is not None
                 answer = await viewer.evaluate("(offer) => subscribe(offer)", offer)
                 await pupil.videoroom(vr.start(), jsep=answer)
-                yield Class(net, teacher, pupil, publisher, viewer, attached.streams)
+                yield Class(
+                    net, teacher, pupil, publisher, viewer, attached.streams, joined.participant
+                )
             finally:
                 await browser.close()
                 shutil.rmtree(folder, ignore_errors=True)
@@ -260,3 +266,34 @@ async def test_a_capped_pupil_link_makes_janus_report_slowlink(net: ClientNet) -
         while not c.teacher.events.empty():
             event = c.teacher.events.get_nowait()
             assert not isinstance(event, janus.SlowLink), event
+
+
+def tone(path: Path, seconds: int = 2) -> Path:
+    """A 440 Hz tone at half of full scale, 48 kHz mono: a teacher speaking loudly."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48_000)
+        samples = (
+            int(16_000 * math.sin(2 * math.pi * 440 * i / 48_000)) for i in range(48_000 * seconds)
+        )
+        out.writeframes(b"".join(struct.pack("<h", v) for v in samples))
+    return path
+
+
+async def test_the_teacher_speaking_is_reported_as_talking(net: ClientNet, tmp_path: Path) -> None:
+    """The teacher's microphone is a loud tone (Chromium's fake capture from a file): the room's
+    `audiolevel_event` reports them talking, by participant id, louder than the threshold."""
+    wav = tone(tmp_path / "tone.wav")
+    async with a_class(net, (f"--use-file-for-fake-audio-capture={wav}",)) as c:
+
+        def talking(event: janus.Event) -> bool:
+            return isinstance(event, janus.PluginEvent) and event.data.get("videoroom") == "talking"
+
+        event = await c.teacher.wait_for(talking, timeout_s=30)
+        assert isinstance(event, janus.PluginEvent)
+        said = vr.answer(event.data)
+        assert isinstance(said, vr.Talking)
+        assert said.room == ROOM and said.participant == c.speaker and said.talking
+        # dBov: 0 loudest, 127 silent; the room's threshold (audio_level_average) is 40
+        assert said.level is not None and said.level < 40
