@@ -65,7 +65,9 @@ def test_only_the_videoroom_and_the_websocket_api_on_loopback(instance: JanusPro
 
 
 async def test_a_session_outlives_the_timeout_on_keepalives(client: JanusClient) -> None:
-    kept = await client.create_session(keepalive_s=TIMEOUT_S / 4)
+    # kept alive at the interval the client chooses from Janus's own session timeout
+    assert await client.keepalive_interval() == TIMEOUT_S / 3
+    kept = await client.create_session()
     # the control: no keepalive within the test; Janus times it out and says so
     left = await client.create_session(keepalive_s=3600)
     with pytest.raises(SessionGone, match=r"timed session \d+ out"):
@@ -74,7 +76,7 @@ async def test_a_session_outlives_the_timeout_on_keepalives(client: JanusClient)
         await client.request("attach", left.id, plugin=janus.VIDEOROOM)
     assert caught.value.code == 458  # no such session
     # the kept one lived as long, and longer than the timeout: it still works
-    assert kept.keepalives >= 2
+    assert kept.keepalives >= 1
     handle = await kept.attach()
     answer, _ = await handle.videoroom(vr.list_rooms())
     assert isinstance(answer, vr.Rooms)

@@ -5,8 +5,9 @@ The messages are core.janus's; this layer owns the socket (`websockets`, subprot
 
 - one reader task matches answers to their waiting requests and puts every event on the queue
   of the handle (or session) it names;
-- one keepalive task a session sends `keepalive` every `keepalive_s`, well within Janus's
-  `session_timeout` (60 s by default: a session without one is destroyed with its handles);
+- one keepalive task a session sends `keepalive` every third of Janus's `session_timeout` (read
+  from `info`; 60 s by default, so every 20 s): a session without one is destroyed with its
+  handles;
 - every request waits at most `timeout_s` (JanusTimeout);
 - when Janus goes (closed socket, killed process, unreachable), every waiting request, every
   event reader and every later call raises JanusGone, saying which instance and why.
@@ -33,6 +34,7 @@ from homeroom.core.janus import JanusError, PluginError, plugin_error
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "janus-protocol"
+KEEPALIVE_S = 20.0  # the longest interval between keepalives (Janus's default timeout: 60 s)
 JSON = dict[str, Any]
 
 
@@ -68,6 +70,7 @@ class JanusClient:
         self._waiting: dict[str, asyncio.Future[janus.Answer]] = {}
         self._sessions: dict[int, Session] = {}
         self._gone: JanusGone | None = None
+        self._keepalive_s: float | None = None
         self._reader = asyncio.create_task(self._read(), name=f"janus-reader {url}")
 
     @classmethod
@@ -150,13 +153,27 @@ class JanusClient:
         assert isinstance(reply, janus.ServerInfo)
         return reply.info
 
-    async def create_session(self, keepalive_s: float = 25.0) -> Session:
-        """A new session, kept alive every `keepalive_s` until destroyed or the connection ends."""
+    async def create_session(self, keepalive_s: float | None = None) -> Session:
+        """A new session, kept alive every `keepalive_s` until destroyed or the connection ends;
+        by default a third of the instance's session timeout (read once from `info`), at most
+        KEEPALIVE_S: two keepalives may be lost or late before Janus drops the session."""
+        if keepalive_s is None:
+            keepalive_s = await self.keepalive_interval()
         reply = await self.request("create")
         assert isinstance(reply, janus.Success)
         session = Session(self, _id(reply.data), keepalive_s)
         self._sessions[session.id] = session
         return session
+
+    async def keepalive_interval(self) -> float:
+        """A third of Janus's `session-timeout` (0: none, then KEEPALIVE_S), at most KEEPALIVE_S."""
+        if self._keepalive_s is None:
+            timeout = (await self.info()).get("session-timeout")
+            if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+                self._keepalive_s = min(KEEPALIVE_S, timeout / 3)
+            else:
+                self._keepalive_s = KEEPALIVE_S
+        return self._keepalive_s
 
     # -- the reader -------------------------------------------------------------------------
 
