@@ -68,6 +68,7 @@ class JanusClient:
         self._ws = ws
         self._talk = janus.Conversation(api_secret)
         self._waiting: dict[str, asyncio.Future[janus.Answer]] = {}
+        self._on_success: dict[str, Callable[[janus.Success], None]] = {}
         self._sessions: dict[int, Session] = {}
         self._gone: JanusGone | None = None
         self._keepalive_s: float | None = None
@@ -119,14 +120,20 @@ class JanusClient:
         session_id: int | None = None,
         handle_id: int | None = None,
         timeout_s: float | None = None,
+        *,
+        on_success: Callable[[janus.Success], None] | None = None,
         **fields: Any,
     ) -> janus.Success | janus.ServerInfo | janus.PluginEvent | janus.Ack:
-        """Send one request and wait for its answer; JanusError if Janus refused it."""
+        """Send one request and wait for its answer; JanusError if Janus refused it.
+        `on_success` runs in the reader as the success arrives, before any later message is
+        read: a session or handle is registered there, so no event of its is missed."""
         if self._gone is not None:
             raise self._gone
         out = self._talk.ask(kind, session_id, handle_id, **fields)
         future: asyncio.Future[janus.Answer] = asyncio.get_running_loop().create_future()
         self._waiting[out.transaction] = future
+        if on_success is not None:
+            self._on_success[out.transaction] = on_success
         try:
             await self._ws.send(out.text)
             answer = await asyncio.wait_for(future, timeout_s or self.timeout_s)
@@ -142,6 +149,7 @@ class JanusClient:
             raise self._gone from exc
         finally:
             self._waiting.pop(out.transaction, None)
+            self._on_success.pop(out.transaction, None)
             self._talk.forget(out.transaction)
         if isinstance(answer.reply, janus.Failure):
             raise answer.reply.error
@@ -159,11 +167,14 @@ class JanusClient:
         KEEPALIVE_S: two keepalives may be lost or late before Janus drops the session."""
         if keepalive_s is None:
             keepalive_s = await self.keepalive_interval()
-        reply = await self.request("create")
-        assert isinstance(reply, janus.Success)
-        session = Session(self, _id(reply.data), keepalive_s)
-        self._sessions[session.id] = session
-        return session
+        made: list[Session] = []
+
+        def register(reply: janus.Success) -> None:
+            made.append(Session(self, _id(reply.data), keepalive_s))
+            self._sessions[made[0].id] = made[0]
+
+        await self.request("create", on_success=register)
+        return made[0]
 
     async def keepalive_interval(self) -> float:
         """A third of Janus's `session-timeout` (0: none, then KEEPALIVE_S), at most KEEPALIVE_S."""
@@ -186,9 +197,7 @@ class JanusClient:
                     log.warning("Janus at %s sent what is not a Janus message: %s", self.url, exc)
                     continue
                 if isinstance(received, janus.Answer):
-                    future = self._waiting.get(received.transaction)
-                    if future is not None and not future.done():
-                        future.set_result(received)
+                    self._answer(received)
                 elif received is not None:
                     self._route(received)
         except websockets.exceptions.ConnectionClosed as exc:
@@ -200,6 +209,19 @@ class JanusClient:
             raise
         else:
             self._end(JanusGone(f"Janus at {self.url} closed the connection"))
+
+    def _answer(self, answer: janus.Answer) -> None:
+        future = self._waiting.get(answer.transaction)
+        if future is None or future.done():
+            return
+        hook = self._on_success.pop(answer.transaction, None)
+        if hook is not None and isinstance(answer.reply, janus.Success):
+            try:
+                hook(answer.reply)
+            except janus.JanusProtocolError as exc:
+                future.set_exception(exc)
+                return
+        future.set_result(answer)
 
     def _closed(self, exc: websockets.exceptions.ConnectionClosed) -> JanusGone:
         how = "closed the connection" if exc.rcvd is not None else "went away (no close frame)"
@@ -305,11 +327,14 @@ class Session(_Events):
     async def attach(self, plugin: str = janus.VIDEOROOM) -> Handle:
         if self._ended is not None:
             raise self._ended
-        reply = await self.client.request("attach", self.id, plugin=plugin)
-        assert isinstance(reply, janus.Success)
-        handle = Handle(self, _id(reply.data), plugin)
-        self.handles[handle.id] = handle
-        return handle
+        made: list[Handle] = []
+
+        def register(reply: janus.Success) -> None:
+            made.append(Handle(self, _id(reply.data), plugin))
+            self.handles[made[0].id] = made[0]
+
+        await self.client.request("attach", self.id, plugin=plugin, on_success=register)
+        return made[0]
 
     async def destroy(self) -> None:
         """Destroy the session in Janus (its handles with it) and stop its keepalives."""
