@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from homeroom.av.client import JanusClient, JanusGone, JanusTimeout, SessionGone
+from homeroom.av.client import MAX_EVENTS, JanusClient, JanusGone, JanusTimeout, SessionGone
 from homeroom.core import janus
 
 Script = Callable[[ServerConnection, dict[str, Any]], Awaitable[None]]
@@ -139,3 +139,26 @@ async def test_keepalives_are_sent_and_a_forgotten_session_ends() -> None:
         with pytest.raises(SessionGone, match="No such session 1"):
             await session.next_event(timeout_s=5)
         assert session.keepalives == 2 and keepalives == 3
+
+
+async def test_unread_events_are_bounded_oldest_dropped_first() -> None:
+    sent = asyncio.Event()
+
+    async def floods(ws: ServerConnection, request: dict[str, Any]) -> None:
+        await answers(ws, request)
+        if request["janus"] == "attach":
+            for n in range(MAX_EVENTS + 5):
+                message = {"janus": "media", "session_id": 1, "sender": 2, "type": "audio"}
+                await ws.send(json.dumps({**message, "mid": str(n)}))
+            await ws.send(json.dumps({"janus": "detached", "session_id": 1, "sender": 2}))
+            sent.set()
+
+    async with scripted(floods) as url, await JanusClient.connect(url, None) as c:
+        handle = await (await c.create_session(keepalive_s=60)).attach()
+        await sent.wait()
+        async with asyncio.timeout(5):  # until the reader has routed the last one
+            while handle.gone is None:
+                await asyncio.sleep(0.01)
+        first = await handle.next_event(timeout_s=2)
+        assert isinstance(first, janus.Media) and first.mid == "6"
+        assert handle.dropped == 6  # 1,006 events (the detached among them) for 1,000 places

@@ -34,6 +34,7 @@ from homeroom.core.janus import JanusError, PluginError, plugin_error
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "janus-protocol"
+MAX_EVENTS = 1000  # unread events kept per session or handle
 KEEPALIVE_S = 20.0  # the longest interval between keepalives (Janus's default timeout: 60 s)
 JSON = dict[str, Any]
 
@@ -239,8 +240,7 @@ class JanusClient:
             return
         sender = getattr(event, "sender", None)
         handle = session.handles.get(sender) if isinstance(sender, int) else None
-        target = handle.events if handle is not None else session.events
-        target.put_nowait(event)
+        (handle or session)._put(event)
         if isinstance(event, janus.Detached) and handle is not None:
             session.handles.pop(handle.id, None)
             handle._end(SessionGone(f"Janus detached handle {handle.id}"))
@@ -262,7 +262,21 @@ class _Events:
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[object] = asyncio.Queue()
+        self.dropped = 0  # events dropped, oldest first, because nobody read them
         self._ended: JanusUnavailable | None = None
+
+    @property
+    def gone(self) -> JanusUnavailable | None:
+        """Why the session or handle ended, or None while it lives."""
+        return self._ended
+
+    def _put(self, event: janus.Event) -> None:
+        # bounded: a handle whose events nobody reads (talking, a second at a time, for an
+        # hour) must not grow without end; its reader learns of the gap from `dropped`
+        if self.events.qsize() >= MAX_EVENTS:
+            self.events.get_nowait()
+            self.dropped += 1
+        self.events.put_nowait(event)
 
     def _end(self, why: JanusUnavailable) -> None:
         if self._ended is None:
