@@ -15,7 +15,7 @@ UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
 	bench-school bench-live bench-door bench-storm services chromium clean cluster cluster-down \
-	bench-fanout cluster-tools bench-drain bench-cluster bench-proxy
+	bench-fanout cluster-tools bench-drain bench-cluster bench-proxy av-tools
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -54,7 +54,7 @@ run: $(STAMP)
 	  HOMEROOM_DRAIN_DEADLINE_S=$${HOMEROOM_DRAIN_DEADLINE_S:-5} $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
-test: lock-check $(STAMP) services chromium cluster-tools lint
+test: lock-check $(STAMP) services chromium cluster-tools av-tools lint
 	$(PYTEST) -q --durations=20
 
 # one worker a core (pytest-xdist): the fast tier touches no shared server, so its tests run apart
@@ -112,6 +112,11 @@ services:
 
 chromium:
 	@scripts/need chromium
+
+# The SFU for audio and video (docs/av.md#janus): Debian's janus, started by homeroom.av.process
+# on a configuration it writes; the slow tier's tests of the Janus client need it.
+av-tools:
+	@scripts/need janus
 
 bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-drain bench-cluster \
 	bench-proxy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-LAYER_ORDER = ("unit", "service", "school", "live", "fuzz", "contract", "e2e", "browser")
+LAYER_ORDER = ("unit", "service", "school", "live", "fuzz", "contract", "e2e", "av", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

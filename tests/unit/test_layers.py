@@ -31,6 +31,8 @@ PROBES = {
     "school-live": ("school/pages/_probe.py", "homeroom.live.hub"),
     "school-packages": ("school/data/_probe.py", "homeroom.school.auth.sessions"),
     "deploy": ("gate/_deploy_probe.py", "homeroom.deploy.topology"),
+    "av": ("web/_probe_av.py", "homeroom.av.client"),
+    "av-below": ("av/_probe.py", "homeroom.live.hub"),
     "rehearsal": ("rehearsal/_probe.py", "homeroom.live.jointoken"),
     "rehearsal-apart": ("gate/_probe_rehearsal.py", "homeroom.rehearsal.audit"),
 }
