@@ -103,8 +103,8 @@ class DoorProtocol(HttpToolsProtocol):
                 return
             data = rest
         super().data_received(data)
-        if self.heading:
-            self.policy.begin(self, self.doorman.clock())
+        if self.heading and self.policy.begin(self, self.doorman.clock()) is not None:
+            self.door_closes(Refusal.BLOCK)  # its block is full: as for a new connection
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -171,8 +171,11 @@ class DoorProtocol(HttpToolsProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if why is Refusal.LATE and (self.cycle is None or self.cycle.response_complete):
-            transport.write(LATE)
+        if self.cycle is None or self.cycle.response_complete:  # nothing of an answer sent
+            if why is Refusal.LATE:
+                transport.write(LATE)
+            elif why is Refusal.BLOCK:  # a kept-alive connection's next head, its block full
+                transport.write(REFUSED)
         transport.close()
 
 

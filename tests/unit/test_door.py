@@ -164,6 +164,21 @@ def test_address_blocks_are_v4_slash_24_and_v6_slash_64():
     assert address_block("not an address") == address_block(None) == "unknown"
 
 
+def test_a_kept_alive_connection_beginning_a_head_is_held_to_its_blocks_limit():
+    d = door(head_s=3, per_block=1, files=100, high_water=0.75)
+    assert d.arrive("c0", "b0", now=0).refused is None
+    d.done("c0")
+    d.rest("c0")  # idle between requests: no head counted
+    assert d.arrive("c1", "b0", now=1).refused is None  # the block's one unfinished head
+    assert d.begin("c0", now=2) is Refusal.BLOCK  # c0's next head would be the second
+    assert d.phase("c0") is Phase.CLOSING and d.heads_of("b0") == 1
+    assert d.refused[Refusal.BLOCK] == 1
+    d.done("c1")  # c1's head is whole: the block has room again
+    assert d.arrive("c2", "b0", now=3).refused is None
+    d.done("c2")
+    assert d.begin("c2", now=4) is None and d.heads_of("b0") == 1  # its own next head is fine
+
+
 OPERATIONS = st.lists(
     st.tuples(
         st.sampled_from(["arrive", "begin", "done", "rest", "leave", "overdue", "settle"]),

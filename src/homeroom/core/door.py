@@ -128,16 +128,26 @@ class Door(Generic[K]):
             return Refusal.BLOCK
         return None
 
-    def begin(self, key: K, now: float) -> None:
+    def begin(self, key: K, now: float) -> Refusal | None:
         """Part of another request's head on a kept-alive connection: a new deadline from now.
-        Nothing changes for a connection already in its head, closing, or unknown."""
+        Nothing changes for a connection already in its head, closing, or unknown. An unfinished
+        head counts in its block like a new connection's: with the block at `per_block` already,
+        the connection is to close (CLOSING, Refusal.BLOCK), or a kept-alive connection could
+        trickle heads past the limit that a new one is held to."""
         phase = self._phase.get(key)
+        if phase is not Phase.IDLE and phase is not Phase.BUSY:
+            return None
         if phase is Phase.IDLE:
             del self._idle[key]
-        elif phase is not Phase.BUSY:
-            return
+        per_block = self.limits.per_block
+        block = self._block[key]
+        if per_block and block and self._heads_of.get(block, 0) >= per_block:
+            self._close(key)
+            self.refused[Refusal.BLOCK] += 1
+            return Refusal.BLOCK
         self._phase[key] = Phase.HEAD
         self._start_head(key, now)
+        return None
 
     def done(self, key: K) -> None:
         """The head is complete (or came whole to an idle connection): the application has it."""
