@@ -38,6 +38,7 @@ from homeroom.gate import metrics, openapi
 from homeroom.gate.abuse import Abuse
 from homeroom.gate.admin import AdminEndpoints
 from homeroom.gate.assets import vendor_files
+from homeroom.gate.check import CheckFastPath, PassCheck
 from homeroom.gate.fastpath import BodyLimit, StateFastPath
 from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
@@ -138,6 +139,7 @@ def create_app(
     away_log = AwayLog()  # its counts go to /metrics: homeroom_http_store_away_total
     registry.register(AwayCollector(away_log))
     endpoints = GateEndpoints(keeper)
+    check = PassCheck(keeper)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -215,6 +217,7 @@ def create_app(
         Route("/openapi.json", openapi_endpoint),
         *static_routes(settings.static_path, vendor_file),
         *endpoints.routes(),
+        *check.routes(),
         *AdminEndpoints(keeper, token).routes(),
         *school.routes(),
         Route("/class/{rest:path}", demo_area),
@@ -252,5 +255,14 @@ def create_app(
         lambda gate: keeper.gates[gate].state if gate in keeper.gates else None,
         policy.resource,
     )
-    limited = BodyLimit(fast, settings.max_body_bytes, school.large_bodies(), policy.resource)
+    limited: ASGIApp = BodyLimit(
+        fast, settings.max_body_bytes, school.large_bodies(), policy.resource
+    )
+    if settings.gate_fast_path:  # the proxies' pass check first of all: it is the busiest
+        limited = CheckFastPath(
+            limited,
+            check,
+            policy.resource,
+            lambda path, method: protected.gate_for(path, method) is not None,
+        )
     return Homeroom(limited, keeper, app, school, drain)

@@ -13,7 +13,14 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from homeroom.core.lanes import Lane
@@ -181,6 +188,57 @@ class Settings(BaseSettings):
 
     # -- end of the real address's settings --
 
+    # -- Passes for a workspace behind a proxy (docs/gate.md#the-pass-check-for-proxies) --
+    # Per gate, "gate=IDLE[/RENEW]" in seconds (IDLE >= 10): its passes last IDLE seconds from
+    # their last renewal and are renewed once RENEW old (default IDLE // 4, at most
+    # pass_renew_after_s); a gate not named keeps pass_ttl_s and pass_renew_after_s.
+    pass_idle: Annotated[list[str], NoDecode] = []
+    # Groups of gates whose passes open each other: "ent-normandie=moodle-normandie,a=b=c".
+    pass_shared: Annotated[list[str], NoDecode] = []
+
+    @field_validator("pass_idle", "pass_shared", mode="before")
+    @classmethod
+    def _pass_items(cls, value: Any, info: ValidationInfo) -> Any:
+        items = _csv(value)
+        parse = _idle_item if info.field_name == "pass_idle" else _share_group
+        for item in items if isinstance(items, list) else ():
+            parse(item)
+        return items
+
+    @model_validator(mode="after")
+    def _pass_gates_known(self) -> Settings:
+        gates = set(self.gates)
+        named = [_idle_item(item)[0] for item in self.pass_idle]
+        for gate in named:
+            if gate not in gates:
+                raise ValueError(f"pass_idle: gate {gate!r} is not one of HOMEROOM_GATES")
+        if len(set(named)) != len(named):
+            raise ValueError("pass_idle: a gate is named twice")
+        for item in self.pass_shared:
+            for gate in _share_group(item):
+                if gate not in gates:
+                    raise ValueError(f"pass_shared: gate {gate!r} is not one of HOMEROOM_GATES")
+        return self
+
+    def pass_times(self, gate: str) -> tuple[int, int]:
+        """(idle time, renew age) in seconds of the passes of `gate`."""
+        for item in self.pass_idle:
+            name, idle, renew = _idle_item(item)
+            if name == gate:
+                return idle, renew if renew else max(1, min(self.pass_renew_after_s, idle // 4))
+        return self.pass_ttl_s, self.pass_renew_after_s
+
+    def pass_shares(self, gate: str) -> tuple[str, ...]:
+        """The other gates whose passes open `gate` (HOMEROOM_PASS_SHARED), in the order named."""
+        out: list[str] = []
+        for item in self.pass_shared:
+            group = _share_group(item)
+            if gate in group:
+                out += [g for g in group if g != gate and g not in out]
+        return tuple(out)
+
+    # -- end of the passes' settings --
+
     @field_validator("gates", "protect", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -343,6 +401,36 @@ def _protected(item: str) -> tuple[str | None, str, str]:
     if not prefix.startswith("/") or not gate.strip() or (method and method not in _METHODS):
         raise ValueError(f"{item!r}: expected /path=gate or METHOD /path=gate")
     return method or None, prefix, gate.strip()
+
+
+PASS_IDLE_MIN_S = 10
+
+
+def _idle_item(item: str) -> tuple[str, int, int]:
+    """ "gate=IDLE[/RENEW]" → (gate, idle, renew or 0); ValueError naming the item."""
+    gate, sep, times = item.partition("=")
+    idle_text, slash, renew_text = times.strip().partition("/")
+    if (
+        not sep
+        or not gate.strip()
+        or not idle_text.isdigit()
+        or (slash and not renew_text.isdigit())
+    ):
+        raise ValueError(f"{item!r}: expected gate=IDLE or gate=IDLE/RENEW (whole seconds)")
+    idle, renew = int(idle_text), int(renew_text or 0)
+    if idle < PASS_IDLE_MIN_S:
+        raise ValueError(f"{item!r}: the idle time is at least {PASS_IDLE_MIN_S} s")
+    if slash and not 1 <= renew < idle:
+        raise ValueError(f"{item!r}: the renew age is at least 1 s and below the idle time")
+    return gate.strip(), idle, renew
+
+
+def _share_group(item: str) -> tuple[str, ...]:
+    """ "a=b[=c...]" → the gates of one sharing group; ValueError naming the item."""
+    gates = tuple(part.strip() for part in item.split("="))
+    if len(gates) < 2 or not all(gates) or len(set(gates)) != len(gates):
+        raise ValueError(f"{item!r}: expected two gates or more, gate=gate[=gate...]")
+    return gates
 
 
 def _origin(value: str) -> str:

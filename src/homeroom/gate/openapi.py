@@ -27,6 +27,12 @@ _ERROR_ANSWER: dict[str, Any] = {
     "content": {"application/json": {"schema": _ERROR}},
 }
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
+# the pass check's short refusal: a proxy reads its status and headers, never a message
+_CHECK_REFUSED = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string", "description": "stable reason word"}},
+}
 # docs/api.md#errors, docs/operations.md#when-a-store-is-away
 _UNAVAILABLE: dict[str, Any] = {
     "description": "closed, not open yet, no pass (`waiting_room`), or a store away "
@@ -278,6 +284,47 @@ def _document(version: str) -> dict[str, Any]:
                             }
                         ),
                         **_err(400, 403, 404, 410, 503),
+                    },
+                }
+            },
+            "/gate/{gate}/check": {
+                "get": {
+                    "summary": "The pass check for proxies (nginx auth_request, HAProxy)",
+                    "description": "Reads the pass cookie hr_p_<gate> (or that of a gate sharing "
+                    "passes with it) and hr_bid from the forwarded Cookie header, the asked URL "
+                    "from X-Original-URI; answers from the pass's signature and expiry alone "
+                    "(docs/gate.md#the-pass-check-for-proxies). HEAD answers the same, no body.",
+                    "parameters": [
+                        *gate,
+                        {
+                            "name": "X-Original-URI",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "204": {
+                            "description": "a valid pass; renewed (Set-Cookie) once past the "
+                            "gate's renew age",
+                            "headers": {"Set-Cookie": {"schema": {"type": "string"}}},
+                        },
+                        "401": {
+                            "description": "no valid pass: send the person to X-Homeroom-Wait",
+                            "headers": {
+                                "X-Homeroom-Wait": {
+                                    "schema": {"type": "string"},
+                                    "description": "/gate/{gate}/wait?next=<the asked path>",
+                                }
+                            },
+                            "content": {"application/json": {"schema": _CHECK_REFUSED}},
+                        },
+                        "503": {
+                            "description": "the gate is closed (maintenance)",
+                            "headers": _RETRY_AFTER,
+                            "content": {"application/json": {"schema": _CHECK_REFUSED}},
+                        },
+                        **_err(404),
                     },
                 }
             },

@@ -1,6 +1,7 @@
 """Route protection: a request to a protected path needs a valid pass of the path's gate.
 
-Passes are verified from their signature alone, with no backend call. Without one, a browser is
+Passes are verified from their signature alone, with no backend call; a gate also takes the
+passes of the gates it shares passes with (HOMEROOM_PASS_SHARED, docs/gate.md#shared-passes). Without one, a browser is
 sent to the waiting page and an API client gets 503 with Retry-After; in the safety net an
 arrival is admitted on the spot when there is room, so no waiting page is shown at all.
 
@@ -24,7 +25,7 @@ from homeroom.core.tokens import Token
 from homeroom.errors import HomeroomError
 from homeroom.gate.http import GateCookies
 from homeroom.gate.runtime import GateRuntime
-from homeroom.gate.service import BROWSER_COOKIE, Gatekeeper, pass_cookie
+from homeroom.gate.service import Gatekeeper
 from homeroom.web import i18n
 from homeroom.web.http import error_response, wants_html
 from homeroom.web.pages import render_page
@@ -76,9 +77,7 @@ class Protect:
         now = rt.clock()
         renewed: list[tuple[bytes, bytes]] = []
         try:
-            token = self.keeper.check_pass(
-                rt, request.cookies.get(pass_cookie(gate)), request.cookies.get(BROWSER_COOKIE), now
-            )
+            holder, token = self.keeper.find_pass(rt, request.cookies, now)
         except HomeroomError as exc:
             if exc.reason == "closed":
                 await self._maintenance(request, exc)(scope, receive, send)
@@ -92,8 +91,8 @@ class Protect:
                 return
             await turned(scope, receive, send)
             return
-        if now - token.issued >= self.keeper.settings.pass_renew_after_s:
-            fresh = await self._renew(rt, token, now)
+        if now - token.issued >= holder.renew_after_s:  # renewed by the gate that counts it
+            fresh = await self._renew(holder, token, now)
             if fresh is not None:
                 renewed.append(fresh)
         await self._forward(rt, scope, receive, send, renewed)

@@ -88,6 +88,8 @@ class GateRuntime:
         self.settings = settings
         self.clock = clock
         self.tag = gate_tag(gate_id)
+        # how long a pass lasts since its last renewal, and the age at which it is renewed
+        self.pass_ttl_s, self.renew_after_s = settings.pass_times(gate_id)
         self.holder = secrets.token_hex(8)
         self.initial_policy = GatePolicy(
             mode=settings.mode,
@@ -392,7 +394,7 @@ class GateRuntime:
             raise self.lapsed()
         if claim is Claim.NOT_YET and not self.policy.rules.instant:
             raise self.too_early(token, now)
-        expiry = int(now) + self.settings.pass_ttl_s
+        expiry = int(now) + self.pass_ttl_s
         try:
             if self.degraded or now < self.paused_until:  # confirming the store's state
                 raise BackendUnavailable("paused after an outage, until the state is confirmed")
@@ -464,7 +466,7 @@ class GateRuntime:
         while the backend was away): its number belongs to someone else in the new count."""
         number = 0 if self.from_lost_state(token) else token.number
         new_text, new = self.seal(
-            Kind.PASS, token.lane, number, token.binding, self.settings.pass_ttl_s, now=now
+            Kind.PASS, token.lane, number, token.binding, self.pass_ttl_s, now=now
         )
         if number > 0:
             ok = await self.store.renew(

@@ -14,7 +14,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from starlette.requests import Request
@@ -134,6 +134,10 @@ class Gatekeeper:
         self.who = who
         self.gates = {
             gate: GateRuntime(gate, store, keys, settings, clock=clock) for gate in settings.gates
+        }
+        # gate -> the runtimes of the other gates whose passes open it (HOMEROOM_PASS_SHARED)
+        self.shares: dict[str, tuple[GateRuntime, ...]] = {
+            gate: tuple(self.gates[g] for g in settings.pass_shares(gate)) for gate in self.gates
         }
 
     def runtime(self, gate: str) -> GateRuntime:
@@ -398,10 +402,10 @@ class Gatekeeper:
         if who is None:
             return
         record = replace(
-            self._record(ticket, PersonStatus.ADMITTED), expires=int(now) + self.settings.pass_ttl_s
+            self._record(ticket, PersonStatus.ADMITTED), expires=int(now) + rt.pass_ttl_s
         )
         try:
-            await self.store.hold_person(rt.gate_id, who, record, self.settings.pass_ttl_s, over)
+            await self.store.hold_person(rt.gate_id, who, record, rt.pass_ttl_s, over)
         except BackendUnavailable:  # the pass holds by its signature; the count catches up
             log.warning("gate %s: person record not updated (backend away)", rt.gate_id)
 
@@ -481,7 +485,7 @@ class Gatekeeper:
                 raise
         await self._mark_admitted(rt, token, place_of(original), now)
         text, pass_token = rt.seal(
-            Kind.PASS, token.lane, token.number, token.binding, self.settings.pass_ttl_s, now=now
+            Kind.PASS, token.lane, token.number, token.binding, rt.pass_ttl_s, now=now
         )
         return Admission(text, pass_token, exchanged)
 
@@ -514,9 +518,7 @@ class Gatekeeper:
         """Backend away: admit from this process's own small budget, or keep the place."""
         if not rt.degraded_admission(now):
             raise degraded_error()
-        text, pass_token = rt.seal(
-            Kind.PASS, token.lane, 0, token.binding, self.settings.pass_ttl_s, now=now
-        )
+        text, pass_token = rt.seal(Kind.PASS, token.lane, 0, token.binding, rt.pass_ttl_s, now=now)
         rt.stats.redeemed[token.lane] += 1
         return Admission(text, pass_token, exchanged)
 
@@ -524,8 +526,33 @@ class Gatekeeper:
         """Verify a pass without any backend call; raises a HomeroomError."""
         if not rt.policy.rules.passes_valid:
             raise closed_error()
+        return self._verify_pass(rt, text, bid, now)
+
+    def find_pass(
+        self, rt: GateRuntime, cookies: Mapping[str, str], now: float
+    ) -> tuple[GateRuntime, Token]:
+        """The pass that opens `rt`'s gate among a request's cookies: its own, else one of a
+        gate sharing passes with it (HOMEROOM_PASS_SHARED), with the runtime of the gate that
+        issued it (the one that counts it and renews it). No backend call; raises the error of
+        the gate's own pass (or of the first shared one there is) when none is valid."""
+        if not rt.policy.rules.passes_valid:
+            raise closed_error()
+        bid = cookies.get(BROWSER_COOKIE)
+        own = cookies.get(pass_cookie(rt.gate_id))
+        first: HomeroomError | None = None
+        for other in (rt, *self.shares.get(rt.gate_id, ())):
+            text = own if other is rt else cookies.get(pass_cookie(other.gate_id))
+            if not text:
+                continue
+            try:
+                return other, self._verify_pass(other, text, bid, now)
+            except HomeroomError as exc:
+                first = first or exc
+        raise first or no_pass_error()
+
+    def _verify_pass(self, rt: GateRuntime, text: str | None, bid: str | None, now: float) -> Token:
         if not text:
-            raise Forbidden("no_pass", "Aucun laissez-passer.", "No pass.")
+            raise no_pass_error()
         try:
             token = rt.open(text, Kind.PASS, now)
         except TokenError as exc:
@@ -537,6 +564,10 @@ class Gatekeeper:
                 "This pass was issued to another browser.",
             )
         return token
+
+
+def no_pass_error() -> Forbidden:
+    return Forbidden("no_pass", "Aucun laissez-passer.", "No pass.")
 
 
 def closed_error() -> Unavailable:
