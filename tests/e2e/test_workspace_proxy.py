@@ -11,7 +11,6 @@ the browser on the workspace's answer; a closed gate shows homeroom's maintenanc
 from __future__ import annotations
 
 import http.client
-import re
 import time
 from collections.abc import Iterator
 
