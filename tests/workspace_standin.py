@@ -28,6 +28,8 @@ from starlette.routing import Route
 QUOTA = "quota de connexions atteint"
 SESSION_COOKIE = "ws_sid"
 STYLE = "body { font-family: sans-serif; }\n"
+# as a careful workspace would send it (the browser tests check every page has one)
+POLICY = {"content-security-policy": "default-src 'self'; frame-ancestors 'none'"}
 
 
 @dataclass
@@ -116,9 +118,9 @@ def create_app(capacity: int, idle_s: float) -> Starlette:
         sid, new = ledger.use(request.cookies.get(SESSION_COOKIE), user, path, time.time())
         if sid is None:
             html = page("Espace de travail", f"<p>{QUOTA}. Réessayez plus tard.</p>")
-            return HTMLResponse(html, 503, headers={"cache-control": "no-store"})
+            return HTMLResponse(html, 503, headers={"cache-control": "no-store", **POLICY})
         html = page(f"Espace de travail — {path}", f'<p id="ws-path">{escape(path)}</p>')
-        response = HTMLResponse(html, headers={"cache-control": "no-store"})
+        response = HTMLResponse(html, headers={"cache-control": "no-store", **POLICY})
         if new:
             response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax")
         return response

@@ -70,6 +70,7 @@ def test_without_a_pass_a_person_waits_then_lands_on_the_url_asked(
         wait = asked.headers["location"]
         assert wait == f"/gate/{GATE}/wait?next=/cours/maths%3Fuser%3Dalice%26x%3D1"
         assert asked.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in asked.headers["content-security-policy"]
         page = person.get(wait, follow_redirects=True)
         # the gate's page on the workspace's host, its files under /gate/static/
         assert page.url.path in (f"/gate/{GATE}/wait", "/cours/maths")
