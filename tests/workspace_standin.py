@@ -88,6 +88,7 @@ class Ledger:
             "requests": self.requests,
             "admissions": self.admissions,
             "refused": self.refused,
+            "cpu_s": round(time.process_time(), 1),  # this process's, for the figures
         }
 
 

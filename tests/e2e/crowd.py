@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import h11
 
+from tests.e2e.lean_browser import Answer, LeanBrowser
 from tests.workspace_standin import QUOTA
 
 NUMBER = re.compile(r'data-number="(\d+)"')
 REFRESH = re.compile(r'http-equiv="refresh" content="(\d+)')
-HTML = {"accept": "text/html", "accept-language": "fr-FR,fr;q=0.9", "host": "ent.example.fr"}
+HOST = "ent.example.fr"
+HTML = {"accept": "text/html", "accept-language": "fr-FR,fr;q=0.9"}
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Person:
 
 @dataclass
 class Crowd:
-    base: str
+    address: tuple[str, int]  # the proxy's
     gate: str | None  # None: no gate, straight to the workspace
     people: int
     arrive_within_s: float
@@ -71,7 +73,7 @@ class Crowd:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     worst_lag_s: float = 0.0  # the crowd's own event loop, late to wake by this at worst
 
-    async def _timed(self, kind: str, request: Awaitable[httpx.Response]) -> httpx.Response:
+    async def _timed(self, kind: str, request: Awaitable[Answer]) -> Answer:
         """The answer to `request`, its time kept under `kind` (the figures' latencies)."""
         start = time.monotonic()
         try:
@@ -98,9 +100,6 @@ class Crowd:
 
     async def run(self) -> list[Person]:
         rng = random.Random(self.seed)
-        transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=512)
-        )
         self.crowd = [Person(i, javascript=i % 10 != 9) for i in range(self.people)]
         start = time.monotonic()
         watch = asyncio.create_task(self._watch_lag())
@@ -108,19 +107,14 @@ class Crowd:
             async with asyncio.TaskGroup() as group:
                 for person in self.crowd:
                     at = start + self.arrive_within_s * person.index / self.people
-                    group.create_task(self._live(person, at, transport, rng))
+                    group.create_task(self._live(person, at, rng))
         finally:
             watch.cancel()
-            await transport.aclose()
         return self.crowd
 
-    async def _live(
-        self, person: Person, at: float, transport: httpx.AsyncHTTPTransport, rng: random.Random
-    ) -> None:
+    async def _live(self, person: Person, at: float, rng: random.Random) -> None:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
-        client = httpx.AsyncClient(
-            transport=transport, base_url=self.base, headers=HTML, timeout=120
-        )
+        client = LeanBrowser(self.address, HOST, HTML, timeout_s=120)
         person.arrived_at = time.time()
         deadline = time.monotonic() + self.give_up_s
         uses = 0
@@ -143,15 +137,17 @@ class Crowd:
                 elif page.status_code == 303 and self.gate is not None:
                     if person.entered_at is not None:  # the pass lapsed while inside
                         person.sent_back += 1
-                    await self._wait(client, person, page.headers["location"], rng)
+                    await self._wait(client, person, page.header("location") or "", rng)
                 else:
                     person.errors.append(f"asked: {page.status_code}")
                     return
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
+        except (OSError, TimeoutError, h11.ProtocolError, KeyError, ValueError) as exc:
             person.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            client.close()
 
     async def _wait(
-        self, client: httpx.AsyncClient, person: Person, wait_url: str, rng: random.Random
+        self, client: LeanBrowser, person: Person, wait_url: str, rng: random.Random
     ) -> None:
         """From the waiting page to the pass, as the page with or without JavaScript does."""
         if person.ticket_asked_at is None:
@@ -174,7 +170,7 @@ class Crowd:
         person.passed_at = time.time()  # admitted by the page itself (no JavaScript)
 
     async def _poll(
-        self, client: httpx.AsyncClient, person: Person, wait_url: str, rng: random.Random
+        self, client: LeanBrowser, person: Person, wait_url: str, rng: random.Random
     ) -> None:
         assert person.number is not None and self.gate is not None
         poll_s = 5.0
@@ -187,11 +183,12 @@ class Crowd:
             if person.number <= lane["horizon"]:
                 break
             person.not_yet_at = time.time()
+        next_url = parse_qs(urlsplit(wait_url).query)["next"][0]
         redeem = await self._timed(
             "redeem",
-            client.post(
+            client.post_json(
                 f"/gate/{self.gate}/redeem",
-                json={"ticket": None, "next": parse_qs(urlsplit(wait_url).query)["next"][0]},
+                {"ticket": None, "next": next_url},
                 headers={"accept": "application/json"},
             ),
         )

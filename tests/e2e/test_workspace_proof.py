@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -53,7 +55,7 @@ def audit_of(standin: Standin) -> dict[str, object]:
 
 def crowd_through(proxy: Proxy, gate: str | None) -> Crowd:
     """The crowd through `proxy`, which is stopped after."""
-    crowd = Crowd(proxy.base, gate, PEOPLE, ARRIVE_WITHIN_S, USE_S, CLICKS)
+    crowd = Crowd(("127.0.0.1", proxy.port), gate, PEOPLE, ARRIVE_WITHIN_S, USE_S, CLICKS)
     try:
         uvloop.run(crowd.run())
     finally:
@@ -67,6 +69,8 @@ def test_with_the_gate_nobody_meets_the_quota_and_everyone_gets_in_in_order(
 ) -> None:
     with GateProcess(gate_env(CAPACITY, PASS_IDLE)) as gate:
         run = crowd_through(protected_by(kind, standin, gate), GATE)
+        assert gate.proc is not None
+        gate_cpu_s = cpu_s(gate.proc.pid)
     crowd = run.crowd
     audit = audit_of(standin)
     admissions = audit["admissions"]
@@ -79,6 +83,7 @@ def test_with_the_gate_nobody_meets_the_quota_and_everyone_gets_in_in_order(
         order_tau=(concordant - discordant) / max(1, concordant + discordant),
         pairs_ordered=concordant + discordant,
         pairs_discordant=discordant,
+        gate_cpu_s=round(gate_cpu_s, 1),
         numbers_vs_arrival_tau=round(arrival_tau, 4),
         first_errors=[p.errors for p in crowd if p.errors][:3],
     )
@@ -102,6 +107,12 @@ def test_without_the_gate_people_meet_the_quota(standin: Standin) -> None:
     assert figures["quota_answers"] == len(audit["refused"])
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def report(proxy: str, gate: str, run: Crowd, audit: dict[str, object]) -> dict[str, object]:
     crowd = run.crowd
     entered = [p.entered_at for p in crowd if p.entered_at is not None]
@@ -122,6 +133,8 @@ def report(proxy: str, gate: str, run: Crowd, audit: dict[str, object]) -> dict[
         "errors": sum(1 for p in crowd if p.errors),
         "sent_back_to_wait": sum(p.sent_back for p in crowd),
         "crowd_worst_lag_s": round(run.worst_lag_s, 2),
+        "crowd_cpu_s": round(resource.getrusage(resource.RUSAGE_SELF).ru_utime, 1),
+        "workspace_cpu_s": audit["cpu_s"],
         "latency_s": run.latency_figures(),
         "workspace_sessions": len(audit["admissions"]),  # type: ignore[arg-type]
     }
