@@ -38,7 +38,7 @@ from homeroom.gate import metrics, openapi
 from homeroom.gate.abuse import Abuse
 from homeroom.gate.admin import AdminEndpoints
 from homeroom.gate.assets import vendor_files
-from homeroom.gate.check import CheckFastPath, PassCheck
+from homeroom.gate.check import Answer, CheckFastPath, PassCheck
 from homeroom.gate.fastpath import BodyLimit, StateFastPath
 from homeroom.gate.http import GateEndpoints
 from homeroom.gate.protect import Protect
@@ -57,13 +57,24 @@ REPO_ROOT = Path(homeroom.__file__).resolve().parents[2]
 TOKEN_FILE = Path(".homeroom") / "operator-token"
 
 
+Door = Callable[[Scope], Answer | None]
+
+
 class Homeroom:
     """The ASGI application, with handles on its parts for tests and operators' tools."""
 
     def __init__(
-        self, asgi: ASGIApp, keeper: Gatekeeper, router: Starlette, school: School, drain: Drain
+        self,
+        asgi: ASGIApp,
+        keeper: Gatekeeper,
+        router: Starlette,
+        school: School,
+        drain: Drain,
+        door: Door | None = None,
     ) -> None:
         self.asgi = asgi
+        # answers the server may give as soon as a head is read, without ASGI (httpserver.py)
+        self.door = door
         self.keeper = keeper  # the gates' runtimes
         self.router = router  # the routes under the protecting middleware
         self.school = school  # the school's database, sessions and sign-in
@@ -258,11 +269,13 @@ def create_app(
     limited: ASGIApp = BodyLimit(
         fast, settings.max_body_bytes, school.large_bodies(), policy.resource
     )
+    door: Door | None = None
     if settings.gate_fast_path:  # the proxies' pass check first of all: it is the busiest
-        limited = CheckFastPath(
+        limited = checks = CheckFastPath(
             limited,
             check,
             policy.resource,
             lambda path, method: protected.gate_for(path, method) is not None,
         )
-    return Homeroom(limited, keeper, app, school, drain)
+        door = checks.at_door
+    return Homeroom(limited, keeper, app, school, drain, door)

@@ -19,10 +19,12 @@ import asyncio
 import os
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import uvicorn
+from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
     HttpToolsProtocol,
@@ -46,6 +48,7 @@ from homeroom.drain import Drain, serve_agent, watchdog
 from homeroom.gate.fastpath import WHOLE_RESPONSE
 
 Header = tuple[bytes, bytes]
+AtDoor = Callable[[Any], tuple[int, list[Header], bytes] | None]  # scope → whole answer or None
 EXIT_MARGIN_S = 1.0  # requests in flight are cut this long before the deadline: shutdown runs
 
 
@@ -54,6 +57,9 @@ class DoorProtocol(HttpToolsProtocol):
 
     doorman: ClassVar[Doorman]
     policy: ClassVar[Door[Visitor]]  # the doorman's, at hand: called a few times a request
+    # the app's answers given as soon as a head is read, with no ASGI task (the pass check):
+    # none or one function (in a tuple, so that it is not bound as a method)
+    at_door: ClassVar[tuple[AtDoor, ...]] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,6 +117,18 @@ class DoorProtocol(HttpToolsProtocol):
         cycle = self.cycle  # this request's, made just now (its task has not run yet)
         if cycle is not None and cycle.scope is self.scope and not cycle.access_log:
             self.scope.setdefault("extensions", {})[WHOLE_RESPONSE] = self.whole
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        """uvicorn starts a request's task here, at once or once the request before it on the
+        connection is answered (pipelining): an answer the app gives at the door leaves now,
+        in one write, in its turn (docs/server.md#answers-at-the-door)."""
+        for at_door in self.at_door:
+            if cycle.access_log:
+                break
+            answer = at_door(cast(dict[str, Any], cycle.scope))
+            if answer is not None and whole_response(cycle, *answer):
+                return
+        super()._start_asgi_task(cycle, app)
 
     def write_whole(self, scope: object, status: int, headers: list[Header], body: bytes) -> bool:
         """`whole_response` in the cycle of `scope`, if it is still the connection's current
@@ -187,10 +205,18 @@ def whole_response(
     return True
 
 
-def protocol_for(doorman: Doorman) -> type[DoorProtocol]:
+def protocol_for(
+    doorman: Doorman,
+    at_door: AtDoor | None = None,
+) -> type[DoorProtocol]:
     """A DoorProtocol class whose connections report to `doorman` (uvicorn makes one a
-    connection from the class it is given)."""
-    return type("DoorProtocol", (DoorProtocol,), {"doorman": doorman, "policy": doorman.policy})
+    connection from the class it is given), answering at the door what `at_door` answers."""
+    fields = {
+        "doorman": doorman,
+        "policy": doorman.policy,
+        "at_door": (at_door,) if at_door else (),
+    }
+    return type("DoorProtocol", (DoorProtocol,), fields)
 
 
 class DrainingServer(uvicorn.Server):
@@ -237,7 +263,7 @@ def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> Drain
         host=host,
         port=port,
         loop="uvloop",
-        http=protocol_for(doorman),
+        http=protocol_for(doorman, app.door),
         ws="none",  # the live gateway is its own process (docs/live.md)
         lifespan="on",
         access_log=False,

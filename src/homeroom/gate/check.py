@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -80,6 +81,15 @@ def wait_target(original: bytes | None) -> str:
     return quote(original, safe="/")
 
 
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """A valid pass past its renew age, and the gate that issued it (which renews it)."""
+
+    holder: GateRuntime
+    token: Token
+    now: float
+
+
 class PassCheck:
     """What the check answers, for the route and the fast path alike."""
 
@@ -97,19 +107,31 @@ class PassCheck:
         response.raw_headers = headers
         return response
 
-    async def answer(self, rt: GateRuntime, scope: Scope) -> Answer:
-        """(status, headers, body) of the check of `rt`'s gate for the request `scope`."""
+    def settle(self, rt: GateRuntime, scope: Scope) -> Answer | Renewal:
+        """The answer to the check of `rt`'s gate for the request `scope`, or the pass to renew
+        first (the one case that needs the store): everything else is decided here, at once."""
         cookies, original = request_cookies(scope["headers"])
         now = rt.clock()
         try:
             holder, token = self.keeper.find_pass(rt, cookies, now)
         except HomeroomError as exc:
+            _count(rt, exc.reason)
             return self._refused(rt, exc, original, scope["method"] == "HEAD")
-        headers = [_NO_STORE]
         if now - token.issued >= holder.renew_after_s:
-            fresh = await self._renew(holder, token, now)
-            if fresh is not None:
-                headers.append(fresh)
+            return Renewal(holder, token, now)  # counted once renewed
+        _count(rt, "valid")
+        return 204, [_NO_STORE], b""
+
+    async def answer(self, rt: GateRuntime, scope: Scope) -> Answer:
+        """(status, headers, body) of the check of `rt`'s gate for the request `scope`."""
+        settled = self.settle(rt, scope)
+        if not isinstance(settled, Renewal):
+            return settled
+        headers = [_NO_STORE]
+        fresh = await self._renew(settled.holder, settled.token, settled.now)
+        if fresh is not None:
+            headers.append(fresh)
+        _count(rt, "valid" if fresh is None else "renewed")
         return 204, headers, b""
 
     async def _renew(self, holder: GateRuntime, token: Token, now: float) -> Header | None:
@@ -135,6 +157,11 @@ class PassCheck:
         return 401, [_NO_STORE, length, _JSON, (WAIT_HEADER, wait)], b"" if head else body
 
 
+def _count(rt: GateRuntime, answer: str) -> None:
+    checks = rt.stats.checks
+    checks[answer] = checks.get(answer, 0) + 1
+
+
 class CheckFastPath:
     """Answers GET/HEAD /gate/{gate}/check in front of every other layer; the rest goes on.
 
@@ -158,6 +185,24 @@ class CheckFastPath:
             if not protected(path := f"/gate/{gate}/check", "GET")
         }
         self.answered = 0  # requests this layer answered itself (the tests look)
+
+    def at_door(self, scope: Scope) -> Answer | None:
+        """The whole answer to `scope` when it is a check that needs no store call, with its
+        security headers; None for anything else (a renewal included). `homeroom run` asks
+        this as soon as a request head is read, before any ASGI task is made for it
+        (httpserver.py, `DoorProtocol`): the busiest answer of a proxied workspace costs no
+        task, no middleware and no coroutine."""
+        rt = self.paths.get(scope["path"])
+        if rt is None or scope["method"] not in ("GET", "HEAD"):
+            return None
+        settled = self.check.settle(rt, scope)
+        if isinstance(settled, Renewal):
+            return None
+        self.answered += 1
+        rt.stats.checks_at_door += 1
+        status, headers, body = settled
+        headers += self.resource
+        return status, headers, body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -67,7 +67,20 @@ class GateCollector(Collector):
             "Deferred passes uncounted once the store was back",
             labels=["gate"],
         )
+        checks = CounterMetricFamily(
+            "homeroom_gate_checks",
+            "Pass checks of the proxies answered by this process: valid, renewed, or why refused",
+            labels=["gate", "answer"],
+        )
+        at_door = CounterMetricFamily(
+            "homeroom_gate_checks_at_door",
+            "Of those, answered as soon as the request head was read (no ASGI task)",
+            labels=["gate"],
+        )
         for gate, rt in self.runtimes.items():
+            for answer, count in sorted(rt.stats.checks.items()):
+                checks.add_metric([gate, answer], count)
+            at_door.add_metric([gate], rt.stats.checks_at_door)
             for lane, c in rt.counters.items():
                 labels = [gate, lane.value]
                 waiting.add_metric(labels, max(0, c.issued - c.horizon))
@@ -98,6 +111,8 @@ class GateCollector(Collector):
             pending,
             deferred,
             late,
+            checks,
+            at_door,
         )
 
 

@@ -67,6 +67,10 @@ class Stats:
     leaves_deferred: int = 0  # passes given back while the store was away
     leaves_late: int = 0  # of those, uncounted once it was back (or found expired)
     restored: int = 0  # numbers, places and redemptions put back after failovers
+    # the proxies' pass check (gate/check.py): answers by word ("valid", "renewed", or why
+    # refused: "no_pass", "pass_expired", ..., "closed"), and how many were given at the door
+    checks: dict[str, int] = field(default_factory=dict)
+    checks_at_door: int = 0
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
