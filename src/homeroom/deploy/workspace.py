@@ -93,12 +93,12 @@ def _fill(template: str, workspace: Workspace) -> str:
 
 
 def nginx(workspace: Workspace) -> str:
-    """A server block for nginx's conf.d/ (docs/operations.md#nginx-in-front-of-a-workspace)."""
+    """A server block for nginx's conf.d/ (docs/operations.md#in-front-of-a-workspace)."""
     return _fill("workspace.nginx.conf", workspace)
 
 
 def haproxy(workspace: Workspace) -> str:
-    """A whole haproxy.cfg (docs/operations.md#haproxy-in-front-of-a-workspace)."""
+    """A whole haproxy.cfg (docs/operations.md#in-front-of-a-workspace)."""
     return _fill("workspace.haproxy.cfg", workspace)
 
 

@@ -1,4 +1,4 @@
--- homeroom's pass check for HAProxy in front of a workspace (docs/operations.md#haproxy-in-front-of-a-workspace).
+-- homeroom's pass check for HAProxy in front of a workspace (docs/operations.md#in-front-of-a-workspace).
 -- Made by `homeroom workspace lua` (homeroom/deploy/workspace.py). Loaded by `lua-load` in
 -- workspace.cfg; `http-request lua.homeroom_check <gate> <homeroom host:port>` asks
 -- GET /gate/<gate>/check with core.httpclient (HAProxy >= 2.6) and leaves the answer in
