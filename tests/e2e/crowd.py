@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import resource
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -71,7 +72,8 @@ class Crowd:
     seed: int = 11
     crowd: list[Person] = field(default_factory=list)
     latencies: dict[str, list[float]] = field(default_factory=dict)
-    worst_lag_s: float = 0.0  # the crowd's own event loop, late to wake by this at worst
+    worst_lag_s: float = 0.0
+    cpu_s: float = 0.0  # the crowd's process, user and system, over the run  # the crowd's own event loop, late to wake by this at worst
 
     async def _timed(self, kind: str, request: Awaitable[Answer]) -> Answer:
         """The answer to `request`, its time kept under `kind` (the figures' latencies)."""
@@ -102,6 +104,7 @@ class Crowd:
         rng = random.Random(self.seed)
         self.crowd = [Person(i, javascript=i % 10 != 9) for i in range(self.people)]
         start = time.monotonic()
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
         watch = asyncio.create_task(self._watch_lag())
         try:
             async with asyncio.TaskGroup() as group:
@@ -110,6 +113,8 @@ class Crowd:
                     group.create_task(self._live(person, at, rng))
         finally:
             watch.cancel()
+            done = resource.getrusage(resource.RUSAGE_SELF)
+            self.cpu_s = done.ru_utime + done.ru_stime - cpu.ru_utime - cpu.ru_stime
         return self.crowd
 
     async def _live(self, person: Person, at: float, rng: random.Random) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,7 +132,7 @@ def report(proxy: str, gate: str, run: Crowd, audit: dict[str, object]) -> dict[
         "errors": sum(1 for p in crowd if p.errors),
         "sent_back_to_wait": sum(p.sent_back for p in crowd),
         "crowd_worst_lag_s": round(run.worst_lag_s, 2),
-        "crowd_cpu_s": round(resource.getrusage(resource.RUSAGE_SELF).ru_utime, 1),
+        "crowd_cpu_s": round(run.cpu_s, 1),
         "workspace_cpu_s": audit["cpu_s"],
         "latency_s": run.latency_figures(),
         "workspace_sessions": len(audit["admissions"]),  # type: ignore[arg-type]
