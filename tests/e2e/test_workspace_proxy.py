@@ -86,7 +86,9 @@ def test_without_a_pass_a_person_waits_then_lands_on_the_url_asked(
         assert str(landed.url).endswith("/cours/maths?user=alice&x=1")
         assert QUOTA not in landed.text
         again = person.get("/cours/francais")
+        form = person.post("/cours/devoir", data={"reponse": "42"})
     assert again.status_code == 200  # the pass opens every page of the workspace
+    assert form.status_code == 200  # and its forms: the check is asked with GET, no body
 
 
 @pytest.mark.parametrize(
@@ -97,8 +99,10 @@ def test_a_forged_pass_is_sent_to_wait(proxy: Proxy, pass_value: str) -> None:
     with client(proxy) as person:
         person.cookies.set(f"hr_p_{GATE}", pass_value)
         answer = person.get("/cours")
+        form = person.post("/cours/devoir", data={"reponse": "42"})
     assert answer.status_code == 303
     assert answer.headers["location"] == f"/gate/{GATE}/wait?next=/cours"
+    assert form.status_code == 303  # a form without a pass waits too (the browser GETs the page)
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x"])
