@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvloop
 
-from tests.e2e.crowd import Crowd, kendall_tau, order_pairs
+from tests.e2e.crowd import Crowd, Person, kendall_tau, order_pairs
 from tests.e2e.workspace_proxies import GATE, Proxy, Standin, gate_env, protected_by
 from tests.gate_process import GateProcess
 
@@ -83,6 +83,9 @@ def test_with_the_gate_nobody_meets_the_quota_and_everyone_gets_in_in_order(
         pairs_ordered=concordant + discordant,
         pairs_discordant=discordant,
         gate_cpu_s=round(gate_cpu_s, 1),
+        # the places of the first N came back this long after the last of them stopped
+        # (a pass lapses IDLE after its last renewal, counted until its expiry minute ends)
+        second_wave_after_first_stopped_s=second_wave_gap(crowd),
         numbers_vs_arrival_tau=round(arrival_tau, 4),
         first_errors=[p.errors for p in crowd if p.errors][:3],
     )
@@ -104,6 +107,13 @@ def test_without_the_gate_people_meet_the_quota(standin: Standin) -> None:
     print(json.dumps(figures))
     assert isinstance(audit["refused"], list) and len(audit["refused"]) > 0  # the morning again
     assert figures["quota_answers"] == len(audit["refused"])
+
+
+def second_wave_gap(crowd: list[Person]) -> float | None:
+    """Seconds from the last use of the first CAPACITY numbers to the first pass of the rest."""
+    first = [p.last_used_at for p in crowd if p.number and p.number <= CAPACITY and p.last_used_at]
+    rest = [p.passed_at for p in crowd if p.number and p.number > CAPACITY and p.passed_at]
+    return round(min(rest) - max(first), 1) if first and rest else None
 
 
 def cpu_s(pid: int) -> float:
