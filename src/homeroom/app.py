@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -24,7 +25,7 @@ from starlette.responses import (
     PlainTextResponse,
     Response,
 )
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -49,7 +50,7 @@ from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
 from homeroom.school.component import School
 from homeroom.web.away import AWAY_FAILURES, AwayCollector, AwayLog, store_away
 from homeroom.web.http import error_response, lang_of
-from homeroom.web.pages import render_page
+from homeroom.web.pages import render_page, use_static_path
 
 log = logging.getLogger("homeroom")
 REPO_ROOT = Path(homeroom.__file__).resolve().parents[2]
@@ -101,6 +102,16 @@ def operator_token(settings: Settings) -> str:
     return token
 
 
+def static_routes(path: str, vendor_file: Callable[[Request], Any]) -> list[BaseRoute]:
+    """homeroom's own files under /static and, when HOMEROOM_STATIC_PATH names another path
+    (in front of a workspace whose /static/ is its own), there too; pages link to the latter."""
+    routes: list[BaseRoute] = []
+    for prefix in dict.fromkeys(["/static", path]):
+        routes.append(Route(f"{prefix}/vendor/{{name}}", vendor_file))
+        routes.append(Mount(prefix, StaticFiles(packages=[("homeroom", "static")])))
+    return routes
+
+
 def create_app(
     settings: Settings,
     *,
@@ -109,6 +120,7 @@ def create_app(
     password_parameters: PasswordParameters = OWASP_MINIMUM,
 ) -> Homeroom:
     keys = settings.keyring()
+    use_static_path(settings.static_path)
     store = open_gate_store(store_url or settings.backend_url)
     abuse = Abuse(
         settings.limits_url(),
@@ -214,8 +226,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
         Route("/openapi.json", openapi_endpoint),
-        Route("/static/vendor/{name}", vendor_file),
-        Mount("/static", StaticFiles(packages=[("homeroom", "static")])),
+        *static_routes(settings.static_path, vendor_file),
         *endpoints.routes(),
         *check.routes(),
         *AdminEndpoints(keeper, token).routes(),

@@ -92,6 +92,29 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workspace(args: argparse.Namespace) -> int:
+    """Print nginx's or HAProxy's configuration (or HAProxy's Lua check) for one workspace."""
+    from homeroom.deploy import workspace
+
+    try:
+        ws = workspace.Workspace(
+            gate=args.gate,
+            workspace=args.workspace,
+            homeroom=args.homeroom,
+            listen=args.listen,
+            server_name=args.server_name,
+            assets=args.assets,
+            health=args.health,
+            lua_path=args.lua_path,
+        )
+    except workspace.WorkspaceError as exc:
+        print(f"homeroom workspace: {exc}", file=sys.stderr)
+        return 2
+    render = {"nginx": workspace.nginx, "haproxy": workspace.haproxy, "lua": workspace.lua}
+    sys.stdout.write(render[args.kind](ws))
+    return 0
+
+
 def _operator_token() -> str:
     token = os.environ.get("HOMEROOM_OPERATOR_TOKEN")
     if token:
@@ -246,11 +269,31 @@ def main(argv: list[str] | None = None) -> int:
     clu.add_argument("--mode", choices=["netns", "loopback"], help="default: netns if possible")
     clu.add_argument("--live-balance", choices=["hash", "leastconn"], default="hash")
     clu.set_defaults(func=cmd_cluster)
+    _workspace_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "gate" and args.action != "show" and args.value is None:
         parser.error(f"gate {args.action} needs a value")
     result: int = args.func(args)
     return result
+
+
+def _workspace_parser(sub: Any) -> None:
+    from homeroom.deploy.workspace import EXAMPLE
+
+    ws = sub.add_parser(
+        "workspace",
+        help="print the nginx or HAProxy configuration putting a gate in front of a workspace",
+    )
+    ws.add_argument("kind", choices=["nginx", "haproxy", "lua"])
+    ws.add_argument("--gate", required=True, help="the gate (one of HOMEROOM_GATES)")
+    ws.add_argument("--workspace", required=True, help="host:port of the workspace")
+    ws.add_argument("--homeroom", default=EXAMPLE.homeroom, help="host:port of homeroom run")
+    ws.add_argument("--listen", default=EXAMPLE.listen, help="port or address:port to listen on")
+    ws.add_argument("--server-name", default=EXAMPLE.server_name, help="the workspace's host name")
+    ws.add_argument("--assets", default=EXAMPLE.assets, help="the workspace's files, unprotected")
+    ws.add_argument("--health", default=EXAMPLE.health, help="its health URL, unprotected")
+    ws.add_argument("--lua-path", default=EXAMPLE.lua_path, help="where HAProxy finds the Lua")
+    ws.set_defaults(func=cmd_workspace)
 
 
 if __name__ == "__main__":

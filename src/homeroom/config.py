@@ -9,6 +9,7 @@ import base64
 import binascii
 import contextlib
 import ipaddress
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
         "POST /api/v1/password/code=national",
     ]
     secret_keys: SecretStr | None = None  # "ID:base64key,ID:base64key", first signs
+    # Where pages link homeroom's own files; they are served there and under /static. In front
+    # of a workspace whose /static/ is its own: /gate/static (docs/operations.md#in-front-of-a-workspace).
+    static_path: str = "/static"
     operator_token: SecretStr | None = None
 
     # Initial policy of each gate (the operator changes it at run time).
@@ -388,6 +392,13 @@ class Settings(BaseSettings):
     def _protect(cls, value: list[str]) -> list[str]:
         for item in value:
             _protected(item)
+        return value
+
+    @field_validator("static_path")
+    @classmethod
+    def _static_path(cls, value: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError("must be a path like /static or /gate/static (no trailing /)")
         return value
 
     @field_validator("signin_page")

@@ -6,7 +6,8 @@ gate/templates and school/pages/templates, and receive, besides what the server 
 - `t(key, **kw)` and `plural(key, number)`: the page's language's catalogue (web/i18n.py), and
   `N_(key)`, which marks a key chosen at run time so that extraction finds it;
 - `lang`, and `other_langs` (each other language and its name), for the language switch;
-- `static(name)`: the URL of a file under /static/, with a version query that changes with the
+- `static(name)`: the URL of one of homeroom's files (under /static/, or the prefix
+  `HOMEROOM_STATIC_PATH` names: `use_static_path`), with a version query that changes with the
   files, so they can be cached for a long time;
 - `n(number)`, `with_query(url, **params)` and `query_param(url, name)`;
 - the filters `isotime` (unix time to ISO 8601) and `local` (a URL that is not a path on this
@@ -30,6 +31,7 @@ import homeroom
 from homeroom.web import i18n
 
 STATIC_PREFIX = "/static/"
+_static_prefix = [STATIC_PREFIX]  # what static_url writes: one process, one setting
 _VERSIONED = (
     "gate.css",
     "gate.js",
@@ -74,9 +76,15 @@ def static_version() -> str:
     return digest.hexdigest()
 
 
+def use_static_path(path: str) -> None:
+    """Pages link homeroom's files under `path` (HOMEROOM_STATIC_PATH, e.g. /gate/static) from
+    now on: in front of a workspace, its own /static/ is not homeroom's."""
+    _static_prefix[0] = path.rstrip("/") + "/"
+
+
 def static_url(name: str) -> str:
-    """/static/<name>?v=<version>."""
-    return f"{STATIC_PREFIX}{name}?v={static_version()}"
+    """<static path>/<name>?v=<version> (/static/ unless use_static_path said otherwise)."""
+    return f"{_static_prefix[0]}{name}?v={static_version()}"
 
 
 def with_query(url: str, **params: object) -> str:

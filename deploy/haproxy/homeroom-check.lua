@@ -1,0 +1,1 @@
+../../src/homeroom/deploy/templates/workspace.check.lua
