@@ -15,6 +15,8 @@ from homeroom.school.data import db
 from tests.school.conftest import drop_pg_database, new_pg_database, pg_url
 
 HOMEROOM = [sys.executable, "-m", "homeroom"]
+# every test runs `homeroom` as processes of its own (seconds each): the slow tier
+pytestmark = pytest.mark.slow
 
 
 def homeroom(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +58,6 @@ def fresh_pg() -> Iterator[str]:
         drop_pg_database(name)
 
 
-@pytest.mark.slow
 def test_processes_migrating_at_once_take_turns(fresh_pg: str) -> None:
     """Many processes start at once in a deployment, each migrating at start-up: under the
     advisory lock one migrates and the others find the head; without it, they race on CREATE."""
