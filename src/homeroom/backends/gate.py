@@ -22,6 +22,25 @@ from homeroom.core.history import History
 from homeroom.core.lanes import Lane
 from homeroom.core.policy import GatePolicy
 
+# Active passes are counted in buckets of their expiry time (a few fields a lane, whatever the
+# crowd). A pass counts until the end of its bucket, so a place comes back at most a bucket
+# after its pass expired: 10 s, where a person who stops using a workspace must free their
+# place within its idle time (docs/gate.md#pass-times-per-gate). The stores take buckets as
+# opaque whole numbers, compared with the bucket of now.
+ACTIVE_BUCKET_S = 10
+
+
+def bucket_of(expiry: int) -> int:
+    """The bucket of a pass expiring at `expiry`: rounded up, so that a pass is counted until
+    the end of the bucket in which it expires (rounding down would under-count)."""
+    return -(-expiry // ACTIVE_BUCKET_S)
+
+
+def bucket_now(now: float) -> int:
+    """The bucket of `now`: passes in it and before no longer count."""
+    return int(now // ACTIVE_BUCKET_S)
+
+
 BITMAP_CHUNK_BITS = 1 << 23  # one Redis string per 1 MiB of redeemed-number bits
 
 
@@ -57,7 +76,7 @@ class LaneCounters:
     horizon: int = 0
     ceiling: int = 0
     redeemed: int = 0  # numbers redeemed so far
-    active: int = 0  # passes whose expiry minute is after `now_minute`
+    active: int = 0  # passes whose expiry bucket is after `now_minute` (the bucket of now)
     prequeue: int = 0  # pre-queue numbers taken
     frozen: PrequeueFreeze | None = None
     history: History = field(default_factory=History)
@@ -119,7 +138,7 @@ class ClaimWindow:
     """One lane read in one atomic step, so that no redeem falls between two of its figures."""
 
     horizon: int
-    active: int  # passes whose expiry minute is after `now_minute`
+    active: int  # passes whose expiry bucket is after `now_minute` (the bucket of now)
     redeemed: int  # numbers in (low, horizon] redeemed
 
 

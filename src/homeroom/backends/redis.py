@@ -7,7 +7,7 @@ cluster slot; keys of one gate (policy, lease, health) share another:
                                   frozen_count released born
     hr:{national:pupils}:r:<c>    redeemed bitmap, numbers c·BITMAP_CHUNK_BITS ..
     hr:{national:pupils}:x:<c>    "left" bitmap, same chunking
-    hr:{national:pupils}:a        hash: expiry minute → active passes
+    hr:{national:pupils}:a        hash: expiry bucket (10 s, backends/gate.py) → active passes
     hr:{national:pupils}:h        list of "at:horizon" history steps, oldest first
     hr:{national}:policy          GatePolicy as JSON
     hr:{national}:lease           controller lease holder, with a PX expiry
@@ -101,7 +101,7 @@ return {first, last, 0, horizon}
 """
 )
 
-# KEYS: lane hash, redeemed chunk, active hash. ARGV: number, bit, expiry minute, active ttl.
+# KEYS: lane hash, redeemed chunk, active hash. ARGV: number, bit, expiry bucket, active ttl.
 # Returns 0 ok, 1 not yet, 2 duplicate.
 REDEEM = """
 -- KEYS: counters, redeemed chunk, active buckets, left chunk; ARGV: ttl, (number, bit, minute)*

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from homeroom.backends.gate import BackendUnavailable
+from homeroom.backends.gate import BackendUnavailable, bucket_now
 from homeroom.core.adaptive import Health
 from homeroom.core.policy import PolicyError
 from homeroom.core.tokens import Kind
@@ -84,7 +84,7 @@ class AdminEndpoints:
             if not new.rules.instant:  # close the safety net's ceilings now, not at the next tick
                 now = rt.clock()
                 keep = new.claim_window_s + HISTORY_MARGIN_S
-                await rt.store.advance(rt.gate_id, {}, {}, int(now), keep, int(now // 60))
+                await rt.store.advance(rt.gate_id, {}, {}, int(now), keep, bucket_now(now))
             await rt.refresh()
         except PolicyError as exc:
             raise policy_error(exc) from exc

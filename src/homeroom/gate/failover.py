@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from homeroom.backends.gate import GateStore, Issued, LaneCounters, RedeemOutcome
+from homeroom.backends.gate import GateStore, Issued, LaneCounters, RedeemOutcome, bucket_now
 from homeroom.core.lanes import Lane
 
 log = logging.getLogger("homeroom.gate")
@@ -111,7 +111,7 @@ class Memory:
                     {lane: max(mem.ceiling, mem.horizon)},
                     int(now),
                     keep_s,
-                    int(now // 60),
+                    bucket_now(now),
                 )
             recent = [(n, m) for at, n, m in mem.recent if at >= now - RECENT_S]
             redeemed_back = 0

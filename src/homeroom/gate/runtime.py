@@ -23,6 +23,8 @@ from homeroom.backends.gate import (
     Issued,
     LaneCounters,
     RedeemOutcome,
+    bucket_now,
+    bucket_of,
 )
 from homeroom.config import Settings
 from homeroom.core import adaptive, prequeue, probing, state
@@ -193,7 +195,7 @@ class GateRuntime:
                 self.keys.keys[self.keys.current], self.gate_id, policy.opening_at
             )
         self.policy = policy
-        counters = await self.store.counters(self.gate_id, int(now // 60))
+        counters = await self.store.counters(self.gate_id, bucket_now(now))
         for lane, c in counters.items():
             before = self.counters.get(lane)
             if before is not None and before.born and c.born > before.born:
@@ -218,7 +220,7 @@ class GateRuntime:
         """
         pause = max(self.settings.failover_pause_s, 2 * self.settings.tick_s)
         self.paused_until = now + pause
-        counters = await self.store.counters(self.gate_id, int(now // 60))
+        counters = await self.store.counters(self.gate_id, bucket_now(now))
         keep_s = self.policy.claim_window_s + HISTORY_MARGIN_S
         restored = await self.memory.confirm(self.store, self.gate_id, counters, now, keep_s)
         for r in restored:
@@ -237,12 +239,12 @@ class GateRuntime:
 
     async def _control(self, now: float) -> None:
         policy = await self.store.get_policy(self.gate_id) or self.initial_policy
-        minute = int(now // 60)
+        bucket = bucket_now(now)
         if policy.opening_at and now >= policy.opening_at:
             for lane, c in self.counters.items():
                 if c.frozen is None and c.prequeue > 0:
                     await self.store.freeze_prequeue(self.gate_id, lane, at=int(now))
-        counters = await self.store.counters(self.gate_id, minute)
+        counters = await self.store.counters(self.gate_id, bucket)
         views: dict[Lane, LaneView] = {}
         released: dict[Lane, int] = {}
         for lane, c in counters.items():
@@ -251,7 +253,7 @@ class GateRuntime:
             # Active passes and redeemed claims read together: a redeem in between would be
             # counted in neither, and its place given twice.
             seen = await self.store.window(
-                self.gate_id, lane, since, max(c.ceiling, c.horizon, c.issued), minute
+                self.gate_id, lane, since, max(c.ceiling, c.horizon, c.issued), bucket
             )
             unredeemed = (seen.horizon - since) - seen.redeemed
             arrived = max(0, c.issued - self._prev_issued.get(lane, c.issued))  # 0 after a loss
@@ -276,7 +278,7 @@ class GateRuntime:
             plan.ceilings,
             int(now),
             policy.claim_window_s + HISTORY_MARGIN_S,
-            minute,
+            bucket,
             released,
         )
         self.stats.admitted_per_s = sum(plan.admitted.values()) / dt if dt > 0 else 0.0
@@ -414,7 +416,7 @@ class GateRuntime:
             if self.degraded or now < self.paused_until:  # confirming the store's state
                 raise BackendUnavailable("paused after an outage, until the state is confirmed")
             outcome = await self.store.redeem(
-                self.gate_id, token.lane, token.number, _minute_of(expiry)
+                self.gate_id, token.lane, token.number, bucket_of(expiry)
             )
         except BackendUnavailable as exc:
             self.stats.refuse("backend_unavailable")
@@ -441,7 +443,7 @@ class GateRuntime:
                 "This ticket was already used and its access given back: take a new place.",
             )
         self.stats.redeemed[token.lane] += 1
-        self.memory.redeemed(token.lane, token.number, _minute_of(expiry), now)
+        self.memory.redeemed(token.lane, token.number, bucket_of(expiry), now)
 
     def lapsed(self) -> Gone:
         self.stats.refuse("claim_lapsed")
@@ -488,8 +490,8 @@ class GateRuntime:
                 self.gate_id,
                 token.lane,
                 token.number,
-                _minute_of(token.expires),
-                _minute_of(new.expires),
+                bucket_of(token.expires),
+                bucket_of(new.expires),
             )
             if not ok:
                 return None
@@ -500,7 +502,7 @@ class GateRuntime:
         if token.number <= 0 or self.from_lost_state(token):
             return False  # uncounted, or counted in a count that is gone
         return await self.store.leave(
-            self.gate_id, token.lane, token.number, _minute_of(token.expires)
+            self.gate_id, token.lane, token.number, bucket_of(token.expires)
         )
 
     def defer_leave(self, token: Token, who: str | None, place: str) -> bool:
@@ -511,7 +513,7 @@ class GateRuntime:
             self.stats.refuse("leave_not_kept")
             return False
         self.pending_leaves[key] = PendingLeave(
-            token.lane, token.number, _minute_of(token.expires), who, place
+            token.lane, token.number, bucket_of(token.expires), who, place
         )
         self.stats.leaves_deferred += 1
         return True
@@ -519,9 +521,9 @@ class GateRuntime:
     async def _uncount_pending(self, now: float) -> None:
         """Passes given back during an outage, uncounted now; stops at the first failure
         (the rest wait for the next tick). Leaving is idempotent, so one done twice is once."""
-        minute = int(now // 60)
+        bucket = bucket_now(now)
         for key, leave in list(self.pending_leaves.items()):
-            if leave.minute > minute:  # an expired pass's bucket no longer counts
+            if leave.minute > bucket:  # an expired pass's bucket no longer counts
                 await self.store.leave(self.gate_id, leave.lane, leave.number, leave.minute)
                 if leave.who is not None:
                     await self.store.forget_person(self.gate_id, leave.who, leave.place)
@@ -540,9 +542,3 @@ def _merged(reports: list[Health]) -> Health:
         max(h.error_rate for h in reports),
         sum(h.samples for h in reports),
     )
-
-
-def _minute_of(expiry: int) -> int:
-    """The bucket of a pass expiring at `expiry`: ceil(expiry / 60), so that a pass is counted
-    until the end of the minute in which it expires (rounding down would under-count)."""
-    return -(-expiry // 60)
