@@ -11,7 +11,7 @@ capacity (the controller subtracts both and hands out at most the difference); b
 redeem only turns pending into active, an instant admission only turns room into pending, and a
 claim that has left the controller's pending is LAPSED at that same instant, so nothing is added.
 What the controller counts is an upper bound of what is real: active counts a pass until the
-minute boundary after its expiry (see `expiry_minute`).
+end of its 10-second expiry bucket (`backends.gate.bucket_of`: rounded up, so never early).
 
 Two things make it non-zero:
 - a claim checked on a view older than the last tick (a cached read) and redeemed after it: the
@@ -35,7 +35,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from homeroom.backends.gate import LaneCounters, RedeemOutcome
+from homeroom.backends.gate import LaneCounters, RedeemOutcome, bucket_now, bucket_of
 from homeroom.backends.memory import MemoryGateStore
 from homeroom.core.controller import LaneView, TickPlan, plan_tick
 from homeroom.core.history import Claim
@@ -55,16 +55,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return stop.value  # type: ignore[no-any-return]
     coro.close()
     raise AssertionError("a MemoryGateStore method suspended")
-
-
-def expiry_minute(expires: int) -> int:
-    """The bucket of a pass: the first minute boundary at or after its expiry.
-
-    Rounding up keeps the counted active passes ≥ the valid ones (a pass expiring at 12:00:30
-    is counted until 12:01:00). Rounding down would stop counting valid passes up to 59 s early
-    and over-admit by every pass expiring in the current minute.
-    """
-    return -(-expires // 60)
 
 
 @dataclass
@@ -97,11 +87,11 @@ class SimGate:
         return self.policy.claim_window_s
 
     @property
-    def minute(self) -> int:
-        return self.now // 60
+    def bucket(self) -> int:
+        return bucket_now(self.now)
 
     def counters(self) -> dict[Lane, LaneCounters]:
-        return run(self.store.counters(GATE, self.minute))
+        return run(self.store.counters(GATE, self.bucket))
 
     def given_back(self, c: LaneCounters) -> int:
         """Numbers up to this one are no longer counted as pending by the controller."""
@@ -133,7 +123,7 @@ class SimGate:
         plan = plan_tick(self.policy, views, dt, self.capacity, self.carry)
         self.carry = plan.carry
         keep_s = max(self.window, 60)
-        run(self.store.advance(GATE, plan.horizons, plan.ceilings, self.now, keep_s, self.minute))
+        run(self.store.advance(GATE, plan.horizons, plan.ceilings, self.now, keep_s, self.bucket))
         self.prev_issued = {lane: c.issued for lane, c in counters.items()}
         self.plans.append((views, plan))
         return views, plan
@@ -150,7 +140,7 @@ class SimGate:
         if claim is not Claim.OPEN:
             return claim
         expires = self.now + self.pass_ttl_s
-        out = run(self.store.redeem(GATE, person.lane, person.number, expiry_minute(expires)))
+        out = run(self.store.redeem(GATE, person.lane, person.number, bucket_of(expires)))
         if out is RedeemOutcome.OK:
             assert not person.redeemed, "a number was redeemed twice"
             person.redeemed, person.expires = True, expires
@@ -163,7 +153,7 @@ class SimGate:
         new = self.now + self.pass_ttl_s
         moved = run(
             self.store.renew(
-                GATE, person.lane, person.number, expiry_minute(person.expires), expiry_minute(new)
+                GATE, person.lane, person.number, bucket_of(person.expires), bucket_of(new)
             )
         )
         if moved:
@@ -171,9 +161,7 @@ class SimGate:
         return moved
 
     def leave(self, person: Person) -> bool:
-        first = run(
-            self.store.leave(GATE, person.lane, person.number, expiry_minute(person.expires))
-        )
+        first = run(self.store.leave(GATE, person.lane, person.number, bucket_of(person.expires)))
         assert first is not person.left
         person.left = True
         return first
@@ -292,7 +280,7 @@ class GateMachine(RuleBasedStateMachine):
         person = self.pick(index, lambda p: p.redeemed)
         if person is None:
             return
-        out = run(self.gate.store.redeem(GATE, person.lane, person.number, self.gate.minute + 5))
+        out = run(self.gate.store.redeem(GATE, person.lane, person.number, self.gate.bucket + 5))
         if person.left:
             assert out in (RedeemOutcome.LEFT, RedeemOutcome.LAPSED)
         else:
@@ -306,7 +294,7 @@ class GateMachine(RuleBasedStateMachine):
             return
         horizon = self.gate.counters()[person.lane].horizon
         if person.number > horizon:
-            out = run(self.gate.store.redeem(GATE, person.lane, person.number, self.gate.minute))
+            out = run(self.gate.store.redeem(GATE, person.lane, person.number, self.gate.bucket))
             assert out is RedeemOutcome.NOT_YET
 
     @rule(index=st.integers(0, 10**6))
@@ -321,7 +309,7 @@ class GateMachine(RuleBasedStateMachine):
         if person is not None:
             assert self.gate.leave(person)
             store = self.gate.store
-            assert not run(store.renew(GATE, person.lane, person.number, 0, self.gate.minute + 9))
+            assert not run(store.renew(GATE, person.lane, person.number, 0, self.gate.bucket + 9))
             assert not run(store.leave(GATE, person.lane, person.number, 0))
 
     @rule(capacity=st.integers(0, 30))
