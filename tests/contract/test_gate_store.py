@@ -38,7 +38,7 @@ OK, NOT_YET, DUPLICATE = RedeemOutcome.OK, RedeemOutcome.NOT_YET, RedeemOutcome.
 
 
 async def set_horizon(store: GateStore, lane: Lane, horizon: int, ceiling: int = 0) -> None:
-    await store.advance(G, {lane: horizon}, {lane: ceiling}, at=1, keep_s=60, now_minute=0)
+    await store.advance(G, {lane: horizon}, {lane: ceiling}, at=1, keep_s=60, now_bucket=0)
 
 
 # Numbers
@@ -72,10 +72,10 @@ async def test_two_processes_racing_share_numbers_and_redemptions(backend: Backe
     one, two = backend.store, backend.peer()
     issued = await asyncio.gather(*((one, two)[i % 2].issue(G, P, 1, False) for i in range(80)))
     assert sorted(r.first for r in issued) == list(range(1, 81))
-    await one.advance(G, {P: 80}, {}, at=1, keep_s=60, now_minute=0)
+    await one.advance(G, {P: 80}, {}, at=1, keep_s=60, now_bucket=0)
     attempts = [(n, i) for n in range(1, 81) for i in range(3)]
     outcomes = await asyncio.gather(
-        *((one, two)[i % 2].redeem(G, P, n, expiry_minute=10) for n, i in attempts)
+        *((one, two)[i % 2].redeem(G, P, n, expiry_bucket=10) for n, i in attempts)
     )
     ok = Counter(n for (n, _), outcome in zip(attempts, outcomes, strict=True) if outcome == OK)
     assert ok == Counter(range(1, 81))  # every number exactly once
@@ -90,28 +90,28 @@ async def test_two_processes_racing_share_numbers_and_redemptions(backend: Backe
 
 
 async def test_arrivals_are_admitted_at_once_up_to_the_ceiling(store: GateStore) -> None:
-    await store.advance(G, {}, {P: 5}, at=1, keep_s=60, now_minute=0)
+    await store.advance(G, {}, {P: 5}, at=1, keep_s=60, now_bucket=0)
     assert (await store.counters(G, 0))[P].ceiling == 5
     assert await store.issue(G, P, 3, False) == Issued(1, 3, False, 3)
     assert await store.issue(G, P, 3, False) == Issued(4, 6, False, 5)  # capped by the ceiling
     # Number 6 waits, so 7 is not admitted even once the ceiling is raised.
     assert await store.issue(G, P, 1, False) == Issued(7, 7, False, 5)
-    await store.advance(G, {}, {P: 20}, at=2, keep_s=60, now_minute=0)
+    await store.advance(G, {}, {P: 20}, at=2, keep_s=60, now_bucket=0)
     assert await store.issue(G, P, 1, False) == Issued(8, 8, False, 5)
     assert (await store.counters(G, 0))[Lane.STAFF].horizon == 0
 
 
 async def test_no_instant_admission_without_a_ceiling(store: GateStore) -> None:
     assert await store.issue(G, P, 2, False) == Issued(1, 2, False, 0)
-    await store.advance(G, {P: 2}, {P: 4}, at=1, keep_s=60, now_minute=0)
+    await store.advance(G, {P: 2}, {P: 4}, at=1, keep_s=60, now_bucket=0)
     assert await store.issue(G, P, 3, False) == Issued(3, 5, False, 4)
     lane = (await store.counters(G, 0))[P]
     assert (lane.issued, lane.horizon, lane.ceiling) == (5, 4, 4)
 
 
 async def test_a_lane_left_out_of_advance_gets_its_horizon_as_ceiling(store: GateStore) -> None:
-    await store.advance(G, {P: 3}, {P: 9}, at=1, keep_s=60, now_minute=0)
-    await store.advance(G, {}, {}, at=2, keep_s=60, now_minute=0)
+    await store.advance(G, {P: 3}, {P: 9}, at=1, keep_s=60, now_bucket=0)
+    await store.advance(G, {}, {}, at=2, keep_s=60, now_bucket=0)
     lane = (await store.counters(G, 0))[P]
     assert (lane.horizon, lane.ceiling) == (3, 3)
 
@@ -120,7 +120,7 @@ async def test_a_lane_left_out_of_advance_gets_its_horizon_as_ceiling(store: Gat
 
 
 async def test_prequeue_numbers_freeze_and_reset(store: GateStore) -> None:
-    await store.advance(G, {}, {P: 100}, at=1, keep_s=60, now_minute=0)
+    await store.advance(G, {}, {P: 100}, at=1, keep_s=60, now_bucket=0)
     assert await store.issue(G, P, 1, True) == Issued(1, 1, True, 0)  # never admitted at once
     assert await store.issue(G, P, 2, True) == Issued(2, 3, True, 0)
     assert await store.issue(G, P, 2, False) == Issued(1, 2, False, 2)
@@ -187,13 +187,13 @@ async def test_concurrent_redeems_of_one_number_give_one_ok(store: GateStore) ->
     assert (lane.redeemed, lane.active) == (1, 1)
 
 
-async def test_active_passes_are_counted_by_expiry_minute(store: GateStore) -> None:
+async def test_active_passes_are_counted_by_expiry_bucket(store: GateStore) -> None:
     await set_horizon(store, P, 10)
     assert await store.redeem(G, P, 1, 100) == OK
     assert await store.redeem(G, P, 2, 101) == OK
 
-    async def active(now_minute: int) -> int:
-        return (await store.counters(G, now_minute))[P].active
+    async def active(now_bucket: int) -> int:
+        return (await store.counters(G, now_bucket))[P].active
 
     assert [await active(m) for m in (98, 99, 100, 101)] == [2, 2, 1, 0]
     assert await store.renew(G, P, 1, 100, 102)
@@ -211,7 +211,7 @@ async def test_advance_drops_expired_buckets(store: GateStore) -> None:
     await set_horizon(store, P, 10)
     for number, minute in ((1, 100), (2, 101), (3, 102)):
         assert await store.redeem(G, P, number, minute) == OK
-    await store.advance(G, {}, {}, at=2, keep_s=60, now_minute=101)
+    await store.advance(G, {}, {}, at=2, keep_s=60, now_bucket=101)
     # Buckets 100 and 101 are gone: counting from before them shows only bucket 102.
     assert (await store.counters(G, 0))[P].active == 1
     # A renewal from a dropped bucket must not make the count go negative.
@@ -250,23 +250,23 @@ async def test_redeemed_between_crosses_bitmap_chunks(store: GateStore) -> None:
 
 async def test_advance_never_lowers_a_horizon_and_records_history(store: GateStore) -> None:
     keep = 10
-    await store.advance(G, {P: 5}, {P: 7}, at=100, keep_s=keep, now_minute=0)
-    await store.advance(G, {P: 3}, {P: 1}, at=101, keep_s=keep, now_minute=0)
+    await store.advance(G, {P: 5}, {P: 7}, at=100, keep_s=keep, now_bucket=0)
+    await store.advance(G, {P: 3}, {P: 1}, at=101, keep_s=keep, now_bucket=0)
     lanes = await store.counters(G, 0)
     assert (lanes[P].horizon, lanes[P].ceiling) == (5, 5)
     assert lanes[P].history == History((Step(100, 5),))
     assert lanes[Lane.STAFF].history == History((Step(100, 0),))  # first record, as History
 
-    await store.advance(G, {P: 8}, {P: 8}, at=105, keep_s=keep, now_minute=0)
-    await store.advance(G, {P: 9}, {P: 9}, at=112, keep_s=keep, now_minute=0)
+    await store.advance(G, {P: 8}, {P: 8}, at=105, keep_s=keep, now_bucket=0)
+    await store.advance(G, {P: 9}, {P: 9}, at=112, keep_s=keep, now_bucket=0)
     steps = (await store.counters(G, 0))[P].history.steps
     assert steps == (Step(100, 5), Step(105, 8), Step(112, 9))
-    await store.advance(G, {P: 9}, {P: 9}, at=114, keep_s=keep, now_minute=0)
+    await store.advance(G, {P: 9}, {P: 9}, at=114, keep_s=keep, now_bucket=0)
     assert len((await store.counters(G, 0))[P].history.steps) == 3  # 105 is inside the window
-    await store.advance(G, {P: 9}, {P: 9}, at=115, keep_s=keep, now_minute=0)
+    await store.advance(G, {P: 9}, {P: 9}, at=115, keep_s=keep, now_bucket=0)
     steps = (await store.counters(G, 0))[P].history.steps
     assert steps == (Step(105, 8), Step(112, 9))  # one step at or before the window is kept
-    await store.advance(G, {P: 9}, {P: 9}, at=200, keep_s=keep, now_minute=0)
+    await store.advance(G, {P: 9}, {P: 9}, at=200, keep_s=keep, now_bucket=0)
     assert (await store.counters(G, 0))[P].history.steps == (Step(112, 9),)
 
 
@@ -276,14 +276,14 @@ async def test_history_matches_history_record(store: GateStore) -> None:
     for at, proposed in [(1, 0), (2, 4), (3, 4), (5, 2), (9, 11), (20, 12), (21, 30), (40, 30)]:
         horizon = max(horizon, proposed)
         reference = reference.record(at, horizon, keep_s=8)
-        await store.advance(G, {P: proposed}, {P: proposed}, at=at, keep_s=8, now_minute=0)
+        await store.advance(G, {P: proposed}, {P: proposed}, at=at, keep_s=8, now_bucket=0)
         assert (await store.counters(G, 0))[P].history == reference
 
 
 async def test_an_instant_admission_shows_in_the_next_history_step(store: GateStore) -> None:
-    await store.advance(G, {}, {P: 10}, at=1, keep_s=60, now_minute=0)
+    await store.advance(G, {}, {P: 10}, at=1, keep_s=60, now_bucket=0)
     await store.issue(G, P, 4, False)
-    await store.advance(G, {}, {P: 10}, at=2, keep_s=60, now_minute=0)
+    await store.advance(G, {}, {P: 10}, at=2, keep_s=60, now_bucket=0)
     assert (await store.counters(G, 0))[P].history.steps == (Step(1, 0), Step(2, 4))
 
 
@@ -377,7 +377,7 @@ async def test_scripts_are_loaded_again_after_a_script_flush(redis_backend: Back
         await admin.aclose()
     assert await store.issue(G, P, 1, False) == Issued(1, 1, False, 3)
     assert await store.redeem(G, P, 1, 10) == OK
-    await store.advance(G, {P: 4}, {}, at=2, keep_s=60, now_minute=0)
+    await store.advance(G, {P: 4}, {}, at=2, keep_s=60, now_bucket=0)
     assert (await store.counters(G, 0))[P].horizon == 4
 
 
@@ -402,7 +402,7 @@ def _calls(store: GateStore) -> dict[str, Callable[[], Awaitable[object]]]:
         "leave": lambda: store.leave(G, P, 1, 11),
         "counters": lambda: store.counters(G, 0),
         "redeemed_between": lambda: store.redeemed_between(G, P, 0, 10),
-        "advance": lambda: store.advance(G, {P: 1}, {}, at=1, keep_s=60, now_minute=0),
+        "advance": lambda: store.advance(G, {P: 1}, {}, at=1, keep_s=60, now_bucket=0),
         "freeze_prequeue": lambda: store.freeze_prequeue(G, P),
         "reset_prequeue": lambda: store.reset_prequeue(G),
         "acquire_lease": lambda: store.acquire_lease(G, "a", 1),
@@ -476,14 +476,14 @@ async def test_claim_window_reads_horizon_active_and_redeemed_together(store: Ga
     await set_horizon(store, P, base + 6)
     for n in (base - 1, base + 1, base + 3, base + 5):
         assert await store.redeem(G, P, n, 20) == OK
-    seen = await store.window(G, P, base, base + 100, now_minute=10)
+    seen = await store.window(G, P, base, base + 100, now_bucket=10)
     assert (seen.horizon, seen.active, seen.redeemed) == (base + 6, 4, 3)
     assert (
-        await store.window(G, P, base, base + 2, now_minute=10)
+        await store.window(G, P, base, base + 2, now_bucket=10)
     ).redeemed == 1  # bounded by high
-    assert (await store.window(G, P, base, base + 100, now_minute=20)).active == 0  # expired bucket
-    assert (await store.window(G, P, base + 6, base + 100, now_minute=0)).redeemed == 0
-    empty = await store.window(G, Lane.GUESTS, 0, 0, now_minute=0)
+    assert (await store.window(G, P, base, base + 100, now_bucket=20)).active == 0  # expired bucket
+    assert (await store.window(G, P, base + 6, base + 100, now_bucket=0)).redeemed == 0
+    empty = await store.window(G, Lane.GUESTS, 0, 0, now_bucket=0)
     assert (empty.horizon, empty.active, empty.redeemed) == (0, 0, 0)
 
 

@@ -76,7 +76,7 @@ class LaneCounters:
     horizon: int = 0
     ceiling: int = 0
     redeemed: int = 0  # numbers redeemed so far
-    active: int = 0  # passes whose expiry bucket is after `now_minute` (the bucket of now)
+    active: int = 0  # passes whose expiry bucket is after `now_bucket` (the bucket of now)
     prequeue: int = 0  # pre-queue numbers taken
     frozen: PrequeueFreeze | None = None
     history: History = field(default_factory=History)
@@ -138,7 +138,7 @@ class ClaimWindow:
     """One lane read in one atomic step, so that no redeem falls between two of its figures."""
 
     horizon: int
-    active: int  # passes whose expiry bucket is after `now_minute` (the bucket of now)
+    active: int  # passes whose expiry bucket is after `now_bucket` (the bucket of now)
     redeemed: int  # numbers in (low, horizon] redeemed
 
 
@@ -165,28 +165,28 @@ class GateStore(Protocol):
         admitted at once. Numbers are never reused, whatever the number of processes.
         """
 
-    async def redeem(self, gate: str, lane: Lane, number: int, expiry_minute: int) -> RedeemOutcome:
+    async def redeem(self, gate: str, lane: Lane, number: int, expiry_bucket: int) -> RedeemOutcome:
         """Atomically: if released < number ≤ horizon and it was never redeemed, mark it redeemed
-        and count one active pass in the bucket of `expiry_minute`. At most one call per number
+        and count one active pass in the bucket of `expiry_bucket`. At most one call per number
         returns OK; a number at or below the lane's released horizon is LAPSED; a number already
         redeemed is DUPLICATE, or LEFT once its holder gave the pass back."""
 
     async def renew(
-        self, gate: str, lane: Lane, number: int, old_minute: int, new_minute: int
+        self, gate: str, lane: Lane, number: int, old_bucket: int, new_bucket: int
     ) -> bool:
         """Move one active pass from one expiry bucket to another; False if it has left."""
 
-    async def leave(self, gate: str, lane: Lane, number: int, minute: int) -> bool:
+    async def leave(self, gate: str, lane: Lane, number: int, bucket: int) -> bool:
         """The pass holder left: uncount their pass once. True only on the first call."""
 
-    async def counters(self, gate: str, now_minute: int) -> dict[Lane, LaneCounters]:
-        """Every lane's counters; `active` sums the buckets of minutes after `now_minute`."""
+    async def counters(self, gate: str, now_bucket: int) -> dict[Lane, LaneCounters]:
+        """Every lane's counters; `active` sums the expiry buckets after `now_bucket`."""
 
     async def redeemed_between(self, gate: str, lane: Lane, low: int, high: int) -> int:
         """How many numbers in (low, high] were redeemed."""
 
     async def window(
-        self, gate: str, lane: Lane, low: int, high: int, now_minute: int
+        self, gate: str, lane: Lane, low: int, high: int, now_bucket: int
     ) -> ClaimWindow:
         """Atomically: the lane's horizon, its active passes, and how many numbers in
         (low, min(high, horizon)] were redeemed. `high` bounds where the horizon can be (the
@@ -200,7 +200,7 @@ class GateStore(Protocol):
         ceilings: dict[Lane, int],
         at: int,
         keep_s: int,
-        now_minute: int,
+        now_bucket: int,
         released: dict[Lane, int] | None = None,
     ) -> None:
         """Raise horizons (never lower them), set ceilings, raise each lane's released horizon

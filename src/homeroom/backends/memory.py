@@ -133,7 +133,7 @@ class MemoryGateStore:
             state.horizon = max(state.horizon, min(state.issued, state.ceiling))
         return Issued(first, state.issued, False, state.horizon)
 
-    async def redeem(self, gate: str, lane: Lane, number: int, expiry_minute: int) -> RedeemOutcome:
+    async def redeem(self, gate: str, lane: Lane, number: int, expiry_bucket: int) -> RedeemOutcome:
         state = self._gate(gate).lanes[lane]
         if number < 1 or number > state.horizon:
             return RedeemOutcome.NOT_YET
@@ -142,30 +142,30 @@ class MemoryGateStore:
         if state.redeemed.set(number):
             return RedeemOutcome.LEFT if state.left.get(number) else RedeemOutcome.DUPLICATE
         state.redeemed_count += 1
-        state.buckets[expiry_minute] = state.buckets.get(expiry_minute, 0) + 1
+        state.buckets[expiry_bucket] = state.buckets.get(expiry_bucket, 0) + 1
         return RedeemOutcome.OK
 
     async def renew(
-        self, gate: str, lane: Lane, number: int, old_minute: int, new_minute: int
+        self, gate: str, lane: Lane, number: int, old_bucket: int, new_bucket: int
     ) -> bool:
         state = self._gate(gate).lanes[lane]
         if state.left.get(number):
             return False
-        state.buckets[old_minute] = state.buckets.get(old_minute, 0) - 1
-        state.buckets[new_minute] = state.buckets.get(new_minute, 0) + 1
+        state.buckets[old_bucket] = state.buckets.get(old_bucket, 0) - 1
+        state.buckets[new_bucket] = state.buckets.get(new_bucket, 0) + 1
         return True
 
-    async def leave(self, gate: str, lane: Lane, number: int, minute: int) -> bool:
+    async def leave(self, gate: str, lane: Lane, number: int, bucket: int) -> bool:
         state = self._gate(gate).lanes[lane]
         if state.left.set(number):
             return False
-        state.buckets[minute] = state.buckets.get(minute, 0) - 1
+        state.buckets[bucket] = state.buckets.get(bucket, 0) - 1
         return True
 
-    async def counters(self, gate: str, now_minute: int) -> dict[Lane, LaneCounters]:
+    async def counters(self, gate: str, now_bucket: int) -> dict[Lane, LaneCounters]:
         out: dict[Lane, LaneCounters] = {}
         for lane, s in self._gate(gate).lanes.items():
-            active = sum(c for m, c in s.buckets.items() if m > now_minute)
+            active = sum(c for m, c in s.buckets.items() if m > now_bucket)
             out[lane] = LaneCounters(
                 issued=s.issued,
                 horizon=s.horizon,
@@ -183,10 +183,10 @@ class MemoryGateStore:
         return self._gate(gate).lanes[lane].redeemed.count(max(low + 1, 0), high)
 
     async def window(
-        self, gate: str, lane: Lane, low: int, high: int, now_minute: int
+        self, gate: str, lane: Lane, low: int, high: int, now_bucket: int
     ) -> ClaimWindow:
         s = self._gate(gate).lanes[lane]
-        active = sum(c for m, c in s.buckets.items() if m > now_minute)
+        active = sum(c for m, c in s.buckets.items() if m > now_bucket)
         redeemed = s.redeemed.count(max(low + 1, 0), min(high, s.horizon))
         return ClaimWindow(s.horizon, max(0, active), redeemed)
 
@@ -197,7 +197,7 @@ class MemoryGateStore:
         ceilings: dict[Lane, int],
         at: int,
         keep_s: int,
-        now_minute: int,
+        now_bucket: int,
         released: dict[Lane, int] | None = None,
     ) -> None:
         for lane, s in self._gate(gate).lanes.items():
@@ -206,8 +206,8 @@ class MemoryGateStore:
             s.released = max(s.released, (released or {}).get(lane, 0))
             s.ceiling = max(s.horizon, ceilings.get(lane, s.horizon))
             s.history = s.history.record(at, s.horizon, keep_s)
-            for minute in [m for m in s.buckets if m <= now_minute]:
-                del s.buckets[minute]
+            for bucket in [m for m in s.buckets if m <= now_bucket]:
+                del s.buckets[bucket]
 
     async def freeze_prequeue(self, gate: str, lane: Lane, at: int | None = None) -> PrequeueFreeze:
         s = self._gate(gate).lanes[lane]

@@ -104,7 +104,7 @@ return {first, last, 0, horizon}
 # KEYS: lane hash, redeemed chunk, active hash. ARGV: number, bit, expiry bucket, active ttl.
 # Returns 0 ok, 1 not yet, 2 duplicate.
 REDEEM = """
--- KEYS: counters, redeemed chunk, active buckets, left chunk; ARGV: ttl, (number, bit, minute)*
+-- KEYS: counters, redeemed chunk, active buckets, left chunk; ARGV: ttl, (number, bit, bucket)*
 -- Many redeems of one lane and chunk in one call; each one is decided on its own.
 local hr = redis.call('HMGET', KEYS[1], 'horizon', 'released')
 local horizon, released = tonumber(hr[1] or '0'), tonumber(hr[2] or '0')
@@ -131,7 +131,7 @@ end
 return out
 """
 
-# KEYS: left chunk, active hash. ARGV: bit, old minute, new minute, active ttl. Returns 1 or 0.
+# KEYS: left chunk, active hash. ARGV: bit, old bucket, new bucket, active ttl. Returns 1 or 0.
 RENEW = """
 if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 then return 0 end  -- the holder left
 redis.call('HINCRBY', KEYS[2], ARGV[2], -1)
@@ -140,7 +140,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 1
 """
 
-# KEYS: left chunk, active hash. ARGV: bit, minute, active ttl. Returns 1 the first time only.
+# KEYS: left chunk, active hash. ARGV: bit, bucket, active ttl. Returns 1 the first time only.
 LEAVE = """
 if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end
 redis.call('HINCRBY', KEYS[2], ARGV[2], -1)
@@ -148,7 +148,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
-# KEYS: lane hash, active hash, history. ARGV: now minute. Read only.
+# KEYS: lane hash, active hash, history. ARGV: now bucket. Read only.
 # Returns {issued, horizon, ceiling, redeemed, prequeue, frozen_base, frozen_count, born, active,
 # steps}.
 COUNTERS = """
@@ -164,10 +164,10 @@ out[10] = redis.call('LRANGE', KEYS[3], 0, -1)
 return out
 """
 
-# KEYS: lane hash, active hash, history. ARGV: horizon, ceiling, at, keep_s, now minute.
+# KEYS: lane hash, active hash, history. ARGV: horizon, ceiling, at, keep_s, now bucket.
 # Idempotent for the same arguments, as History.record is.
 WINDOW = """
--- KEYS: counters, active buckets, then the redeemed chunks; ARGV: now_minute, low,
+-- KEYS: counters, active buckets, then the redeemed chunks; ARGV: now_bucket, low,
 -- then per chunk (chunk base number, first bit, last bit). One atomic read of a lane.
 local horizon = tonumber(redis.call('HGET', KEYS[1], 'horizon') or '0')
 local now, active = tonumber(ARGV[1]), 0
@@ -208,8 +208,8 @@ while redis.call('LLEN', h) >= 2 do
 end
 -- expired active buckets
 local now, buckets = tonumber(ARGV[5]), redis.call('HKEYS', KEYS[2])
-for _, minute in ipairs(buckets) do
-  if tonumber(minute) <= now then redis.call('HDEL', KEYS[2], minute) end
+for _, bucket in ipairs(buckets) do
+  if tonumber(bucket) <= now then redis.call('HDEL', KEYS[2], bucket) end
 end
 return 1
 """
@@ -428,9 +428,9 @@ class RedisGateStore:
             )
         return Issued(int(first), int(last), bool(pre), int(horizon))
 
-    async def redeem(self, gate: str, lane: Lane, number: int, expiry_minute: int) -> RedeemOutcome:
+    async def redeem(self, gate: str, lane: Lane, number: int, expiry_bucket: int) -> RedeemOutcome:
         chunk, bit = divmod(number, BITMAP_CHUNK_BITS)
-        return await self._redeems.call((gate, lane, chunk), (number, bit, expiry_minute))
+        return await self._redeems.call((gate, lane, chunk), (number, bit, expiry_bucket))
 
     async def _redeem_batch(
         self, key: tuple[str, Lane, int], calls: list[tuple[int, int, int]]
@@ -444,34 +444,34 @@ class RedisGateStore:
             self.keys.left(gate, lane, chunk),
         ]
         args: list[int] = [ACTIVE_TTL_S]
-        for number, bit, minute in calls:
-            args += (number, bit, minute)
+        for number, bit, bucket in calls:
+            args += (number, bit, bucket)
         async with self._io("redeem"):
             outcomes = await self._redeem(keys, args)
         return [_OUTCOMES[int(o)] for o in outcomes]
 
     async def renew(
-        self, gate: str, lane: Lane, number: int, old_minute: int, new_minute: int
+        self, gate: str, lane: Lane, number: int, old_bucket: int, new_bucket: int
     ) -> bool:
         chunk, bit = divmod(number, BITMAP_CHUNK_BITS)
         keys = [self.keys.left(gate, lane, chunk), self.keys.active(gate, lane)]
         async with self._io("renew"):
-            moved = await self._renew(keys, [bit, old_minute, new_minute, ACTIVE_TTL_S])
+            moved = await self._renew(keys, [bit, old_bucket, new_bucket, ACTIVE_TTL_S])
         return bool(moved)
 
-    async def leave(self, gate: str, lane: Lane, number: int, minute: int) -> bool:
+    async def leave(self, gate: str, lane: Lane, number: int, bucket: int) -> bool:
         chunk, bit = divmod(number, BITMAP_CHUNK_BITS)
         keys = [self.keys.left(gate, lane, chunk), self.keys.active(gate, lane)]
         async with self._io("leave"):
-            first = await self._leave(keys, [bit, minute, ACTIVE_TTL_S])
+            first = await self._leave(keys, [bit, bucket, ACTIVE_TTL_S])
         return bool(first)
 
     def _lane_keys(self, gate: str, lane: Lane) -> list[str]:
         k = self.keys
         return [k.counters(gate, lane), k.active(gate, lane), k.history(gate, lane)]
 
-    async def counters(self, gate: str, now_minute: int) -> dict[Lane, LaneCounters]:
-        calls = [(self._lane_keys(gate, lane), [now_minute]) for lane in LANES]
+    async def counters(self, gate: str, now_bucket: int) -> dict[Lane, LaneCounters]:
+        calls = [(self._lane_keys(gate, lane), [now_bucket]) for lane in LANES]
         async with self._io("read counters"):
             replies = await self._eval_lanes(self._counters, calls)
         return {lane: _lane_counters(reply) for lane, reply in zip(LANES, replies, strict=True)}
@@ -489,10 +489,10 @@ class RedisGateStore:
             return sum(int(n) for n in await pipe.execute())
 
     async def window(
-        self, gate: str, lane: Lane, low: int, high: int, now_minute: int
+        self, gate: str, lane: Lane, low: int, high: int, now_bucket: int
     ) -> ClaimWindow:
         keys = [self.keys.counters(gate, lane), self.keys.active(gate, lane)]
-        args: list[int] = [now_minute, low]
+        args: list[int] = [now_bucket, low]
         first_number = max(low + 1, 1)
         if high >= first_number:
             for chunk in range(first_number // BITMAP_CHUNK_BITS, high // BITMAP_CHUNK_BITS + 1):
@@ -510,7 +510,7 @@ class RedisGateStore:
         ceilings: dict[Lane, int],
         at: int,
         keep_s: int,
-        now_minute: int,
+        now_bucket: int,
         released: dict[Lane, int] | None = None,
     ) -> None:
         # A lane left out keeps its horizon (max with 0) and gets ceiling = horizon, as in memory.
@@ -522,7 +522,7 @@ class RedisGateStore:
                     ceilings.get(lane, 0),
                     at,
                     keep_s,
-                    now_minute,
+                    now_bucket,
                     (released or {}).get(lane, 0),
                 ],
             )

@@ -33,7 +33,8 @@ class LaneMemory:
     issued: int = 0
     horizon: int = 0
     ceiling: int = 0
-    recent: deque[tuple[float, int, int]] = field(default_factory=deque)  # at, number, minute
+    # at, number, expiry bucket
+    recent: deque[tuple[float, int, int]] = field(default_factory=deque)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +78,9 @@ class Memory:
         mem = self.lanes.get(lane)
         return 0 if mem is None else mem.issued
 
-    def redeemed(self, lane: Lane, number: int, minute: int, now: float) -> None:
+    def redeemed(self, lane: Lane, number: int, bucket: int, now: float) -> None:
         recent = self._lane(lane).recent
-        recent.append((now, number, minute))
+        recent.append((now, number, bucket))
         while recent and (len(recent) > RECENT_MAX or recent[0][0] < now - RECENT_S):
             recent.popleft()
 

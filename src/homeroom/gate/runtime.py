@@ -52,7 +52,7 @@ class PendingLeave:
 
     lane: Lane
     number: int
-    minute: int  # the pass's expiry bucket: after it the pass no longer counts anyway
+    bucket: int  # the pass's expiry bucket: after it the pass no longer counts anyway
     who: str | None = None  # a signed-in person's record key, and their place
     place: str = ""
 
@@ -523,8 +523,8 @@ class GateRuntime:
         (the rest wait for the next tick). Leaving is idempotent, so one done twice is once."""
         bucket = bucket_now(now)
         for key, leave in list(self.pending_leaves.items()):
-            if leave.minute > bucket:  # an expired pass's bucket no longer counts
-                await self.store.leave(self.gate_id, leave.lane, leave.number, leave.minute)
+            if leave.bucket > bucket:  # an expired pass's bucket no longer counts
+                await self.store.leave(self.gate_id, leave.lane, leave.number, leave.bucket)
                 if leave.who is not None:
                     await self.store.forget_person(self.gate_id, leave.who, leave.place)
             if self.pending_leaves.pop(key, None) is not None:  # not done by a step meanwhile
