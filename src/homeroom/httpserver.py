@@ -122,12 +122,15 @@ class DoorProtocol(HttpToolsProtocol):
         """uvicorn starts a request's task here, at once or once the request before it on the
         connection is answered (pipelining): an answer the app gives at the door leaves now,
         in one write, in its turn (docs/server.md#answers-at-the-door)."""
-        for at_door in self.at_door:
-            if cycle.access_log:
-                break
-            answer = at_door(cast(dict[str, Any], cycle.scope))
-            if answer is not None and whole_response(cycle, *answer):
-                return
+        # Asked only when the answer can leave now: a check settled here is counted, and one
+        # that then took the usual way would be settled and counted a second time.
+        if self.at_door and not cycle.access_log and can_write_whole(cycle):
+            scope = cast(dict[str, Any], cycle.scope)
+            for at_door in self.at_door:
+                answer = at_door(scope)
+                if answer is not None:
+                    whole_response(cycle, *answer)
+                    return
         super()._start_asgi_task(cycle, app)
 
     def write_whole(self, scope: object, status: int, headers: list[Header], body: bytes) -> bool:
@@ -179,6 +182,12 @@ class DoorProtocol(HttpToolsProtocol):
         transport.close()
 
 
+def can_write_whole(cycle: RequestResponseCycle) -> bool:
+    """Whether `whole_response` can answer in `cycle` now: nothing sent yet, the peer still
+    there, writing not paused (a full buffer)."""
+    return not (cycle.response_started or cycle.disconnected or cycle.flow.write_paused)
+
+
 def whole_response(
     cycle: RequestResponseCycle, status: int, headers: list[Header], body: bytes
 ) -> bool:
@@ -190,7 +199,7 @@ def whole_response(
     leaves it, so keep-alive, pipelining and the door go on as usual. False when the answer
     must take the usual way: started already, the peer gone, or writing paused (a full buffer).
     """
-    if cycle.response_started or cycle.disconnected or cycle.flow.write_paused:
+    if not can_write_whole(cycle):
         return False
     cycle.response_started = cycle.response_complete = True
     cycle.waiting_for_100_continue = False
