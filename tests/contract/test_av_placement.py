@@ -1,0 +1,71 @@
+"""Where classes' audio and video live: least-loaded, never split, moved off a lost instance (docs/av.md#placement)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from homeroom.backends.av_placement import MemoryPlacement, Placement, RedisPlacement
+
+A, B, C = "ws://a:8188", "ws://b:8188", "ws://c:8188"
+
+
+class Clock:
+    now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def placement(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Placement, Clock]]:
+    clock = Clock()
+    made: Placement
+    if request.param == "memory":
+        made = MemoryPlacement(clock, ttl_s=600)
+    else:
+        url = request.getfixturevalue("redis_url")
+        made = RedisPlacement.from_url(url, clock, prefix=f"t{id(clock)}", ttl_s=600)
+    yield made, clock
+    await made.aclose()
+
+
+async def test_each_class_goes_to_the_least_loaded_and_stays(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, _ = placement
+    assert await p.place("r1", [A, B]) == A  # a tie: the first named
+    assert await p.place("r2", [A, B]) == B
+    assert await p.place("r3", [A, B]) == A
+    assert await p.place("r4", [A, B]) == B
+    # asked again, from a gateway that lists them the other way: the same, never split
+    assert await p.place("r1", [B, A]) == A
+    assert await p.place("r2", [A, B, C]) == B
+    assert await p.place("r5", [A, B, C]) == C  # a new instance takes the next class
+    assert await p.place("r9", []) is None
+
+
+async def test_a_lost_instance_s_classes_move_once_to_the_least_loaded(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, _ = placement
+    for room in ("r1", "r2", "r3"):
+        await p.place(room, [A, B, C])  # A, B, C
+    await p.place("r4", [A, B, C])  # A again
+    moved = await p.place("r1", [B, C], lost=A)
+    assert moved in (B, C)
+    # a second gateway that saw A go too finds it moved already: the same answer, no new move
+    assert await p.place("r1", [B, C], lost=A) == moved
+    # a gateway that cannot reach the class's instance moves it as if it were lost
+    assert await p.place("r4", [B, C]) in (B, C)
+
+
+async def test_a_class_nobody_asks_about_is_forgotten_and_counts_no_more(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, clock = placement
+    assert await p.place("r1", [A, B]) == A
+    clock.now += 601
+    assert await p.place("r2", [A, B]) == A  # r1 expired: A is empty again
+    assert await p.place("r1", [B, A]) == B  # and r1 is placed anew, on the least loaded
