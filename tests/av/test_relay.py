@@ -19,8 +19,11 @@ import pytest
 from playwright.async_api import Page, async_playwright
 from websockets.asyncio.client import ClientConnection
 
+from homeroom.av.client import JanusClient
 from homeroom.av.process import JanusProcess
 from homeroom.backends.av_placement import MemoryPlacement
+from homeroom.core import janus as janus_event
+from homeroom.core import videoroom as vr
 from homeroom.core.live.parts import Role
 from homeroom.live.av import AvRelay, AvSettings
 from homeroom.live.conn import Limits
@@ -91,10 +94,19 @@ async def page() -> AsyncIterator[Page]:
         await browser.close()
 
 
+class Monotonic:
+    """The ladder's clock, moved by the test."""
+
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def relay(*urls: str, janus: JanusProcess, clock: Clock) -> AvRelay:
     s = janus.settings
     settings = AvSettings(urls, s.api_secret, s.admin_key, tick_s=3600)  # ticks by the test
-    return AvRelay(settings, MemoryPlacement(clock))
+    return AvRelay(settings, MemoryPlacement(clock), monotonic=Monotonic())
 
 
 @asynccontextmanager
@@ -262,6 +274,11 @@ async def test_the_floor_taken_or_a_mute_stops_the_pupil_s_publication(
         )
         await publish(pupil, page, audio=False)  # video only: allowed
         await until_true(lambda: bool(klass.feeds))
+        await send(teacher, "floor.give", id="g2", person="p1", video=False)  # no video now
+        await next_of(pupil, "floor.given")
+        await until_true(lambda: not klass.feeds)
+        await publish(pupil, page, video=False)  # audio only, unmuted by the new floor
+        await until_true(lambda: bool(klass.feeds))
         await send(teacher, "floor.take", id="t", person="p1")
         await next_of(pupil, "floor.taken")
         await until_true(lambda: not klass.feeds)
@@ -279,12 +296,20 @@ async def test_stats_and_the_pupil_s_choice_move_the_rung(janus: JanusProcess, p
         await send(pupil, "av.stats", loss=0.2, rtt_s=0.4, available_kbps=150, received_kbps=140)
         down = await next_of(pupil, "av.rung")
         assert (down["rung"], down["why"]) == ("audio", "stats")
+        av = live.server.av
+        assert av is not None and isinstance(av.monotonic, Monotonic)
+        peer = next(p for p in av.classes["s1"].peers.values() if p.person == "p1")
+        assert peer.watch is not None
+        # Janus's slowlink on the subscriber handle, past the hold: one rung down. (Injected
+        # into the real handle's events: a lossy downlink is tests/av/test_media.py's part.)
+        av.monotonic.now += 9
+        lost = janus_event.SlowLink(peer.watch.session.id, peer.watch.id, True, "video", "1", 40)
+        peer.watch._put(lost)
+        slow = await next_of(pupil, "av.rung")
+        assert (slow["rung"], slow["why"]) == ("slides", "slowlink")
         await send(pupil, "av.rung", rung="text")  # data saving: the subscription is dropped
         own = await next_of(pupil, "av.rung")
         assert (own["rung"], own["own"], own["why"]) == ("text", "text", "own")
-        av = live.server.av
-        assert av is not None
-        peer = next(iter(av.classes["s1"].peers.values()))
         await until_true(lambda: peer.watch is None)
         # the teacher hears how many pupils are on each rung
         await av.tick()
@@ -320,3 +345,27 @@ async def test_a_killed_janus_moves_the_class_and_its_clients_renegotiate(page: 
             offered = await next_of(pupil, "av.offer")
             assert {s["person"] for s in offered["streams"]} == {"t1"}
             assert av.classes["s1"].url == second.settings.url
+
+
+async def test_the_class_s_room_goes_from_janus_when_nobody_uses_it(
+    janus: JanusProcess, page: Page
+) -> None:
+    s = janus.settings
+    async with (
+        a_class(janus) as (live, teacher, pupil),
+        await JanusClient.connect(s.url, s.api_secret) as client,
+    ):
+        await publish(teacher, page)
+        await send(pupil, "av.watch")
+        await next_of(pupil, "av.offer")
+        av = live.server.av
+        assert av is not None
+        number = av.classes["s1"].number
+        handle = await (await client.create_session()).attach()
+        assert (await handle.videoroom(vr.exists(number)))[0] == vr.Exists(number, True)
+        await teacher.close()
+        await pupil.close()
+        async with asyncio.timeout(10):
+            while (await handle.videoroom(vr.exists(number)))[0] != vr.Exists(number, False):
+                await asyncio.sleep(0.1)
+        assert "s1" not in av.classes

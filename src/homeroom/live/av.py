@@ -53,6 +53,7 @@ DEAD_S = 30.0  # an instance this process could not reach is not chosen again fo
 TICK_S = 2.0  # the ladder's clock, the placement check and the teachers' counts
 ROOM_EXISTS = 427  # VideoRoom: the room exists already (another gateway made it)
 MONITOR = "monitor"  # the display of each gateway's silent participant
+PENDING_MAX = 8  # a connection's av requests waiting for Janus at once; more: rate_limited
 PUBLISHERS = (
     2 * FLOOR_MAX + 4
 )  # a room's publishers at once: teachers' camera and screen, the floor
@@ -95,6 +96,8 @@ class Peer:
     klass: AvClass
     session: Session | None = None
     pubs: dict[str, Handle] = field(default_factory=dict)
+    video: bool = False  # the camera publication carries video
+    pending: int = 0  # requests waiting their turn: bounded
     watching: bool = False
     watch: Handle | None = None
     streams: list[dict[str, Any]] = field(default_factory=list)  # mid, person, source, kind
@@ -166,7 +169,7 @@ class AvRelay:
                 _cancel(peer.readers)
             if klass.reader is not None:
                 klass.reader.cancel()
-        for client in self._clients.values():
+        for client in list(self._clients.values()):
             with contextlib.suppress(Exception):
                 await client.close()
         self._clients.clear()
@@ -200,12 +203,16 @@ class AvRelay:
         if klass is None:
             return
         for kind, data in kinds:
-            if kind in ("floor.taken", "av.muted"):
-                person = data.get("person")
-                sources = SOURCES if kind == "floor.taken" else ("camera",)
-                for peer in list(klass.peers.values()):
-                    if peer.person == person and any(s in peer.pubs for s in sources):
-                        self._spawn(self._locked(peer, self._unpublish(peer, sources)))
+            person = data.get("person")
+            if kind == "floor.given" and data.get("video") is False:
+                stop = [p for p in klass.peers.values() if p.person == person and p.video]
+            elif kind in ("floor.taken", "av.muted"):
+                stop = [p for p in klass.peers.values() if p.person == person and p.pubs]
+            else:
+                continue
+            sources = ("camera",) if kind != "floor.taken" else SOURCES
+            for peer in stop:
+                self._spawn(self._locked(peer, self._unpublish(peer, sources)))
 
     # -- checks (no Janus call) -------------------------------------------------------------
 
@@ -269,7 +276,13 @@ class AvRelay:
             peer = await self._peer(link)
             if peer is None:
                 return  # closed meanwhile
-            await self._locked(peer, work(peer))
+            if peer.pending >= PENDING_MAX:
+                raise Refusal("rate_limited")
+            peer.pending += 1
+            try:
+                await self._locked(peer, work(peer))
+            finally:
+                peer.pending -= 1
         except Refusal as exc:
             link.send(encode(error(exc.reason, cid, exc.detail)))
         except JanusUnavailable as exc:
@@ -380,6 +393,8 @@ class AvRelay:
             await _detach(handle)
             raise Refusal("janus_refused")
         peer.pubs[source] = handle
+        if source == "camera":
+            peer.video = video
         peer.link.send(
             encode({"v": 1, "type": "av.answer", "source": source, "sdp": answer["sdp"]})
         )
@@ -387,6 +402,8 @@ class AvRelay:
     async def _unpublish(self, peer: Peer, sources: Sequence[str]) -> None:
         for source in sources:
             handle = peer.pubs.pop(source, None)
+            if source == "camera":
+                peer.video = False
             if handle is not None:
                 await _detach(handle)
 
@@ -592,6 +609,9 @@ class AvRelay:
                 self.faults.report(f"on Janus news for class {klass.room_id}")
 
     def _news(self, klass: AvClass, news: vr.Answer) -> None:
+        if isinstance(news, vr.Destroyed):  # the last other gateway closed it as this one came
+            self._spawn(self._lost(klass, "the room was destroyed", "moved"))
+            return
         if isinstance(news, vr.Talking):
             feed = klass.feeds.get(news.participant)
             if feed is not None:
@@ -663,15 +683,19 @@ class AvRelay:
                 with contextlib.suppress(Exception):  # placed again at the next publish or watch
                     await self.placement.place(klass.room_id, self._live(), klass.url)
         message = encode({"v": 1, "type": "av.renegotiate", "why": word})
+        sessions = [klass.session]
         for peer in klass.peers.values():
             _cancel(peer.readers)
             peer.link.send(message)
+            if peer.session is not None:
+                sessions.append(peer.session)
         klass.peers.clear()
         if klass.reader is not None and klass.reader is not asyncio.current_task():
             klass.reader.cancel()
-        if word == "moved":
-            with contextlib.suppress(Exception):
-                await klass.session.destroy()
+        if word == "moved":  # the instance still answers: what this process held there goes
+            for session in sessions:
+                with contextlib.suppress(Exception):
+                    await session.destroy()
 
     async def _end_peer(self, peer: Peer) -> None:
         _cancel(peer.readers)
@@ -684,7 +708,15 @@ class AvRelay:
             if klass.reader is not None:
                 klass.reader.cancel()
             with contextlib.suppress(Exception):
+                await self._close_room(klass)
                 await klass.session.destroy()
+
+    async def _close_room(self, klass: AvClass) -> None:
+        """Nobody here uses the class any more: its VideoRoom room goes too if this monitor is
+        its only participant (every gateway using it has one), so rooms do not pile up."""
+        people, _ = await klass.monitor.videoroom(vr.participants(klass.number))
+        if isinstance(people, vr.Participants) and len(people.participants) <= 1:  # ours alone
+            await klass.monitor.videoroom(vr.destroy(klass.number))
 
     # -- the clock --------------------------------------------------------------------------
 

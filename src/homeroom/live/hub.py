@@ -69,7 +69,7 @@ class AvSide(Protocol):
     def events(self, host: Host, kinds: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...
 
 
-AV_EVENTS = frozenset({"floor.taken", "av.muted"})  # what stops a publication
+AV_EVENTS = frozenset({"floor.given", "floor.taken", "av.muted"})  # what stops a publication
 
 
 @dataclass
