@@ -261,11 +261,16 @@ async def test_the_floor_taken_or_a_mute_stops_the_pupil_s_publication(
         await send(teacher, "av.watch")
         offered = await next_of(teacher, "av.offer")
         assert {s["person"] for s in offered["streams"]} == {"p1"}
+        await send(
+            teacher, "av.accept", sdp=await page.evaluate("(s) => answer(s)", offered["sdp"])
+        )
         klass = av.classes["s1"]
         assert {f.person for f in klass.feeds.values()} == {"p1"}  # the monitor heard it
         await send(teacher, "av.mute", id="m", person="p1")
         assert (await next_of(pupil, "av.muted"))["person"] == "p1"
         await until_true(lambda: not klass.feeds)  # Janus says the feed is gone
+        again = await next_of(teacher, "av.offer")  # and renegotiates the teacher's subscription
+        assert again["streams"] == []
         assert (
             await refused(
                 pupil, "av.publish", source="camera", sdp="v=0\r\n", audio=True, video=True
