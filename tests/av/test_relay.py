@@ -374,3 +374,34 @@ async def test_the_class_s_room_goes_from_janus_when_nobody_uses_it(
             while (await handle.videoroom(vr.exists(number)))[0] != vr.Exists(number, False):
                 await asyncio.sleep(0.1)
         assert "s1" not in av.classes
+
+
+async def test_each_breakout_group_has_its_own_room(janus: JanusProcess, page: Page) -> None:
+    async with a_class(janus) as (live, teacher, p1), live.open("p2") as p2:
+        await receive(p2)
+        await publish(teacher, page)
+        await send(p1, "av.watch")
+        await next_of(p1, "av.offer")
+        await send(teacher, "floor.give", id="g", person="p2", video=True)
+        await send(teacher, "breakout.start", id="b", groups=2)  # p1 in group 1, p2 in 2
+        started = await next_of(p2, "breakout.started")
+        assert started["groups"] == {"1": ["p1"], "2": ["p2"]}
+        # p1 was watching the main room: it starts again, in its group's room
+        assert (await next_of(p1, "av.renegotiate"))["why"] == "moved"
+        await send(p1, "av.watch")
+        await publish(p2, page)
+        av = live.server.av
+        assert av is not None
+        rooms = {k.group: k for k in av.classes.values()}
+        await until_true(lambda: 2 in rooms and bool(rooms[2].feeds))
+        assert {k.url for k in av.classes.values()} == {janus.settings.url}  # never split
+        assert len({k.number for k in av.classes.values()}) == len(av.classes)
+        # the teacher visits group 2: their camera leaves the main room, and they watch p2
+        await send(teacher, "breakout.visit", id="v", group=2)
+        assert (await next_of(teacher, "av.renegotiate"))["why"] == "moved"
+        await send(teacher, "av.watch")
+        offered = await next_of(teacher, "av.offer")
+        assert {s["person"] for s in offered["streams"]} == {"p2"}
+        # p1, alone in group 1, was offered nothing of group 2
+        await send(p1, "ping", id="p")
+        assert (await next_of(p1, "pong", "av.offer"))["type"] == "pong"

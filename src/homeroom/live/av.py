@@ -77,9 +77,17 @@ class Refusal(Exception):
         self.detail = detail
 
 
-def janus_room(room_id: str) -> int:
-    """The class's VideoRoom room: 48 bits of a hash of its id (ids are exact in JSON below 2**53)."""
-    return int.from_bytes(hashlib.sha256(room_id.encode()).digest()[:6], "big") + 1
+def room_key(room_id: str, group: int | None) -> str:
+    """The class's main room, or one of its breakout groups: a Janus room each."""
+    return room_id if group is None else f"{room_id}#g{group}"
+
+
+def janus_room(key: str) -> int:
+    """A VideoRoom room: 48 bits of a hash of its key (ids are exact in JSON below 2**53)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:6], "big") + 1
+
+
+BREAKOUT = frozenset({"breakout.started", "breakout.ended", "breakout.assigned", "breakout.visit"})
 
 
 @dataclass(slots=True)
@@ -115,6 +123,7 @@ class AvClass:
     """One class's Janus room on its instance, as this process uses it."""
 
     room_id: str
+    group: int | None  # a breakout group's room, or None: the class's main room
     url: str
     client: JanusClient
     session: Session
@@ -123,8 +132,11 @@ class AvClass:
     feeds: dict[int, Feed] = field(default_factory=dict)
     peers: dict[int, Peer] = field(default_factory=dict)  # by link ref
     lost: bool = False
-    counts: dict[str, int] | None = None
     reader: asyncio.Task[None] | None = None
+
+    @property
+    def key(self) -> str:
+        return room_key(self.room_id, self.group)
 
 
 class AvRelay:
@@ -144,10 +156,11 @@ class AvRelay:
         self.monotonic = monotonic  # the ladder's clock
         self.hosts = hosts
         self.faults = faults or Faults(log)
-        self.classes: dict[str, AvClass] = {}
+        self.classes: dict[str, AvClass] = {}  # by room_key
         self._making: dict[str, asyncio.Future[AvClass]] = {}
         self._clients: dict[str, JanusClient] = {}
         self._dead: dict[str, float] = {}  # url → until
+        self._sent_counts: dict[str, dict[str, int]] = {}  # by room: the teachers' last av.rungs
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
 
@@ -198,21 +211,36 @@ class AvRelay:
                 return
 
     def events(self, host: Host, kinds: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        """The room's events: a floor taken or a person muted stops their publications here."""
-        klass = self.classes.get(host.room_id)
-        if klass is None:
-            return
+        """The room's events: a floor taken or a person muted stops their publications here;
+        someone who changed breakout group renegotiates into their group's room."""
+        peers = [
+            p for k in self.classes.values() if k.room_id == host.room_id for p in k.peers.values()
+        ]
         for kind, data in kinds:
             person = data.get("person")
+            if kind in BREAKOUT:
+                for peer in peers:
+                    member = peer.link.member
+                    if member is not None and member.group != peer.klass.group:
+                        self._spawn(self._move(peer))
+                continue
             if kind == "floor.given" and data.get("video") is False:
-                stop = [p for p in klass.peers.values() if p.person == person and p.video]
+                stop = [p for p in peers if p.person == person and p.video]
             elif kind in ("floor.taken", "av.muted"):
-                stop = [p for p in klass.peers.values() if p.person == person and p.pubs]
+                stop = [p for p in peers if p.person == person and p.pubs]
             else:
                 continue
             sources = ("camera",) if kind != "floor.taken" else SOURCES
             for peer in stop:
                 self._spawn(self._locked(peer, self._unpublish(peer, sources)))
+
+    async def _move(self, peer: Peer) -> None:
+        """Into another group's room (or back to the main one): the page starts again there."""
+        if peer.klass.peers.get(peer.link.ref) is not peer:
+            return  # moved or gone already
+        del peer.klass.peers[peer.link.ref]
+        peer.link.send(encode({"v": 1, "type": "av.renegotiate", "why": "moved"}))
+        await self._end_peer(peer)
 
     # -- checks (no Janus call) -------------------------------------------------------------
 
@@ -287,8 +315,7 @@ class AvRelay:
             link.send(encode(error(exc.reason, cid, exc.detail)))
         except JanusUnavailable as exc:
             link.send(encode(error("janus_unavailable", cid)))
-            klass = self.classes.get(link.claims.room)
-            if klass is not None:
+            for klass in [k for k in self.classes.values() if link.ref in k.peers]:
                 await self._lost(klass, str(exc))
         except (PluginError, JanusError, janus.JanusProtocolError) as exc:
             log.info("Janus refused %s's request: %s", link.claims.person, exc)
@@ -299,7 +326,9 @@ class AvRelay:
             await work
 
     async def _peer(self, link: Link) -> Peer | None:
-        klass = await self._class(link.claims.room)
+        """The connection's audio and video in the room of the group it is in now."""
+        group = link.member.group if link.member is not None else None
+        klass = await self._class(link.claims.room, group)
         if link.closing:
             return None
         peer = klass.peers.get(link.ref)
@@ -307,14 +336,15 @@ class AvRelay:
             peer = klass.peers[link.ref] = Peer(link, klass)
         return peer
 
-    async def _class(self, room_id: str) -> AvClass:
-        klass = self.classes.get(room_id)
+    async def _class(self, room_id: str, group: int | None) -> AvClass:
+        key = room_key(room_id, group)
+        klass = self.classes.get(key)
         if klass is not None and not klass.lost:
             return klass
-        making = self._making.get(room_id)
+        making = self._making.get(key)
         if making is None:
-            making = self._making[room_id] = asyncio.ensure_future(self._make_class(room_id))
-            making.add_done_callback(lambda _: self._making.pop(room_id, None))
+            making = self._making[key] = asyncio.ensure_future(self._make_class(room_id, group))
+            making.add_done_callback(lambda _: self._making.pop(key, None))
         return await asyncio.shield(making)
 
     def _live(self) -> list[str]:
@@ -322,7 +352,8 @@ class AvRelay:
         now = self.monotonic()
         return [u for u in self.settings.urls if self._dead.get(u, 0) <= now]
 
-    async def _make_class(self, room_id: str) -> AvClass:
+    async def _make_class(self, room_id: str, group: int | None) -> AvClass:
+        """The class is placed as a whole (its groups with it: never split)."""
         assert self.settings is not None and self.placement is not None
         lost = ""
         for _ in range(len(self.settings.urls) + 1):
@@ -330,14 +361,14 @@ class AvRelay:
             if url is None:
                 break
             try:
-                klass = await self._open_class(room_id, url)
+                klass = await self._open_class(room_id, group, url)
             except JanusUnavailable as exc:
                 log.warning("Janus at %s unavailable for class %s: %s", url, room_id, exc)
                 self._dead[url] = self.monotonic() + DEAD_S
                 self._clients.pop(url, None)
                 lost = url
                 continue
-            self.classes[room_id] = klass
+            self.classes[room_key(room_id, group)] = klass
             return klass
         raise Refusal("janus_unavailable")
 
@@ -351,12 +382,13 @@ class AvRelay:
             self._clients[url] = client
         return client
 
-    async def _open_class(self, room_id: str, url: str) -> AvClass:
+    async def _open_class(self, room_id: str, group: int | None, url: str) -> AvClass:
         assert self.settings is not None
         client = await self._client(url)
         session = await client.create_session()
         monitor = await session.attach()
-        number = janus_room(room_id)
+        key = room_key(room_id, group)
+        number = janus_room(key)
         try:
             await monitor.videoroom(
                 vr.create(number, self.settings.admin_key, publishers=PUBLISHERS)
@@ -366,10 +398,10 @@ class AvRelay:
                 raise
         joined, _ = await monitor.videoroom(vr.join_publisher(number, MONITOR))
         assert isinstance(joined, vr.Joined)
-        klass = AvClass(room_id, url, client, session, monitor, number)
+        klass = AvClass(room_id, group, url, client, session, monitor, number)
         for publisher in joined.publishers:
             self._feed_came(klass, publisher)
-        klass.reader = asyncio.create_task(self._monitor(klass), name=f"av-monitor {room_id}")
+        klass.reader = asyncio.create_task(self._monitor(klass), name=f"av-monitor {key}")
         return klass
 
     # -- publishing -------------------------------------------------------------------------
@@ -660,7 +692,10 @@ class AvRelay:
         return [
             link
             for link in host.links
-            if link.member is not None and link.member.inside and not link.closing
+            if link.member is not None
+            and link.member.inside
+            and link.member.group == klass.group
+            and not link.closing
         ]
 
     # -- a lost instance --------------------------------------------------------------------
@@ -671,8 +706,8 @@ class AvRelay:
         if klass.lost:
             return
         klass.lost = True
-        if self.classes.get(klass.room_id) is klass:
-            del self.classes[klass.room_id]
+        if self.classes.get(klass.key) is klass:
+            del self.classes[klass.key]
         log.warning(
             "class %s: Janus at %s lost (%s); clients renegotiate", klass.room_id, klass.url, why
         )
@@ -703,8 +738,8 @@ class AvRelay:
             with contextlib.suppress(Exception):
                 await peer.session.destroy()
         klass = peer.klass
-        if not klass.peers and self.classes.get(klass.room_id) is klass:
-            del self.classes[klass.room_id]
+        if not klass.peers and self.classes.get(klass.key) is klass:
+            del self.classes[klass.key]
             if klass.reader is not None:
                 klass.reader.cancel()
             with contextlib.suppress(Exception):
@@ -736,25 +771,34 @@ class AvRelay:
             for peer in list(klass.peers.values()):
                 if peer.pupil is not None:
                     self._ladder(peer, ladder.tick(peer.pupil, self._now(peer)), "stats")
-            self._counts(klass)
+        rooms = {k.room_id for k in self.classes.values()}
+        for room_id in rooms:
+            self._counts(room_id)
+        for room_id in set(self._sent_counts) - rooms:
+            del self._sent_counts[room_id]
+        for klass in list(self.classes.values()):
             if self.placement is not None and not klass.lost:
                 url = await self.placement.place(klass.room_id, self._live())
                 if url is not None and url != klass.url:
                     await self._lost(klass, f"placed on {url} by another gateway", "moved")
 
-    def _counts(self, klass: AvClass) -> None:
+    def _counts(self, room_id: str) -> None:
+        """The class's pupils on each rung, its groups' too, to its teachers when it changed."""
         pupils = [
             p.pupil
-            for p in klass.peers.values()
+            for k in self.classes.values()
+            if k.room_id == room_id
+            for p in k.peers.values()
             if p.pupil is not None and p.link.member is not None and not p.link.member.teacher
         ]
         counts = ladder.summarise(pupils).wire()
-        if counts == klass.counts:
+        if counts == self._sent_counts.get(room_id):
             return
-        klass.counts = counts
+        self._sent_counts[room_id] = counts
+        host = self.hosts(room_id)
         message = encode({"v": 1, "type": "av.rungs", "counts": counts})
-        for link in self._class_links(klass):
-            if link.member is not None and link.member.teacher:
+        for link in host.links if host is not None else ():
+            if link.member is not None and link.member.teacher and not link.closing:
                 link.send(message)
 
     def _spawn(self, work: Any) -> None:

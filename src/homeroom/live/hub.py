@@ -69,7 +69,18 @@ class AvSide(Protocol):
     def events(self, host: Host, kinds: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...
 
 
-AV_EVENTS = frozenset({"floor.given", "floor.taken", "av.muted"})  # what stops a publication
+# what stops a publication, or moves a person's audio and video to another group's room
+AV_EVENTS = frozenset(
+    {
+        "floor.given",
+        "floor.taken",
+        "av.muted",
+        "breakout.started",
+        "breakout.ended",
+        "breakout.assigned",
+        "breakout.visit",
+    }
+)
 
 
 @dataclass
