@@ -69,3 +69,17 @@ async def test_a_class_nobody_asks_about_is_forgotten_and_counts_no_more(
     clock.now += 601
     assert await p.place("r2", [A, B]) == A  # r1 expired: A is empty again
     assert await p.place("r1", [B, A]) == B  # and r1 is placed anew, on the least loaded
+
+
+async def test_the_teachers_counts_sum_every_gateway_s_and_forget_a_dead_one(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, clock = placement
+    assert await p.rungs("r1", "gw-a", {"720p": 2, "text": 0}, 4) == {"720p": 2, "text": 0}
+    both = await p.rungs("r1", "gw-b", {"720p": 1, "text": 3}, 4)
+    assert both == {"720p": 3, "text": 3}
+    assert await p.rungs("r2", "gw-b", {"720p": 5}, 4) == {"720p": 5}  # another class apart
+    clock.now += 3
+    assert await p.rungs("r1", "gw-b", {"720p": 0, "text": 4}, 4) == {"720p": 2, "text": 4}
+    clock.now += 2  # gw-a said nothing for 5 s: gone
+    assert await p.rungs("r1", "gw-b", {"720p": 0, "text": 4}, 4) == {"720p": 0, "text": 4}

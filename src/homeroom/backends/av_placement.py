@@ -13,7 +13,8 @@ two gateways placing the same class at once agree).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,7 +31,22 @@ class Placement(Protocol):
         """The class's instance (placed now if need be); None when `urls` is empty."""
         ...
 
+    async def rungs(
+        self, room: str, origin: str, counts: dict[str, int], ttl_s: float
+    ) -> dict[str, int]:
+        """Store this gateway's counts of pupils on each rung for `room` (for `ttl_s`); answer
+        the sum over every gateway's that has not expired (the teachers' `av.rungs`)."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+def _sum(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in parts:
+        for rung, n in part.items():
+            out[rung] = out.get(rung, 0) + n
+    return out
 
 
 def _least(load: dict[str, int], urls: Sequence[str]) -> str | None:
@@ -46,6 +62,7 @@ class MemoryPlacement:
     clock: Callable[[], float]
     ttl_s: float = TTL_S
     placed: dict[str, tuple[str, float]] = field(default_factory=dict)  # room → url, until
+    counted: dict[str, dict[str, tuple[dict[str, int], float]]] = field(default_factory=dict)
 
     async def place(self, room: str, urls: Sequence[str], lost: str = "") -> str | None:
         now = self.clock()
@@ -62,8 +79,20 @@ class MemoryPlacement:
             self.placed[room] = (best, now + self.ttl_s)
         return best
 
+    async def rungs(
+        self, room: str, origin: str, counts: dict[str, int], ttl_s: float
+    ) -> dict[str, int]:
+        now = self.clock()
+        mine = self.counted.setdefault(room, {})
+        mine[origin] = (counts, now + ttl_s)
+        for other, (_, until) in list(mine.items()):
+            if until <= now:
+                del mine[other]
+        return _sum(c for c, _ in mine.values())
+
     async def aclose(self) -> None:
         self.placed.clear()
+        self.counted.clear()
 
 
 # KEYS: the placements hash. ARGV: room, now (s), ttl (s), lost url ('' none), the urls the
@@ -101,6 +130,14 @@ return best
 """
 
 
+# KEYS: the room's counts hash. ARGV: origin, "<json> <until>", now, ttl. Returns every value.
+RUNGS = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return redis.call('HVALS', KEYS[1])
+"""
+
+
 class RedisPlacement:
     """Placements in one hash, `hr:av:placed`: room → "<url> <until>"."""
 
@@ -112,6 +149,7 @@ class RedisPlacement:
         self.key = f"{prefix}:av:placed"
         self.ttl_s = ttl_s
         self._script = client.register_script(PLACE)
+        self._rungs = client.register_script(RUNGS)
 
     @classmethod
     def from_url(cls, url: str, clock: Callable[[], float], **kwargs: Any) -> RedisPlacement:
@@ -137,6 +175,22 @@ class RedisPlacement:
         now = int(self._clock())
         answer = await self._script(keys=[self.key], args=[room, now, self.ttl_s, lost, *urls])
         return str(answer) if answer else None
+
+    async def rungs(
+        self, room: str, origin: str, counts: dict[str, int], ttl_s: float
+    ) -> dict[str, int]:
+        """`hr:av:rungs:{room}`: gateway → "<json> <until>"; an expired part is skipped (a
+        gateway that died), and the key goes with the class."""
+        now = self._clock()
+        value = f"{json.dumps(counts, separators=(',', ':'))} {now + ttl_s}"
+        key = f"{self.key.removesuffix('placed')}rungs:{{{room}}}"
+        values = await self._rungs(keys=[key], args=[origin, value, now, max(1, int(ttl_s * 3))])
+        parts = []
+        for text in values:
+            body, _, until = str(text).rpartition(" ")
+            if float(until) > now:
+                parts.append({str(k): int(v) for k, v in json.loads(body).items()})
+        return _sum(parts)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -161,6 +162,7 @@ class AvRelay:
         self._clients: dict[str, JanusClient] = {}
         self._dead: dict[str, float] = {}  # url → until
         self._sent_counts: dict[str, dict[str, int]] = {}  # by room: the teachers' last av.rungs
+        self.origin = secrets.token_hex(6)  # this gateway, in the shared counts (the hub's)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
 
@@ -773,7 +775,7 @@ class AvRelay:
                     self._ladder(peer, ladder.tick(peer.pupil, self._now(peer)), "stats")
         rooms = {k.room_id for k in self.classes.values()}
         for room_id in rooms:
-            self._counts(room_id)
+            await self._counts(room_id)
         for room_id in set(self._sent_counts) - rooms:
             del self._sent_counts[room_id]
         for klass in list(self.classes.values()):
@@ -782,8 +784,9 @@ class AvRelay:
                 if url is not None and url != klass.url:
                     await self._lost(klass, f"placed on {url} by another gateway", "moved")
 
-    def _counts(self, room_id: str) -> None:
-        """The class's pupils on each rung, its groups' too, to its teachers when it changed."""
+    async def _counts(self, room_id: str) -> None:
+        """The class's pupils on each rung, its groups' too and every gateway's (shared with
+        the placement), to the teachers here when it changed."""
         pupils = [
             p.pupil
             for k in self.classes.values()
@@ -792,6 +795,10 @@ class AvRelay:
             if p.pupil is not None and p.link.member is not None and not p.link.member.teacher
         ]
         counts = ladder.summarise(pupils).wire()
+        if self.placement is not None and self.settings is not None:
+            counts = await self.placement.rungs(
+                room_id, self.origin, counts, 2 * self.settings.tick_s
+            )
         if counts == self._sent_counts.get(room_id):
             return
         self._sent_counts[room_id] = counts

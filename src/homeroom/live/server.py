@@ -144,6 +144,7 @@ class LiveServer:
         if av is not None:  # audio and video (live/av.py): the rooms tell it of floors and mutes
             av.hosts = self.hub.rooms.get
             av.faults = self.hub.faults
+            av.origin = self.hub.origin
             self.hub.av = av
         self.gateway = Gateway(self.hub, JoinTokens(secret), limits, door)
         self.heartbeat_s = heartbeat_s
