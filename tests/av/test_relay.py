@@ -405,3 +405,30 @@ async def test_each_breakout_group_has_its_own_room(janus: JanusProcess, page: P
         # p1, alone in group 1, was offered nothing of group 2
         await send(p1, "ping", id="p")
         assert (await next_of(p1, "pong", "av.offer"))["type"] == "pong"
+
+
+async def test_a_class_another_gateway_moved_is_followed_at_the_next_tick(page: Page) -> None:
+    keys = {"api_secret": secrets.token_urlsafe(24), "admin_key": secrets.token_urlsafe(24)}
+    with janus_instance(**keys) as first, janus_instance(**keys) as second:
+        clock = Clock()
+        urls = (first.settings.url, second.settings.url)
+        placement = MemoryPlacement(clock)
+        av = AvRelay(AvSettings(urls, *keys.values(), tick_s=3600), placement)
+        async with (
+            gateway(av, clock) as live,
+            live.open("t1", Role.TEACHER) as teacher,
+            await JanusClient.connect(first.settings.url, keys["api_secret"]) as client,
+        ):
+            await receive(teacher)
+            await publish(teacher, page)
+            number = av.classes["s1"].number
+            # another gateway could not reach the first instance and moved the class
+            assert await placement.place("s1", [second.settings.url]) == second.settings.url
+            await av.tick()
+            assert (await next_of(teacher, "av.renegotiate"))["why"] == "moved"
+            # what this gateway held on the first instance is gone: the room with its monitor
+            handle = await (await client.create_session()).attach()
+            people, _ = await handle.videoroom(vr.participants(number))
+            assert isinstance(people, vr.Participants) and people.participants == ()
+            await publish(teacher, page)
+            assert av.classes["s1"].url == second.settings.url
