@@ -33,5 +33,5 @@ def test_janus_urls_turn_it_on_with_their_secrets() -> None:
     ],
 )
 def test_wrong_janus_settings_are_refused(values: dict[str, str]) -> None:
-    with pytest.raises(ValidationError, match="janus|Janus"):
+    with pytest.raises(ValidationError, match=r"(?i)janus"):
         Settings(**values)

@@ -385,9 +385,19 @@ class AvRelay:
         return client
 
     async def _open_class(self, room_id: str, group: int | None, url: str) -> AvClass:
-        assert self.settings is not None
         client = await self._client(url)
         session = await client.create_session()
+        try:
+            return await self._join_class(room_id, group, url, client, session)
+        except BaseException:  # no session left behind, kept alive for nothing
+            with contextlib.suppress(Exception):
+                await session.destroy()
+            raise
+
+    async def _join_class(
+        self, room_id: str, group: int | None, url: str, client: JanusClient, session: Session
+    ) -> AvClass:
+        assert self.settings is not None
         monitor = await session.attach()
         key = room_key(room_id, group)
         number = janus_room(key)
@@ -399,7 +409,8 @@ class AvRelay:
             if exc.code != ROOM_EXISTS:
                 raise
         joined, _ = await monitor.videoroom(vr.join_publisher(number, MONITOR))
-        assert isinstance(joined, vr.Joined)
+        if not isinstance(joined, vr.Joined):
+            raise janus.JanusProtocolError(f"a join answered by {joined!r}")
         klass = AvClass(room_id, group, url, client, session, monitor, number)
         for publisher in joined.publishers:
             self._feed_came(klass, publisher)
@@ -419,13 +430,16 @@ class AvRelay:
             await _detach(old)
         handle = await (await self._session(peer)).attach()
         display = f"{source}/{peer.person}"
-        await handle.videoroom(vr.join_publisher(peer.klass.number, display))
-        _, answer = await handle.videoroom(
-            vr.publish(audio, video), jsep={"type": "offer", "sdp": sdp}
-        )
-        if answer is None or not isinstance(answer.get("sdp"), str):
+        try:
+            await handle.videoroom(vr.join_publisher(peer.klass.number, display))
+            _, answer = await handle.videoroom(
+                vr.publish(audio, video), jsep={"type": "offer", "sdp": sdp}
+            )
+            if answer is None or not isinstance(answer.get("sdp"), str):
+                raise Refusal("janus_refused")
+        except BaseException:  # refused: the handle leaves the room
             await _detach(handle)
-            raise Refusal("janus_refused")
+            raise
         peer.pubs[source] = handle
         if source == "camera":
             peer.video = video
@@ -465,8 +479,12 @@ class AvRelay:
         if peer.pupil is not None and peer.pupil.rung is ladder.Rung.TEXT:
             return
         handle = await (await self._session(peer)).attach()
+        try:
+            answer, offer = await handle.videoroom(vr.subscribe(peer.klass.number, feeds))
+        except BaseException:
+            await _detach(handle)
+            raise
         peer.watch = handle
-        answer, offer = await handle.videoroom(vr.subscribe(peer.klass.number, feeds))
         peer.readers.append(asyncio.create_task(self._watch_events(peer, handle)))
         streams = answer.streams if isinstance(answer, vr.Attached) else ()
         self._offer(peer, offer, streams)
