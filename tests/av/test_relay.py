@@ -11,7 +11,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -322,15 +322,33 @@ async def test_stats_and_the_pupil_s_choice_move_the_rung(janus: JanusProcess, p
         assert counts["text"] == 1 and sum(counts.values()) == 1
 
 
-async def test_a_killed_janus_moves_the_class_and_its_clients_renegotiate(page: Page) -> None:
+@dataclass
+class Two:
+    """Two Janus instances with the same secrets, as a deployment's, and a relay on both."""
+
+    first: JanusProcess
+    second: JanusProcess
+    placement: MemoryPlacement
+    av: AvRelay
+    clock: Clock
+
+
+@contextmanager
+def two_instances() -> Iterator[Two]:
     keys = {"api_secret": secrets.token_urlsafe(24), "admin_key": secrets.token_urlsafe(24)}
     with janus_instance(**keys) as first, janus_instance(**keys) as second:
         clock = Clock()
         urls = (first.settings.url, second.settings.url)
         placement = MemoryPlacement(clock)
         av = AvRelay(AvSettings(urls, *keys.values(), timeout_s=2, tick_s=3600), placement)
+        yield Two(first, second, placement, av, clock)
+
+
+async def test_a_killed_janus_moves_the_class_and_its_clients_renegotiate(page: Page) -> None:
+    with two_instances() as two:
+        first, second, placement, av = two.first, two.second, two.placement, two.av
         async with (
-            gateway(av, clock) as live,
+            gateway(av, two.clock) as live,
             live.open("t1", Role.TEACHER) as teacher,
             live.open("p1") as pupil,
         ):
@@ -408,16 +426,12 @@ async def test_each_breakout_group_has_its_own_room(janus: JanusProcess, page: P
 
 
 async def test_a_class_another_gateway_moved_is_followed_at_the_next_tick(page: Page) -> None:
-    keys = {"api_secret": secrets.token_urlsafe(24), "admin_key": secrets.token_urlsafe(24)}
-    with janus_instance(**keys) as first, janus_instance(**keys) as second:
-        clock = Clock()
-        urls = (first.settings.url, second.settings.url)
-        placement = MemoryPlacement(clock)
-        av = AvRelay(AvSettings(urls, *keys.values(), tick_s=3600), placement)
+    with two_instances() as two:
+        first, second, placement, av = two.first, two.second, two.placement, two.av
         async with (
-            gateway(av, clock) as live,
+            gateway(av, two.clock) as live,
             live.open("t1", Role.TEACHER) as teacher,
-            await JanusClient.connect(first.settings.url, keys["api_secret"]) as client,
+            await JanusClient.connect(first.settings.url, first.settings.api_secret) as client,
         ):
             await receive(teacher)
             await publish(teacher, page)
