@@ -13,6 +13,7 @@ import functools
 import hashlib
 import hmac
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import Any, NamedTuple
@@ -146,7 +147,7 @@ class KeyRing:
     # (RFC 2104): a tag is then two copies and two small updates, a quarter of what
     # `hmac.digest` costs, which hashes the pads again for every token
     _pads: dict[int, tuple[Any, Any]] = field(init=False, repr=False, compare=False)
-    _opened: dict[tuple[str, int], Token] = field(init=False, repr=False, compare=False)
+    _opened: OrderedDict[tuple[str, int], Token] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.current not in self.keys:
@@ -157,7 +158,7 @@ class KeyRing:
             if len(key) < 16:
                 raise ValueError("keys must be at least 16 bytes")
         object.__setattr__(self, "_pads", {kid: _pads(key) for kid, key in self.keys.items()})
-        object.__setattr__(self, "_opened", {})
+        object.__setattr__(self, "_opened", OrderedDict())
 
     def _tag(self, kid: int, body: bytes) -> bytes:
         inner, outer = self._pads[kid]
@@ -204,7 +205,9 @@ class KeyRing:
         if kind is Kind.PASS:
             opened = self._opened
             if len(opened) >= OPENED_KEPT:
-                del opened[next(iter(opened))]  # the oldest first
+                # the oldest first (an OrderedDict's: a dict's first key, deleted again and
+                # again, is found by stepping over every key deleted before it)
+                opened.popitem(last=False)
             opened[text, gate] = token
         return token
 
