@@ -3,6 +3,8 @@
     python bench/av_bench.py [media ladder]     # every step when none
     BENCH_AV_QUICK=1 python bench/av_bench.py   # a short run (fewer pupils, shorter windows)
     BENCH_AV_DECODE=all ...                     # pupils decode every frame (default: the first)
+    BENCH_AV_CLASSES=audio,180p ...             # only these classes (default: 180p,360p,audio,720p)
+    BENCH_AV_EVENT_LOOPS=2 ...                  # Janus's event_loops (default 0: a thread a handle)
 
 `media`: Janus, started by homeroom.av on homeroom's own configuration (its WebSocket API on the
 veth's private address, ICE on the veth alone), pinned to core 0; the clients (bench/av_clients.py,
@@ -66,6 +68,9 @@ CLASSES: dict[str, tuple[str | None, int]] = {
     "360p": ("360p", 500),
     "audio": (None, 0),
 }
+
+EVENT_LOOPS = int(os.environ.get("BENCH_AV_EVENT_LOOPS", "0"))
+CHOSEN = os.environ.get("BENCH_AV_CLASSES", "180p,360p,audio,720p").split(",")
 
 step = Steps()
 
@@ -156,7 +161,10 @@ def p95(values: list[float]) -> float:
 def media() -> None:
     with client_namespace() as net:
         made = settings(
-            ws_ip=net.host_address, ice_enforce_list=(net.host_end,), rtp_ports=(46_000, 49_999)
+            ws_ip=net.host_address,
+            ice_enforce_list=(net.host_end,),
+            rtp_ports=(46_000, 49_999),
+            event_loops=EVENT_LOOPS,
         )
         janus = JanusProcess(made, cpu=JANUS_CPU).start()
         firsts: list[float] = []
@@ -164,6 +172,8 @@ def media() -> None:
         joins: list[float] = []
         try:
             for room, (name, (size, kbps)) in enumerate(CLASSES.items(), start=7001):
+                if name not in CHOSEN:
+                    continue
                 steps = AUDIO_STEPS if size is None else VIDEO_STEPS
                 rows = clients(net, janus, room, size, kbps, steps)
                 if not rows:
@@ -197,6 +207,7 @@ def media() -> None:
                     },
                     core_busy=row["core_busy"],
                     load_avg=round(os.getloadavg()[0], 1),
+                    event_loops=EVENT_LOOPS,
                     egress_mbps=round(row["rx_kbps"] / 1000, 2),
                     egress_pps=round(row["rx_pps"]),
                     decode=DECODE,
@@ -217,7 +228,7 @@ def media() -> None:
                         measured="veth bytes received by the pupils' namespace (IP, SRTP, RTCP)",
                         note="slides ride the class WebSocket" if rung == "slides" else "",
                     )
-            rows = clients(net, janus, 7010, "720p", 2500, [3])
+            rows = clients(net, janus, 7010, "720p", 2500, [3]) if "720p" in CHOSEN else []
             if rows:
                 emit(
                     "av_kbps_per_pupil_720p",
