@@ -417,11 +417,19 @@ async def run(config: dict[str, Any]) -> None:
                 new = list(await asyncio.gather(*joins))
                 joined_s = time.monotonic() - began
                 pupils += new
-                if size is not None:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(FIRST_FRAME_TIMEOUT_S):
-                            while any(p.first_frame_ms is None for p in new):
-                                await asyncio.sleep(0.05)
+                # the window starts once every new pupil gets media (ICE and DTLS done): a
+                # pupil still connecting would count its first second as lost
+                for pupil in new:
+                    pupil.heard()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(FIRST_FRAME_TIMEOUT_S):
+                        while any(
+                            p.first_frame_ms is None if size is not None else p.last <= 0
+                            for p in new
+                        ):
+                            await asyncio.sleep(0.05)
+                            for pupil in new:
+                                pupil.heard()
                 for pupil in pupils:
                     pupil.heard()
                 figures = await measure(
@@ -447,9 +455,11 @@ async def run(config: dict[str, Any]) -> None:
                     flush=True,
                 )
                 knee = config.get("knee", {})
-                if (figures["video_loss"] or 0) > knee.get("video", 1) or (
-                    figures["audio_loss"] or 0
-                ) > knee.get("audio", 1):
+                if (
+                    (figures["video_loss"] or 0) > knee.get("video", 1)
+                    or (figures["audio_loss"] or 0) > knee.get("audio", 1)
+                    or abs(figures["teacher_audio_pps"] - 50) > 2.5  # the teacher fell behind
+                ):
                     break
         finally:
             for pupil in pupils:
