@@ -169,7 +169,7 @@ bench-drain: $(STAMP)
 # Audio and video through Janus (docs/av.md#measured-make-bench-av): Janus on core 0, aiortc
 # teacher and pupils in a network namespace on core 1, stepped up to the knee for 180p, 360p and
 # audio-only classes; first frame, joins, bytes per pupil, and the ladder's times.
-# BENCH_AV_QUICK=1 for a short run (about 2 minutes).
+# BENCH_AV_QUICK=1 for a short run (1 to 2 minutes); needs root (a network namespace).
 bench-av: $(STAMP) av-tools
 	$(PY) bench/av_bench.py
 

@@ -12,22 +12,24 @@ aiortc) in a network namespace joined by a veth pair (tests/av_network.py), pinn
 For each class — a teacher at 180p, at 360p (single layer: aiortc has no simulcast; the video at
 Chrome's simulcast target for that layer, 150 and 500 kbit/s), and audio only — pupils join in
 steps until the knee (video loss > 1 % or audio loss, which a browser conceals, > 2 %, from the
-pupils' own receivers), or the last step, or the class's time budget. Figures:
+pupils' own counts against what the teacher sent; or the teacher, on the clients' core, falling
+behind its 50 audio packets a second), or the last step, or the class's time budget. Figures:
 
-- `av_subscribers_per_core_<class>`: pupils at the knee divided by Janus's CPU (cores, from
-  /proc) at that step, with the clients' own CPU and each side's cost a pupil or stream over
-  what the teacher alone costs (measured before the first join), `limited_by` (`clients` when their core was
-  saturated or dropped packets in its socket buffers before Janus's was, `janus` when Janus's
-  core was; `steps` when no knee was reached) and Janus's CPU per subscribed stream, so that a
-  client-bound figure can be read as what Janus would hold;
+- `av_subscribers_per_core_<class>`: pupils at the last step within the knee divided by Janus's
+  CPU (cores, from /proc) at that step, with the clients' own CPU, each side's cost a pupil or
+  stream over what the teacher alone costs (measured before the first join), each pinned core's
+  busy share, and `limited_by` (`janus`, `clients`, `machine`: other work on a pinned core, or
+  `steps`), so that a client- or machine-bound figure can be read as what Janus would hold;
 - `av_first_frame_p95_ms`: join (attach, subscribe, answer, start) to the first decoded video
-  frame, over every video join (goal ≤ 2,000); `av_joins_per_s`: the fastest step's joins;
+  frame, over the video joins of the steps within the knee (goal ≤ 2,000); `av_joins_per_s`:
+  the fastest of those steps;
 - `av_kbps_per_pupil_<rung>`: the bytes the pupils' end of the veth received a second, per
   pupil, at the first (lowest) step of each class; 720p from a small class of its own.
   `slides` is the audio rung's media (the slides ride the class WebSocket), `text` has none.
 
 `ladder`: bench/ladder_bench.py (the ladder's step-down and recovery on the capped-link model),
-its lines passed on. Bounded: each class has a time budget and the whole run about 10 minutes.
+its lines passed on. Bounded: each class has a time budget, its process a timeout; the whole run
+takes about 6 minutes (1 to 2 with BENCH_AV_QUICK=1).
 """
 
 from __future__ import annotations
