@@ -5,24 +5,27 @@
 Runs inside the clients' network namespace (bench/av_bench.py starts it there, pinned to the
 clients' core), so that every packet crosses the veth pair to Janus. It drives Janus itself
 with homeroom's client (homeroom.av.client) on the veth's private address. The teacher sends a
-generated video (a test pattern of fresh noise, so that the encoder spends its whole target
-rate) at one size, single layer (aiortc has no simulcast), and a 400 Hz Opus tone; or the tone
-alone. Then pupils join in steps; after each step, a window of `window_s` seconds is measured,
-and one JSON object a step is printed on stdout:
+generated video (a gradient sliding under a light grain: every frame changes, yet stays codable
+at the layer's rate) at one size, single layer (aiortc has no simulcast), and a 400 Hz Opus
+tone; or the tone alone. The teacher alone is measured first (`idle`), then pupils join in
+steps; once every new pupil gets media, a window of `window_s` seconds is measured, and one JSON
+object a step is printed on stdout:
 
 - the joins: how long the step's joins took, each pupil's join to first decoded video frame;
-- from the pupils' own receivers (`getStats`, inbound-rtp): packets received and lost in the
-  window, video and audio apart (loss after NACK repair, as the pupil sees it). aiortc does not
-  conceal audio; a lost audio packet is 20 ms concealed in a browser, so audio loss stands for
-  the concealed share;
-- CPU over the window, from /proc: Janus's (its pid; namespaces share /proc) and this process's;
-  the bytes and packets the namespace's veth end received (`/sys/class/net`), and the UDP
-  receive-buffer drops of the namespace's kernel (`/proc/net/snmp`, RcvbufErrors: this process
-  too slow to read its sockets).
+- from the pupils' own counts: packets received and lost in the window, video and audio apart,
+  against the packets the teacher sent (loss as it arrives: counting pupils send no NACK).
+  aiortc does not conceal audio; a lost audio packet is 20 ms concealed in a browser, so audio
+  loss stands for the concealed share; the teacher's own packets a second (it shares this
+  process: when its audio strays from 50 a second, this core shaped the step);
+- CPU over the window, from /proc: Janus's (its pid; namespaces share /proc), this process's
+  and each core's busy share; the bytes and packets the namespace's veth end received
+  (`/sys/class/net`), and the UDP receive-buffer drops of the namespace's kernel
+  (`/proc/net/snmp`, RcvbufErrors: this process too slow to read its sockets).
 
 Pupils decode only their first video frame (`decode: "first"`, the default: that times the
-join) and then count packets: aiortc decodes every frame in Python threads, which would make
-the clients' core, not Janus, the limit at a few dozen pupils. `decode: "all"` decodes all.
+join), then their receivers only count RTP sequence numbers (`Counter`): aiortc decodes every
+frame in a Python thread a receiver, which would make the clients' core, not Janus, the limit
+at a few dozen pupils. `decode: "all"` decodes every frame (and keeps aiortc's own stats).
 """
 
 from __future__ import annotations
