@@ -47,9 +47,17 @@ lock: $(UV)
 # one (Ctrl-C, or an exit) stops the other. HOMEROOM_LIVE_PORT=0 runs the HTTP app alone.
 # The gateway is stopped with SIGTERM when `homeroom run` exits: no balancer to wait for here,
 # so its drain is instant unless HOMEROOM_DRAIN_* say otherwise (docs/operations.md#drain).
+# Audio and video (docs/av.md#make-run): one Janus (`homeroom janus`, installed when missing)
+# whose settings the gateway reads from .homeroom/janus.env; HOMEROOM_AV=0, or no Janus to be
+# had, runs the class without audio and video (the page says so).
 run: $(STAMP)
-	@live=; trap 'test -z "$$live" || kill $$live 2>/dev/null; wait' EXIT INT TERM; \
+	@live=; janus=; trap 'kill $$live $$janus 2>/dev/null; wait' EXIT INT TERM; \
 	if [ "$${HOMEROOM_LIVE_PORT:-8001}" != 0 ]; then \
+	  if [ "$${HOMEROOM_AV:-1}" != 0 ] && [ -z "$${HOMEROOM_JANUS_URLS:-}" ] && scripts/need janus; then \
+	    rm -f .homeroom/janus.env; $(VENV)/bin/homeroom janus & janus=$$!; \
+	    for i in $$(seq 60); do [ -s .homeroom/janus.env ] && break; kill -0 $$janus 2>/dev/null || break; sleep 0.5; done; \
+	    if [ -s .homeroom/janus.env ]; then set -a; . ./.homeroom/janus.env; set +a; \
+	    else echo "make: Janus did not start: classes run without audio and video" >&2; fi; fi; \
 	  HOMEROOM_DRAIN_NOTICE_S=$${HOMEROOM_DRAIN_NOTICE_S:-0} HOMEROOM_DRAIN_WINDOW_S=$${HOMEROOM_DRAIN_WINDOW_S:-0} \
 	  HOMEROOM_DRAIN_DEADLINE_S=$${HOMEROOM_DRAIN_DEADLINE_S:-5} $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run

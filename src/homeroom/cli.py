@@ -87,6 +87,17 @@ def cmd_live(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_janus(args: argparse.Namespace) -> int:
+    from homeroom.av import local
+    from homeroom.av.process import JanusStartError
+
+    try:
+        return local.run(args.port)
+    except (JanusStartError, OSError) as exc:
+        print(f"homeroom: Janus did not start: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print(json.dumps(_settings().public_view(), indent=2, default=str))
     return 0
@@ -238,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     live = sub.add_parser("live", help="run the live WebSocket gateway (HOMEROOM_LIVE_*)")
     live.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     live.set_defaults(func=cmd_live)
+    jan = sub.add_parser("janus", help="run one Janus for `make run` (audio and video)")
+    jan.add_argument("--port", type=int, default=8188, help="its WebSocket API, on 127.0.0.1")
+    jan.set_defaults(func=cmd_janus)
     migrate = sub.add_parser("migrate", help="bring the school database to the migrations' head")
     migrate.add_argument("--check", action="store_true", help="only say whether it is (exit 1: no)")
     migrate.set_defaults(func=cmd_migrate)

@@ -124,6 +124,29 @@ class Settings(BaseSettings):
     live_slot_refresh_s: float = Field(5.0, ge=0.05, le=300)
     # -- end of the failover settings --
 
+    # -- Audio and video: the Janus instances the live gateway relays to (docs/av.md#placement) --
+    # ws:// URLs of their WebSocket APIs, comma-separated; none: no audio or video (`av_off`).
+    janus_urls: Annotated[list[str], NoDecode] = []
+    janus_api_secret: SecretStr | None = None  # every instance's `api_secret` (av/janusconfig.py)
+    janus_admin_key: SecretStr | None = None  # every instance's VideoRoom `admin_key`
+
+    @field_validator("janus_urls", mode="before")
+    @classmethod
+    def _janus_urls(cls, value: Any) -> Any:
+        urls = _csv(value)
+        for url in urls if isinstance(urls, list) else ():
+            if not str(url).startswith(("ws://", "wss://")):
+                raise ValueError(f"{url!r}: a Janus WebSocket URL starts with ws:// or wss://")
+        return urls
+
+    @model_validator(mode="after")
+    def _janus_secrets(self) -> Settings:
+        if self.janus_urls and (self.janus_api_secret is None or self.janus_admin_key is None):
+            raise ValueError("HOMEROOM_JANUS_URLS needs HOMEROOM_JANUS_API_SECRET and _ADMIN_KEY")
+        return self
+
+    # -- end of the audio and video settings --
+
     # -- The door of `homeroom run` and `homeroom live` against slow clients (docs/server.md) --
     # A whole request head (or WebSocket handshake) within this: a slow phone line needs ~2 s.
     head_timeout_s: float = Field(10.0, ge=1, le=120)

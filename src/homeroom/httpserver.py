@@ -19,7 +19,7 @@ import asyncio
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, ClassVar, cast
 
@@ -48,7 +48,8 @@ from homeroom.drain import Drain, serve_agent, watchdog
 from homeroom.gate.fastpath import WHOLE_RESPONSE
 
 Header = tuple[bytes, bytes]
-AtDoor = Callable[[Any], tuple[int, list[Header], bytes] | None]  # scope → whole answer or None
+AtDoor = Callable[[Any], tuple[int, Sequence[Header], bytes] | None]  # scope → whole answer or None
+_LEAN_METHODS = {b"GET": "GET", b"HEAD": "HEAD"}  # what the lean lane may answer
 EXIT_MARGIN_S = 1.0  # requests in flight are cut this long before the deadline: shutdown runs
 
 
@@ -60,6 +61,13 @@ class DoorProtocol(HttpToolsProtocol):
     # the app's answers given as soon as a head is read, with no ASGI task (the pass check):
     # none or one function (in a tuple, so that it is not bound as a method)
     at_door: ClassVar[tuple[AtDoor, ...]] = ()
+    # the lean lane's last head and what it was made of (`_answer_at_door`)
+    last_head: ClassVar[tuple[object, object, tuple[int, bool], bytes]] = (
+        None,
+        None,
+        (0, False),
+        b"",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,6 +81,7 @@ class DoorProtocol(HttpToolsProtocol):
         # balancers trusted: what came before the PROXY header is whole (None once it is)
         self.unread: bytes | None = None
         self.proxied = False  # the peer is a trusted balancer: its header comes first
+        self.lean = False  # this request was answered in the lean lane (`_answer_at_door`)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         host = peer_host(transport)
@@ -107,16 +116,83 @@ class DoorProtocol(HttpToolsProtocol):
             self.door_closes(Refusal.BLOCK)  # its block is full: as for a new connection
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's scope is made in `on_headers_complete`, once the lean lane has declined
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self.heading = True
+        self.lean = False
 
     def on_headers_complete(self) -> None:
         self.heading = False
         self.policy.done(self)
+        if self.at_door and self._answer_at_door():
+            return
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # uvicorn's scope of this request, as it makes it
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
         super().on_headers_complete()
         cycle = self.cycle  # this request's, made just now (its task has not run yet)
         if cycle is not None and cycle.scope is self.scope and not cycle.access_log:
             self.scope.setdefault("extensions", {})[WHOLE_RESPONSE] = self.whole
+
+    def _answer_at_door(self) -> bool:
+        """The lean lane (docs/server.md#answers-at-the-door): a GET or HEAD the app's door
+        function answers whole, written here from the parser's own callbacks, with no scope of
+        uvicorn's, no cycle, no event and no task. True when answered; False leaves the request
+        to uvicorn as usual: a request behind an unanswered one (pipelining keeps its order),
+        writing paused, an upgrade, a path with escapes, uvicorn's access log on, or anything
+        the door function declines."""
+        cycle = self.cycle
+        if (cycle is not None and not cycle.response_complete) or self.access_log or self.root_path:
+            return False
+        url = self.url
+        if not url.startswith(b"/") or b"%" in url or self.flow.write_paused:
+            return False
+        method = self.parser.get_method()
+        if method not in _LEAN_METHODS or self.parser.should_upgrade():
+            return False
+        path, _, query = url.partition(b"?")
+        scope = {
+            "type": "http",
+            "method": _LEAN_METHODS[method],
+            "path": path.partition(b"#")[0].decode("ascii"),
+            "query_string": query,
+            "headers": self.headers,
+        }
+        for at_door in self.at_door:
+            answer = at_door(scope)
+            if answer is not None:
+                break
+        else:
+            return False
+        self.lean = True  # its body, if any, is read and dropped (on_body)
+        keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
+        status, headers, body = answer
+        # The head of the last answer is kept, made again only when something in it is not
+        # the very same object (the date changes each second: uvicorn makes a new list then)
+        default = self.server_state.default_headers
+        last = DoorProtocol.last_head
+        if last[0] is default and last[1] is headers and last[2] == (status, keep_alive):
+            head = last[3]
+        else:
+            head = lean_head(status, (*default, *headers), keep_alive)
+            DoorProtocol.last_head = (default, headers, (status, keep_alive), head)
+        transport = self.transport
+        transport.write(head + body)
+        if not keep_alive:
+            transport.close()
+        self.on_response_complete()
+        return True
+
+    def on_body(self, body: bytes) -> None:
+        if not self.lean:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.lean:
+            super().on_message_complete()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         """uvicorn starts a request's task here, at once or once the request before it on the
@@ -133,7 +209,9 @@ class DoorProtocol(HttpToolsProtocol):
                     return
         super()._start_asgi_task(cycle, app)
 
-    def write_whole(self, scope: object, status: int, headers: list[Header], body: bytes) -> bool:
+    def write_whole(
+        self, scope: object, status: int, headers: Sequence[Header], body: bytes
+    ) -> bool:
         """`whole_response` in the cycle of `scope`, if it is still the connection's current
         one (a pipelined request behind it takes the usual way)."""
         cycle = self.cycle
@@ -182,6 +260,17 @@ class DoorProtocol(HttpToolsProtocol):
         transport.close()
 
 
+def lean_head(status: int, headers: Sequence[Header], keep_alive: bool) -> bytes:
+    """The status line and headers of an answer of the lean lane, blank line included."""
+    parts = [STATUS_LINE[status]]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
 def can_write_whole(cycle: RequestResponseCycle) -> bool:
     """Whether `whole_response` can answer in `cycle` now: nothing sent yet, the peer still
     there, writing not paused (a full buffer)."""
@@ -189,7 +278,7 @@ def can_write_whole(cycle: RequestResponseCycle) -> bool:
 
 
 def whole_response(
-    cycle: RequestResponseCycle, status: int, headers: list[Header], body: bytes
+    cycle: RequestResponseCycle, status: int, headers: Sequence[Header], body: bytes
 ) -> bool:
     """A complete answer of the fast paths (gate/fastpath.py) in one write, head and body.
 

@@ -63,6 +63,19 @@ GOOD = {
     "on": [True, False],
     "groups": [2],
     "group": [1, None],
+    "video": [True, False],
+    "audio": [True, False],
+    "source": ["camera", "screen"],
+    "sdp": ["v=0\r\n", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"],
+    "pc": ["camera", "screen", "watch"],
+    "candidate": [None, {"candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host", "sdpMid": "0"}],
+    "loss": [0, 0.5],
+    "rtt_s": [0.1],
+    "available_kbps": [300, 2500.5],
+    "received_kbps": [0, 800],
+    "frames_decoded": [0, 60],
+    "frames_dropped": [0, 3],
+    "rung": ["720p", "text"],
 }
 
 

@@ -24,7 +24,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
+from homeroom.backends.av_placement import MemoryPlacement
 from homeroom.core.live.parts import Role
+from homeroom.live.av import AvRelay, AvSettings
 from homeroom.live.conn import Limits
 from homeroom.live.hub import MemoryRecorder
 from homeroom.live.jointoken import JoinTokens
@@ -66,8 +68,15 @@ def gateway() -> Iterator[tuple[asyncio.AbstractEventLoop, Live]]:
     loop = asyncio.new_event_loop()
     clock, recorder = Clock(), MemoryRecorder()
     # the rate limit apart: examples follow each other faster than a pupil types
+    # audio and video on, towards a Janus that is not there: every av.* message is checked,
+    # and those that pass the checks get janus_unavailable (tests/av/test_relay.py has Janus)
+    nowhere = AvSettings(("ws://127.0.0.1:9",), "s" * 20, "k" * 20, timeout_s=1)
     server = LiveServer(
-        SECRET, recorder=recorder, limits=Limits(rate="1000000 per second"), clock=clock
+        SECRET,
+        recorder=recorder,
+        limits=Limits(rate="1000000 per second"),
+        clock=clock,
+        av=AvRelay(nowhere, MemoryPlacement(clock)),
     )
     port = loop.run_until_complete(server.start("127.0.0.1", 0))
     try:

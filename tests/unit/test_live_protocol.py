@@ -147,7 +147,14 @@ def test_a_whole_class_validates_event_by_event() -> None:
     c.refused(T, "breakout.visit", "no_such_group", group=3)
     c.ok(T, "breakout.end")
 
-    c.ok(T, "mod.remove", person=P2)
+    c.ok(T, "floor.give", person=P1, video=True)
+    c.refused(P1, "floor.give", "not_allowed", person=P2, video=False)
+    c.ok(T, "av.mute", person=P1)
+    c.snapshot_everyone()  # the floor, the muted
+    c.ok(P1, "floor.take")
+    c.refused(T, "floor.take", "no_floor", person=P1)
+    c.ok(T, "floor.give", person=P2, video=False)
+    c.ok(T, "mod.remove", person=P2)  # and the floor with it
     c.leave(P1)  # presence.left, and the hand goes down
     c.join(P1)
     c.snapshot_everyone()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import string
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from homeroom.core.lanes import LANES, Lane
 from homeroom.core.tokens import (
     MAX_ENCODED,
+    OPENED_KEPT,
     TOKEN_BYTES,
     BadSignature,
     Expired,
@@ -46,7 +48,7 @@ def make(kind: Kind = Kind.TICKET, lane: Lane = Lane.PUPILS, **changes: object) 
         expires=NOW + 3600,
         binding=binding_of("browser-1", "account-1"),
     )
-    return replace(token, **changes)
+    return token._replace(**changes)
 
 
 def open_(text: str, ring: KeyRing = RING, kind: Kind = Kind.TICKET, now: float = NOW) -> Token:
@@ -66,7 +68,7 @@ def text_of(raw: bytes) -> str:
 def test_round_trip_every_kind_and_lane(kind, lane):
     token = make(kind, lane)
     opened = RING.open(RING.seal(token), kind=kind, gate=GATE, now=NOW)
-    assert opened == replace(token, kid=RING.current)
+    assert opened == token._replace(kid=RING.current)
 
 
 @settings(max_examples=200, deadline=None)
@@ -84,7 +86,7 @@ def test_round_trip_keeps_every_field(
     kind, lane, number, issued, expires, not_before, flags, binding
 ):
     token = Token(kind, GATE, lane, number, issued, expires, binding, flags, not_before)
-    assert RING.open(RING.seal(token), kind=kind, gate=GATE, now=NOW) == replace(token, kid=2)
+    assert RING.open(RING.seal(token), kind=kind, gate=GATE, now=NOW) == token._replace(kid=2)
 
 
 def test_encoded_length():
@@ -288,3 +290,47 @@ def test_the_account_half_names_a_person_and_zero_is_anonymous() -> None:
     assert signed_in.account == account_key("42") != NO_ACCOUNT
     assert account_key("42") != account_key("43")
     assert make(binding=binding_of("browser-2", "42")).account == signed_in.account
+
+
+@given(key=st.binary(min_size=16, max_size=200), body=st.binary(max_size=100))
+def test_the_tag_is_hmac_sha256_of_the_key(key: bytes, body: bytes) -> None:
+    """The ring hashes each key's pads once (RFC 2104); the tag stays the standard HMAC's
+    first 16 bytes, for keys shorter than, as long as and longer than SHA-256's block."""
+    ring = KeyRing({7: key}, 7)
+    assert ring._tag(7, body) == hmac.new(key, body, hashlib.sha256).digest()[:16]
+    assert ring._tag(7, body) == ring._tag(7, body)  # the pads are copied, never consumed
+
+
+def test_a_pass_opened_again_is_remembered_and_still_expires() -> None:
+    ring = KeyRing({1: OLD_KEY}, 1)
+    token = make(Kind.PASS)._replace(kid=1)
+    text = ring.seal(token)
+    first = ring.open(text, kind=Kind.PASS, gate=GATE, now=NOW)
+    assert ring.open(text, kind=Kind.PASS, gate=GATE, now=NOW) is first  # remembered
+    with pytest.raises(Expired):  # its expiry is read at every check, remembered or not
+        ring.open(text, kind=Kind.PASS, gate=GATE, now=token.expires)
+    with pytest.raises(Foreign):  # remembered for its own gate only
+        ring.open(text, kind=Kind.PASS, gate=GATE + 1, now=NOW)
+    with pytest.raises(Foreign):  # and its own kind
+        ring.open(text, kind=Kind.TICKET, gate=GATE, now=NOW)
+    # another ring (other keys) does not know it: the memory is the ring's own
+    with pytest.raises(UnknownKey):
+        KeyRing({2: NEW_KEY}, 2).open(text, kind=Kind.PASS, gate=GATE, now=NOW)
+
+
+def test_a_forged_pass_is_never_remembered_and_the_memory_is_bounded() -> None:
+    ring = KeyRing({1: OLD_KEY}, 1)
+    text = ring.seal(make(Kind.PASS)._replace(kid=1))
+    forged = text[:-3] + ("AAA" if text[-3:] != "AAA" else "QQQ")
+    for _ in range(3):
+        with pytest.raises((BadSignature, Malformed)):
+            ring.open(forged, kind=Kind.PASS, gate=GATE, now=NOW)
+    assert not ring._opened
+    for number in range(OPENED_KEPT + 10):
+        ring.open(
+            ring.seal(make(Kind.PASS, number=number)._replace(kid=1)),
+            kind=Kind.PASS,
+            gate=GATE,
+            now=NOW,
+        )
+    assert len(ring._opened) == OPENED_KEPT

@@ -18,10 +18,12 @@ front of every other layer) answer with the same function, so with the same byte
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -41,32 +43,47 @@ from homeroom.web.http import safe_next
 log = logging.getLogger("homeroom.gate")
 
 Header = tuple[bytes, bytes]
-Answer = tuple[int, list[Header], bytes]
+Answer = tuple[int, Sequence[Header], bytes]
 
 WAIT_HEADER = b"x-homeroom-wait"
 ORIGINAL_URI = b"x-original-uri"
 _NO_STORE: Header = (b"cache-control", b"no-store")
 _JSON: Header = (b"content-type", b"application/json")
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+VALID: Answer = (204, (_NO_STORE,), b"")  # a valid pass needing no renewal: one object, always
 
 
-def request_cookies(headers: Iterable[Header]) -> tuple[dict[str, str], bytes | None]:
+def request_cookies(headers: Iterable[Header]) -> tuple[Mapping[str, str], bytes | None]:
     """The cookies of a request head (every Cookie header) and its X-Original-URI, if any.
 
     Cookies are split as browsers send them (`a=b; c=d`); the gate's values are base64url, so
-    none needs unquoting. The first of a name wins, as in Starlette's parser."""
-    cookies: dict[str, str] = {}
+    none needs unquoting. The first of a name wins, as in Starlette's parser. The mapping is
+    shared (read it, never change it): a browser sends the same Cookie header with every
+    request of a page, so each header's cookies are remembered (`_cookies`)."""
+    cookies: Mapping[str, str] = _NO_COOKIES
     original: bytes | None = None
     for name, value in headers:
         if name == b"cookie":
-            for pair in value.decode("latin-1").split(";"):
-                key, sep, text = pair.partition("=")
-                key = key.strip()
-                if sep and key and key not in cookies:
-                    cookies[key] = text.strip()
+            more = _cookies(value)
+            cookies = more if cookies is _NO_COOKIES else {**more, **cookies}
         elif name == ORIGINAL_URI:
             original = value
     return cookies, original
+
+
+@functools.lru_cache(maxsize=8192)
+def _cookies(header: bytes) -> Mapping[str, str]:
+    """The cookies of one Cookie header, read only."""
+    cookies: dict[str, str] = {}
+    for pair in header.decode("latin-1").split(";"):
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if sep and key and key not in cookies:
+            cookies[key] = text.strip()
+    return MappingProxyType(cookies)
+
+
+_NO_COOKIES: Mapping[str, str] = MappingProxyType({})
 
 
 def wait_target(original: bytes | None) -> str:
@@ -104,7 +121,7 @@ class PassCheck:
         rt = self.keeper.runtime(request.path_params["gate"])
         status, headers, body = await self.answer(rt, request.scope)
         response = Response(body, status)
-        response.raw_headers = headers
+        response.raw_headers = list(headers)
         return response
 
     def settle(self, rt: GateRuntime, scope: Scope) -> Answer | Renewal:
@@ -120,7 +137,7 @@ class PassCheck:
         if now - token.issued >= holder.renew_after_s:
             return Renewal(holder, token, now)  # counted once renewed
         _count(rt, "valid")
-        return 204, [_NO_STORE], b""
+        return VALID
 
     async def answer(self, rt: GateRuntime, scope: Scope) -> Answer:
         """(status, headers, body) of the check of `rt`'s gate for the request `scope`."""
@@ -179,6 +196,7 @@ class CheckFastPath:
         self.app = app
         self.check = check
         self.resource = tuple(resource)
+        self.valid_headers = [*VALID[1], *self.resource]
         self.paths = {
             path: rt
             for gate, rt in check.keeper.gates.items()
@@ -200,9 +218,10 @@ class CheckFastPath:
             return None
         self.answered += 1
         rt.stats.checks_at_door += 1
+        if settled is VALID:  # the same list each time: the door keeps its head made (httpserver)
+            return VALID[0], self.valid_headers, VALID[2]
         status, headers, body = settled
-        headers += self.resource
-        return status, headers, body
+        return status, [*headers, *self.resource], body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -210,7 +229,6 @@ class CheckFastPath:
             if rt is not None and scope["method"] in ("GET", "HEAD"):
                 self.answered += 1
                 status, headers, body = await self.check.answer(rt, scope)
-                headers += self.resource
-                await respond(scope, send, status, headers, body)
+                await respond(scope, send, status, [*headers, *self.resource], body)
                 return
         await self.app(scope, receive, send)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from homeroom.backends.live import Entry, MemoryLog, RoomLog
+from homeroom.core.live.commands import client_id
 from homeroom.core.live.journal import ALL, Event
 from homeroom.core.live.parts import Member, Role, Where
-from homeroom.core.live.room import Close, Outcome, Room, SendSnapshot, Store
+from homeroom.core.live.room import Close, Outcome, Room, SendSnapshot, Store, error
 from homeroom.live.faults import CLOSE_INTERNAL, Faults
 from homeroom.live.jointoken import JoinClaims
 from homeroom.live.wire import json_frame as encode
@@ -53,6 +54,33 @@ class Recorder(Protocol):
     """Where durable records go (chat messages, poll results): the school database, in batches."""
 
     def record(self, room: str, kind: str, data: dict[str, Any]) -> None: ...
+
+
+class AvSide(Protocol):
+    """The gateway's audio and video (live/av.py): `av.*` messages never enter the room's log."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def message(self, link: Link, room: Room, message: Mapping[str, Any]) -> None: ...
+
+    def left(self, link: Link) -> None: ...
+
+    def events(self, host: Host, kinds: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...
+
+
+# what stops a publication, or moves a person's audio and video to another group's room
+AV_EVENTS = frozenset(
+    {
+        "floor.given",
+        "floor.taken",
+        "av.muted",
+        "breakout.started",
+        "breakout.ended",
+        "breakout.assigned",
+        "breakout.visit",
+    }
+)
 
 
 @dataclass
@@ -114,6 +142,7 @@ class Hub:
         self._refs = 0
         self._opening: set[asyncio.Task[None]] = set()
         self.faults = Faults(log)  # bugs met, logged sparsely (live/faults.py)
+        self.av: AvSide | None = None  # set by the server when it relays audio and video
 
     def new_ref(self) -> int:
         self._refs += 1
@@ -142,6 +171,8 @@ class Hub:
         if host is None:
             return
         host.waiting = [j for j in host.waiting if j.link is not link]
+        if self.av is not None:
+            self.av.left(link)
         if link in host.links or link.ref in host.joining:
             host.discard(link)
             self._append(host, {"op": "leave", "p": link.claims.person, "l": link.ref})
@@ -151,6 +182,12 @@ class Hub:
     def message(self, link: Link, message: object) -> None:
         host = self.rooms.get(link.claims.room)
         if host is not None and link in host.links:
+            if _is_av(message):  # the gateway's own business: not in the log (live/av.py)
+                if self.av is None or host.room is None:
+                    link.send(encode(error("av_off", client_id(message))))
+                else:
+                    self.av.message(link, host.room, message)  # type: ignore[arg-type]
+                return
             self._append(host, {"op": "msg", "p": link.claims.person, "l": link.ref, "m": message})
 
     def links_named(self, room: str | None, person: str | None) -> list[Link]:
@@ -200,7 +237,8 @@ class Hub:
                 joining.link.close(1011, "room unavailable")
             self.rooms.pop(host.room_id, None)
             return
-        room = Room(host.room_id, epoch, lobby=self._lobby)
+        av = self.av is not None and self.av.enabled
+        room = Room(host.room_id, epoch, lobby=self._lobby, av=av)
         for entry in history:  # what happened before this process held the room
             _input(room, entry)
         host.room = room
@@ -288,6 +326,8 @@ class Hub:
         assert room is not None
         for event in outcome.events:
             self._fan_out(host, room, event)
+        if self.av is not None and any(e.kind in AV_EVENTS for e in outcome.events):
+            self.av.events(host, [(e.kind, e.data) for e in outcome.events])
         if sender is not None:
             for reply in outcome.replies:
                 sender.send(encode(reply))
@@ -373,6 +413,12 @@ class Hub:
     def _snapshot(self, room: Room, link: Link) -> None:
         link.send(encode(room.snapshot(link.claims.person)))
         link.last_seq = room.seq
+
+
+def _is_av(message: object) -> bool:
+    """An `av.*` message for the gateway (`av.mute` is a room command)."""
+    kind = message.get("type") if isinstance(message, dict) else None
+    return isinstance(kind, str) and kind.startswith("av.") and kind != "av.mute"
 
 
 def _input(room: Room, entry: Entry) -> Outcome:

@@ -27,12 +27,14 @@ import time
 import uvloop
 from prometheus_client import generate_latest
 
+from homeroom.backends.av_placement import MemoryPlacement, Placement, RedisPlacement
 from homeroom.backends.live import MemoryLog, RoomLog
 from homeroom.backends.live_redis import RedisLog
 from homeroom.config import Settings
 from homeroom.door import Doorman
 from homeroom.drain import Drain, DrainCollector, serve_agent, serve_health, watchdog
 from homeroom.keys import live_join_key
+from homeroom.live.av import AvRelay, AvSettings
 from homeroom.live.conn import PATH
 from homeroom.live.records import CLOSE_S, DatabaseRecorder, RecordsCollector
 from homeroom.live.revocations import RevocationFeed
@@ -71,6 +73,24 @@ def room_log(settings: Settings) -> RoomLog:
     )
 
 
+def av_relay(settings: Settings) -> AvRelay:
+    """Audio and video through the Janus instances of HOMEROOM_JANUS_URLS; none: off."""
+    if not settings.janus_urls:
+        return AvRelay(None, None)
+    assert settings.janus_api_secret is not None and settings.janus_admin_key is not None
+    av = AvSettings(
+        tuple(settings.janus_urls),
+        settings.janus_api_secret.get_secret_value(),
+        settings.janus_admin_key.get_secret_value(),
+    )
+    placement: Placement
+    if settings.backend_url.startswith("memory://"):
+        placement = MemoryPlacement(time.time)
+    else:
+        placement = RedisPlacement.from_url(settings.backend_url, time.time)
+    return AvRelay(av, placement)
+
+
 def run(settings: Settings, *, worker: bool = False) -> int:
     """`homeroom live`: serve here, or supervise N workers."""
     check(settings)
@@ -98,6 +118,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
         heartbeat_s=settings.live_heartbeat_s,
         revocations=RevocationFeed(engine),
         door=Doorman.from_settings(settings),
+        av=av_relay(settings),
     )
     drain = Drain.of(settings.drain_notice_s, settings.drain_window_s, settings.drain_deadline_s)
     server.gateway.registry.register(DrainCollector(drain, gateway=True, process=server.hub.origin))

@@ -29,6 +29,7 @@ from homeroom.backends.live import ProcessLiveness, RoomLog
 from homeroom.core.drain import CloseSchedule
 from homeroom.door import Doorman
 from homeroom.drain import Drain
+from homeroom.live.av import AvRelay
 from homeroom.live.conn import CLOSE_DRAIN, CLOSE_EXPIRED, CLOSE_REVOKED, Conn, Gateway, Limits
 from homeroom.live.hub import Hub, Recorder
 from homeroom.live.jointoken import JoinTokens
@@ -136,8 +137,15 @@ class LiveServer:
         heartbeat_s: float = HEARTBEAT_S,
         revocations: RevocationSource | None = None,
         door: Doorman | None = None,
+        av: AvRelay | None = None,
     ) -> None:
         self.hub = Hub(room_log, recorder, clock=clock, lobby=lobby)
+        self.av = av
+        if av is not None:  # audio and video (live/av.py): the rooms tell it of floors and mutes
+            av.hosts = self.hub.rooms.get
+            av.faults = self.hub.faults
+            av.origin = self.hub.origin
+            self.hub.av = av
         self.gateway = Gateway(self.hub, JoinTokens(secret), limits, door)
         self.heartbeat_s = heartbeat_s
         self.sweep_s = min(SWEEP_S, heartbeat_s / 3)  # beat well within the heartbeat's life
@@ -163,6 +171,8 @@ class LiveServer:
             self.gateway.protocol, host, port, reuse_port=reuse_port or None, backlog=4096
         )
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
+        if self.av is not None:
+            self.av.start()
         if self._revocations is not None:
             self._tasks.append(asyncio.create_task(self._revocations_forever()))
         gc.collect()
@@ -302,6 +312,8 @@ class LiveServer:
         if self._server is not None:
             await self._server.wait_closed()
         await self.hub.log.aclose()
+        if self.av is not None:
+            await self.av.aclose()
 
     @property
     def connections(self) -> set[Conn]:

@@ -23,6 +23,7 @@ CHOICE_MAX = 100
 CHOICES = (2, 10)
 STROKE_POINTS = 1000
 GROUPS = (2, 20)
+FLOOR_MAX = 3  # pupils holding the floor at once (publishing through Janus): docs/av.md
 PAGES = 500
 REACTIONS = frozenset({"👍", "👏", "😀", "❓", "🎉", "❤️", "🙋"})
 _CID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -170,6 +171,22 @@ class BreakoutEnd(Command):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class FloorGive(Command):
+    person: str
+    video: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FloorTake(Command):
+    person: str | None  # None: one's own floor
+
+
+@dataclass(frozen=True, slots=True)
+class AvMute(Command):
+    person: str
+
+
 # -- fields ---------------------------------------------------------------------------------
 
 
@@ -294,6 +311,9 @@ PARSERS: dict[str, _Parser] = {
     "breakout.start": lambda c, m: BreakoutStart(c, _int(m, "groups", *GROUPS)),
     "breakout.visit": lambda c, m: BreakoutVisit(c, _group(m)),
     "breakout.end": lambda c, m: BreakoutEnd(c),
+    "floor.give": lambda c, m: FloorGive(c, _match(m, "person", _PERSON), _flag(m, "video")),
+    "floor.take": lambda c, m: FloorTake(c, _person(m, optional=True)),
+    "av.mute": lambda c, m: AvMute(c, _match(m, "person", _PERSON)),
 }
 
 

@@ -48,6 +48,8 @@ TEACHER_ONLY = (
     c.BreakoutStart,
     c.BreakoutVisit,
     c.BreakoutEnd,
+    c.FloorGive,
+    c.AvMute,
 )
 
 
@@ -109,6 +111,7 @@ class Room:
         chat_kept: int = 200,
         board_points: int = 100_000,
         crowd: int = CROWD,
+        av: bool = False,
     ) -> None:
         self.id = room_id
         self.journal = Journal(epoch, history)
@@ -126,6 +129,9 @@ class Room:
         self.slides: Slides | None = None
         self.groups: dict[int, frozenset[str]] | None = None
         self.chat: deque[Event] = deque(maxlen=chat_kept)
+        self.av = av  # the platform has Janus: audio and video are offered (docs/av.md)
+        self.floor: dict[str, bool] = {}  # pupils who may publish → whether video too
+        self.av_muted: set[str] = set()  # pupils muted until given the floor again
         self._out = Outcome()
         self._now = 0.0
 
@@ -190,6 +196,7 @@ class Room:
             del member.origins[origin]
         if member.links == 0 and member.where is Where.IN:
             self._drop_hand(member.person)
+            self._drop_floor(member.person)
             self._emit("presence.left", {"person": member.person}, self._presence_audience(member))
         elif member.links == 0 and member.where is Where.LOBBY:
             self._emit("lobby.left", {"person": member.person}, STAFF)
@@ -240,6 +247,7 @@ class Room:
             "you": {**member.view(), "where": member.where.value, "muted": member.muted},
             "settings": self._settings(),
             "ended": self.ended,
+            "av": {"enabled": self.av, "muted": sorted(self.av_muted)},
         }
         if member.where is Where.IN:
             out.update(self._class_view(member))
@@ -454,6 +462,7 @@ class Room:
         was_inside = member.inside
         member.where, member.out_code = Where.OUT, CLOSE_REMOVED
         self._drop_hand(member.person)
+        self._drop_floor(member.person)
         self._emit("mod.removed", {"person": member.person}, ALL if was_inside else STAFF)
         self._out.effects.append(Close(member.person, CLOSE_REMOVED, "removed"))
 
@@ -470,6 +479,38 @@ class Room:
 
     def _lobby(self) -> frozenset[str]:
         return frozenset(p for p, m in self.members.items() if m.where is Where.LOBBY)
+
+    # -- the floor and audio/video moderation (docs/av.md#the-relay) -------------------------
+
+    def _floor_give(self, teacher: Member, cmd: c.FloorGive) -> None:
+        member = self.members.get(cmd.person)
+        if member is None or member.teacher or not member.inside or member.links == 0:
+            raise Refused("no_such_person")
+        if cmd.person not in self.floor and len(self.floor) >= c.FLOOR_MAX:
+            raise Refused("floor_full")
+        self.floor[cmd.person] = cmd.video
+        self.av_muted.discard(cmd.person)  # given the floor again: may speak again
+        self._emit("floor.given", {"person": cmd.person, "video": cmd.video}, ALL)
+
+    def _floor_take(self, member: Member, cmd: c.FloorTake) -> None:
+        person = cmd.person or member.person
+        if person != member.person and not member.teacher:
+            raise Refused("not_allowed")
+        if person not in self.floor:
+            raise Refused("no_floor")
+        self._drop_floor(person)
+
+    def _drop_floor(self, person: str) -> None:
+        if self.floor.pop(person, None) is not None:
+            self._emit("floor.taken", {"person": person}, ALL)
+
+    def _av_mute(self, teacher: Member, cmd: c.AvMute) -> None:
+        member = self.members.get(cmd.person)
+        if member is None or not member.inside:
+            raise Refused("no_such_person")
+        if not member.teacher:  # a teacher muted may unmute themselves by publishing again
+            self.av_muted.add(member.person)
+        self._emit("av.muted", {"person": member.person}, ALL)
 
     # -- breakout groups --------------------------------------------------------------------
 
@@ -563,6 +604,7 @@ class Room:
             "board": list(self.board.strokes),
             "slides": None if self.slides is None else self.slides.view(),
             "breakout": None if self.groups is None else {"groups": self._group_lists()},
+            "floor": {person: {"video": video} for person, video in self.floor.items()},
         }
 
     def _begin(self, now: float) -> None:
@@ -607,6 +649,9 @@ _HANDLERS: dict[type[c.Command], Callable[[Room, Member, Any], None]] = {
     c.BreakoutStart: Room._breakout_start,
     c.BreakoutVisit: Room._breakout_visit,
     c.BreakoutEnd: Room._breakout_end,
+    c.FloorGive: Room._floor_give,
+    c.FloorTake: Room._floor_take,
+    c.AvMute: Room._av_mute,
 }
 
 

@@ -1,0 +1,85 @@
+"""Where classes' audio and video live: least-loaded, never split, moved off a lost instance (docs/av.md#placement)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from homeroom.backends.av_placement import MemoryPlacement, Placement, RedisPlacement
+
+A, B, C = "ws://a:8188", "ws://b:8188", "ws://c:8188"
+
+
+class Clock:
+    now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def placement(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Placement, Clock]]:
+    clock = Clock()
+    made: Placement
+    if request.param == "memory":
+        made = MemoryPlacement(clock, ttl_s=600)
+    else:
+        url = request.getfixturevalue("redis_url")
+        made = RedisPlacement.from_url(url, clock, prefix=f"t{id(clock)}", ttl_s=600)
+    yield made, clock
+    await made.aclose()
+
+
+async def test_each_class_goes_to_the_least_loaded_and_stays(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, _ = placement
+    assert await p.place("r1", [A, B]) == A  # a tie: the first named
+    assert await p.place("r2", [A, B]) == B
+    assert await p.place("r3", [A, B]) == A
+    assert await p.place("r4", [A, B]) == B
+    # asked again, from a gateway that lists them the other way: the same, never split
+    assert await p.place("r1", [B, A]) == A
+    assert await p.place("r2", [A, B, C]) == B
+    assert await p.place("r5", [A, B, C]) == C  # a new instance takes the next class
+    assert await p.place("r9", []) is None
+
+
+async def test_a_lost_instance_s_classes_move_once_to_the_least_loaded(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, _ = placement
+    for room in ("r1", "r2", "r3"):
+        await p.place(room, [A, B, C])  # A, B, C
+    await p.place("r4", [A, B, C])  # A again
+    moved = await p.place("r1", [B, C], lost=A)
+    assert moved in (B, C)
+    # a second gateway that saw A go too finds it moved already: the same answer, no new move
+    assert await p.place("r1", [B, C], lost=A) == moved
+    # a gateway that cannot reach the class's instance moves it as if it were lost
+    assert await p.place("r4", [B, C]) in (B, C)
+
+
+async def test_a_class_nobody_asks_about_is_forgotten_and_counts_no_more(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, clock = placement
+    assert await p.place("r1", [A, B]) == A
+    clock.now += 601
+    assert await p.place("r2", [A, B]) == A  # r1 expired: A is empty again
+    assert await p.place("r1", [B, A]) == B  # and r1 is placed anew, on the least loaded
+
+
+async def test_the_teachers_counts_sum_every_gateway_s_and_forget_a_dead_one(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, clock = placement
+    assert await p.rungs("r1", "gw-a", {"720p": 2, "text": 0}, 4) == {"720p": 2, "text": 0}
+    both = await p.rungs("r1", "gw-b", {"720p": 1, "text": 3}, 4)
+    assert both == {"720p": 3, "text": 3}
+    assert await p.rungs("r2", "gw-b", {"720p": 5}, 4) == {"720p": 5}  # another class apart
+    clock.now += 3
+    assert await p.rungs("r1", "gw-b", {"720p": 0, "text": 4}, 4) == {"720p": 2, "text": 4}
+    clock.now += 2  # gw-a said nothing for 5 s: gone
+    assert await p.rungs("r1", "gw-b", {"720p": 0, "text": 4}, 4) == {"720p": 0, "text": 4}
