@@ -15,7 +15,7 @@ UV_PYTHON := --python python3
 
 .PHONY: run test test-fast test-latest lint lock lock-check format words bench bench-gate \
 	bench-school bench-live bench-door bench-storm services chromium clean cluster cluster-down \
-	bench-fanout cluster-tools bench-drain bench-cluster bench-proxy av-tools
+	bench-fanout cluster-tools bench-drain bench-cluster bench-proxy av-tools bench-av
 
 $(UV): scripts/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
@@ -127,7 +127,7 @@ av-tools:
 	@scripts/need janus
 
 bench: bench-gate bench-school bench-live bench-door bench-fanout bench-storm bench-drain bench-cluster \
-	bench-proxy
+	bench-proxy bench-av
 
 bench-school: $(STAMP) services
 	@scripts/need wrk
@@ -173,6 +173,13 @@ bench-cluster: $(STAMP) services cluster-tools
 # the window and resumed on a second gateway through a real Redis.
 bench-drain: $(STAMP)
 	$(PY) bench/drain_bench.py
+
+# Audio and video through Janus (docs/av.md#measured-make-bench-av): Janus on core 0, aiortc
+# teacher and pupils in a network namespace on core 1, stepped up to the knee for 180p, 360p and
+# audio-only classes; first frame, joins, bytes per pupil, and the ladder's times.
+# BENCH_AV_QUICK=1 for a short run (1 to 2 minutes); needs root (a network namespace).
+bench-av: $(STAMP) av-tools
+	$(PY) bench/av_bench.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis \
