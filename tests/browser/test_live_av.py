@@ -8,8 +8,8 @@ person says no).
 What this file tests is the page. Every class socket goes through Playwright's WebSocket
 routing (`Wire`): each message passes on to the real gateway and back, and the test reads what
 the page sent and adds what a gateway with audio and video sends (the snapshot's `av` and
-`floor`, `av.rung`, `av.rungs`, `av.talking`, `floor.given`, `av.muted` …, exactly as
-docs/live.md#audio-and-video has them). Messages the gateway of this branch does not know
+`floor`, `av.rung`, `av.rungs`, `av.talking`, `floor.given`, `av.muted` …, exactly as the
+protocol's audio and video messages in docs/live.md have them). Messages the gateway of this branch does not know
 (`av.*`, `floor.*`) are kept from it and recorded; a room command among them is acknowledged by
 the wire so that the page's outbox settles. The media path through the real gateway and Janus
 is tested end to end elsewhere (docs/av.md#how-it-is-tested).

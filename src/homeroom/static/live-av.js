@@ -1,7 +1,7 @@
 // Audio and video in the class: publishing, watching, the rung and the floor (docs/av.md#the-page).
 //
 // Browsers never talk to Janus: the page speaks the gateway's `av.*` messages over the class
-// socket (docs/live.md#audio-and-video). The teacher publishes camera and microphone on one peer
+// socket (the protocol's audio and video messages, docs/live.md). The teacher publishes camera and microphone on one peer
 // connection ("camera", the video as three simulcast encodings h/m/l) and a shared screen on
 // another ("screen"); everyone admitted watches on a third ("watch", Janus's offer, the page's
 // answer). A change of what is published (a microphone turned on, the floor taken away) closes
