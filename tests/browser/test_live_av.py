@@ -230,14 +230,22 @@ def test_a_pupil_speaks_with_the_floor_from_the_keyboard_and_is_muted(
     expect(mic).to_have_attribute("aria-pressed", "true")
     expect(cam).to_have_attribute("aria-pressed", "true")
 
+    # a new socket (the network cut and back): watched and published again, as they were
+    p_context.set_offline(True)
+    expect(lea.locator("#lv")).to_have_attribute("data-connection", "offline")
+    p_context.set_offline(False)
+    wire.wait_for(lea, "av.watch", 2)
+    again = wire.wait_for(lea, "av.publish", 3)[2]
+    assert (again["source"], again["audio"], again["video"]) == ("camera", True, True)
+
     # the teacher mutes her: the microphone stops (the camera goes on), the page shows it, and
     # M cannot turn it back on
     wire.add("av.muted", numbered=True, person=me)
     expect(mic).to_have_attribute("aria-pressed", "false")
     expect(lea.locator("#lv-av")).to_have_attribute("data-muted", "true")
     expect(lea.locator("#lv-av-state")).to_have_text("Votre micro a été coupé par l'enseignant.")
-    third = wire.wait_for(lea, "av.publish", 3)[2]
-    assert (third["audio"], third["video"]) == (False, True)
+    muted = wire.wait_for(lea, "av.publish", 4)[3]
+    assert (muted["audio"], muted["video"]) == (False, True)
     lea.locator("#lv-hand").focus()
     lea.keyboard.press("m")
     expect(mic).to_have_attribute("aria-pressed", "false")
@@ -246,7 +254,7 @@ def test_a_pupil_speaks_with_the_floor_from_the_keyboard_and_is_muted(
     wire.add("floor.taken", numbered=True, person=me)
     expect(cam).to_have_attribute("aria-pressed", "false")
     wire.wait_for(lea, "av.unpublish", 3)
-    assert len(wire.of_type("av.publish")) == 3
+    assert len(wire.of_type("av.publish")) == 4
     expect(lea.locator("#lv-av-state")).to_have_text(
         "Votre micro est coupé. Levez la main pour demander la parole."
     )
@@ -313,6 +321,13 @@ def test_the_rung_is_shown_and_a_pupil_chooses_to_save_data(
     hugo.select_option("#lv-rung-own", "180p")
     wire.add("av.rung", rung="180p", own="180p", why="own")
     wire.wait_for(hugo, "av.watch", 2)
+
+    # a new socket: the new gateway is told the pupil's ceiling again
+    p_context.set_offline(True)
+    expect(hugo.locator("#lv")).to_have_attribute("data-connection", "offline")
+    p_context.set_offline(False)
+    wire.wait_for(hugo, "av.watch", 3)
+    assert [m["rung"] for m in wire.wait_for(hugo, "av.rung", 3)] == ["text", "180p", "180p"]
 
     # the teacher sees how many pupils are on each rung, and who speaks
     t_wire.add("av.rungs", counts={"720p": 0, "360p": 2, "180p": 0, "text": 1})

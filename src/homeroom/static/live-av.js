@@ -67,6 +67,7 @@ export class Av {
   wire() {
     $("lv-mic").addEventListener("click", () => this.toggle("mic"));
     $("lv-cam").addEventListener("click", () => this.toggle("cam"));
+    this.canShare = Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia); // not on phones
     if (this.teacher) $("lv-screen").addEventListener("click", () => this.toggleScreen());
     else $("lv-floor-back").addEventListener("click", () => this.command("floor.take", {}));
     $("lv-rung-own").addEventListener("change", (event) => {
@@ -104,19 +105,35 @@ export class Av {
 
   // -- following the room ------------------------------------------------------------------
 
-  // After a (re)join of the socket: the gateway there holds no peer connection of ours.
+  // After a (re)join of the socket, or `av.renegotiate`: the gateway there holds no peer
+  // connection of ours, nor the pupil's own ceiling. A shared screen goes on with the same
+  // capture (asking again would need a click).
   joined() {
-    this.closeAll();
+    this.closeAll(true);
+    this.rung = this.own === "text" ? "text" : null;
     this.sync();
+    if (this.on && this.own !== "720p") this.sendNow("av.rung", { rung: this.own });
+    if (this.on && this.local.screen) this.publishScreen();
+  }
+
+  // The class is over for this page (ended, removed, signed out): everything off.
+  stop() {
+    this.closeAll(false);
+    this.state.av = { enabled: false };
+    this.draw();
   }
 
   // After anything that may change what this page does: the room's state, the socket.
   sync() {
     const group = this.state.visiting !== null ? `v${this.state.visiting}` : this.state.myGroup;
-    if (this.group !== undefined && group !== this.group) this.closeAll(); // another Janus room
+    const moved = this.group !== undefined && group !== this.group; // another Janus room
     this.group = group;
+    if (moved) {
+      this.closeAll(true);
+      if (this.on && this.local.screen) this.publishScreen();
+    }
     if (!this.on) {
-      this.closeAll();
+      this.closeAll(false);
       this.draw();
       return;
     }
@@ -140,7 +157,10 @@ export class Av {
     $("lv-av").dataset.muted = String(on && muted);
     this.pressed("lv-mic", this.want.mic);
     this.pressed("lv-cam", this.want.cam);
-    if (this.teacher) this.pressed("lv-screen", this.want.screen);
+    if (this.teacher) {
+      this.pressed("lv-screen", this.want.screen);
+      $("lv-screen").hidden = !this.canShare;
+    }
     else $("lv-floor-back").hidden = !this.state.floor.has(this.me);
     $("lv-rung-own").value = this.own;
     $("lv-av-state").textContent = on ? this.stateText(muted) : "";
@@ -175,6 +195,7 @@ export class Av {
   }
 
   refused(error, command) {
+    if (!["av.publish", "av.watch", "av.rung"].includes(command.type)) return; // nothing to undo or say
     const reason = error.error || error.reason;
     const words = { no_floor: this.w("class_av_need_floor"), no_video: this.w("class_av_need_video") };
     this.say(words[reason] || this.w("class_av_refused", { reason }));
@@ -347,9 +368,20 @@ export class Av {
     this.want.screen = true;
     this.local.screen = media;
     track.addEventListener("ended", () => this.stopScreen(true)); // the browser's own "stop sharing"
+    await this.publishScreen();
+  }
+
+  async publishScreen() {
+    const media = this.local.screen;
+    this.want.screen = true;
     const pc = (this.pcs.screen = this.peer("screen"));
-    pc.addTransceiver(track, { direction: "sendonly", streams: [media], sendEncodings: SIMULCAST.map((e) => ({ ...e })) });
-    await pc.setLocalDescription(await pc.createOffer());
+    pc.addTransceiver(media.getVideoTracks()[0], { direction: "sendonly", streams: [media], sendEncodings: SIMULCAST.map((e) => ({ ...e })) });
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+    } catch (error) {
+      this.say(this.w("class_av_failed"));
+      return this.stopScreen(false);
+    }
     if (!this.sendNow("av.publish", { source: "screen", sdp: pc.localDescription.sdp, audio: false, video: true })) {
       this.stopScreen(false);
     }
@@ -375,10 +407,11 @@ export class Av {
     return pc;
   }
 
-  closePeer(name) {
+  closePeer(name, keepCapture = false) {
     const pc = this.pcs[name];
     this.pcs[name] = null;
     if (pc) pc.close();
+    if (keepCapture) return;
     const stream = this.local[name];
     this.local[name] = null;
     if (stream) for (const track of stream.getTracks()) track.stop();
@@ -392,13 +425,14 @@ export class Av {
     this.previous.clear();
   }
 
-  // Everything closed; what the person wants (microphone, camera) is published again by sync().
-  closeAll() {
+  // Every peer connection closed; what the person wants (microphone, camera) is published again
+  // by sync(); a shared screen's capture is kept when asked (published again by the caller).
+  closeAll(keepScreen) {
     this.closeWatch();
     this.closePeer("camera");
-    this.closePeer("screen");
+    this.closePeer("screen", keepScreen && Boolean(this.local.screen));
     this.published = null;
-    this.want.screen = false;
+    this.want.screen = Boolean(this.local.screen);
     this.talking.clear();
   }
 
@@ -418,6 +452,9 @@ export class Av {
     const tiles = shown.map((s, i) => this.tile(`mid-${s.mid}`, this.tracks.get(s.mid), this.caption(s), i > 0, s.person));
     if (this.local.camera && this.local.camera.getVideoTracks().length) {
       tiles.push(this.tile("self", this.local.camera.getVideoTracks()[0], this.w("class_av_self"), true, this.me));
+    }
+    for (const key of [...(this.videos || new Map()).keys()]) {
+      if (!tiles.includes(this.videos.get(key))) this.videos.delete(key);
     }
     box.replaceChildren(...tiles);
     box.dataset.tiles = String(tiles.length);

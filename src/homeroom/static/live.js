@@ -102,6 +102,7 @@ const conn = new Connection({
     };
     $("lv-stopped-text").textContent = said(stops, reason) || w("class_stop_other");
     $("lv-stopped").hidden = false;
+    av.stop();
     $("lv-status").textContent = "";
     $("lv").dataset.connection = "stopped";
     $("lv-class").hidden = true;
