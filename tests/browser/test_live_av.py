@@ -60,6 +60,7 @@ class Wire:
     def __init__(self, context: BrowserContext, av: bool) -> None:
         self.av = av
         self.sent: list[dict[str, Any]] = []
+        self.largest = 0  # bytes: the gateway closes on a message over 16 KiB (1009)
         self.page_side: WebSocketRoute | None = None
         self.epoch: str | None = None
         self.seq = 0
@@ -74,6 +75,8 @@ class Wire:
 
     def _from_page(self, ws: WebSocketRoute, server: WebSocketRoute, text: str | bytes) -> None:
         message = json.loads(text)
+        size = len(text.encode() if isinstance(text, str) else text)
+        self.largest = max(self.largest, size)
         if not str(message.get("type", "")).startswith(self.KEPT):
             server.send(text)
             return
@@ -224,6 +227,7 @@ def test_a_pupil_speaks_with_the_floor_from_the_keyboard_and_is_muted(
     second = wire.wait_for(lea, "av.publish", 2)[1]
     assert (second["audio"], second["video"]) == (True, True)
     assert "a=simulcast:send h;m;l" in second["sdp"]
+    assert wire.largest < 16 * 1024, wire.largest  # an offer of three encodings fits a message
     assert [m["source"] for m in wire.of_type("av.unpublish")] == ["camera"]
     assert {m["pc"] for m in wire.wait_for(lea, "av.candidate")} == {"camera"}
     lea.fill("#lv-chat-text", "mv")  # typing in the chat toggles nothing
