@@ -115,7 +115,8 @@ class Wire:
             if len(self.of_type(type_)) >= count:
                 return self.of_type(type_)
             page.wait_for_timeout(50)  # lets Playwright's thread deliver the routed messages
-        raise AssertionError(f"the page sent no {count} × {type_}: {self.sent}")
+        sent = [m["type"] for m in self.sent]
+        raise AssertionError(f"the page sent no {count} × {type_}: {sent}")
 
 
 def open_class(
@@ -254,13 +255,21 @@ def test_a_pupil_speaks_with_the_floor_from_the_keyboard_and_is_muted(
     lea.keyboard.press("m")
     expect(mic).to_have_attribute("aria-pressed", "false")
 
-    # the floor taken back: the camera stops too, back to listening
-    wire.add("floor.taken", numbered=True, person=me)
+    # the floor given back without video, then taken back: the camera stops too
+    wire.add("floor.given", numbered=True, person=me, video=False)
+    expect(lea.locator("#lv-av")).to_have_attribute("data-muted", "false")
     expect(cam).to_have_attribute("aria-pressed", "false")
     wire.wait_for(lea, "av.unpublish", 3)
-    assert len(wire.of_type("av.publish")) == 4
+    lea.locator("body").press("m")
+    audio_only = wire.wait_for(lea, "av.publish", 5)[4]
+    assert (audio_only["audio"], audio_only["video"]) == (True, False)
+    wire.add("floor.taken", numbered=True, person=me)
+    expect(mic).to_have_attribute("aria-pressed", "false")
+    wire.wait_for(lea, "av.unpublish", 4)
+    assert len(wire.of_type("av.publish")) == 5
+    expect(lea.locator("#lv-av")).to_have_attribute("data-muted", "true")
     expect(lea.locator("#lv-av-state")).to_have_text(
-        "Votre micro est coupé. Levez la main pour demander la parole."
+        "Vous n'avez plus la parole : votre micro est coupé. Levez la main pour la redemander."
     )
     expect(lea.locator("#lv-floor-back")).to_be_hidden()
     assert axe_violations(lea) == []

@@ -154,7 +154,7 @@ export class Av {
     $("lv-av-bar").hidden = !on;
     $("lv-av-keys").hidden = !on;
     const muted = this.state.avMuted.has(this.me);
-    $("lv-av").dataset.muted = String(on && muted);
+    $("lv-av").dataset.muted = String(on && (muted || (this.state.floorLost && !this.state.floor.has(this.me))));
     this.pressed("lv-mic", this.want.mic);
     this.pressed("lv-cam", this.want.cam);
     if (this.teacher) {
@@ -177,6 +177,7 @@ export class Av {
     const floor = this.state.floor.get(this.me);
     if (floor && floor.video) return this.w("class_av_floor_video");
     if (floor) return this.w("class_av_floor");
+    if (this.state.floorLost) return this.w("class_av_floor_taken");
     return this.w("class_av_listening");
   }
 
@@ -197,7 +198,14 @@ export class Av {
   refused(error, command) {
     if (!["av.publish", "av.watch", "av.rung"].includes(command.type)) return; // nothing to undo or say
     const reason = error.error || error.reason;
-    const words = { no_floor: this.w("class_av_need_floor"), no_video: this.w("class_av_need_video") };
+    const words = {
+      no_floor: this.w("class_av_need_floor"),
+      no_video: this.w("class_av_need_video"),
+      av_muted: this.w("class_av_you_muted"),
+      av_off: this.w("class_av_off"),
+      janus_unavailable: this.w("class_av_failed"),
+      janus_refused: this.w("class_av_failed"),
+    };
     this.say(words[reason] || this.w("class_av_refused", { reason }));
     if (command.type === "av.publish") {
       if (command.source === "screen") this.stopScreen(false);

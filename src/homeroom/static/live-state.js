@@ -29,7 +29,8 @@ export function emptyState(person, role) {
     mutedPeople: new Set(),
     av: { enabled: false }, // the gateway's word: false without Janus (docs/av.md#the-page)
     floor: new Map(), // person -> {video}: pupils who may publish audio (and video if allowed)
-    avMuted: new Set(), // people whose audio the teacher stopped (av.muted), until given the floor again
+    avMuted: new Set(), // pupils whose audio the teacher stopped (av.muted), until given the floor again
+    floorLost: false, // this pupil's floor was taken back (since the snapshot), not given again
   };
 }
 
@@ -67,7 +68,8 @@ function snapshot(state, m) {
   state.visiting = null;
   state.av = { enabled: Boolean(m.av && m.av.enabled) };
   state.floor = new Map(Object.entries(m.floor || {}).map(([person, f]) => [person, { video: Boolean(f && f.video) }]));
-  state.avMuted = new Set();
+  state.avMuted = new Set((m.av && m.av.muted) || []);
+  state.floorLost = false;
   return ALL;
 }
 
@@ -148,11 +150,12 @@ const EVENTS = {
   "floor.given": (s, m) => {
     s.floor.set(m.person, { video: Boolean(m.video) });
     s.avMuted.delete(m.person);
+    if (m.person === s.person) s.floorLost = false;
     return ["av", "people", "hands"];
   },
   "floor.taken": (s, m) => {
     s.floor.delete(m.person);
-    s.avMuted.delete(m.person); // without the floor nothing to mute; given it again, the microphone may start
+    if (m.person === s.person) s.floorLost = true;
     return ["av", "people", "hands"];
   },
   "av.muted": (s, m) => (s.avMuted.add(m.person), ["av", "people"]),
