@@ -51,6 +51,17 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
+@pytest.fixture(scope="module")
+def sharing_browser(playwright: Playwright) -> Iterator[WatchedBrowser]:
+    """Chromium that says yes to every prompt: getDisplayMedia gives a fake screen."""
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+    )
+    yield WatchedBrowser(chromium)
+    chromium.close()
+
+
 class Wire:
     """One page's class socket, passed through: what the page sent, and messages added as if
     from a gateway with audio and video (see the module's docstring)."""
@@ -429,3 +440,30 @@ def test_a_pupil_watches_reports_figures_and_follows_the_rung(
     assert len(wire.of_type("av.stats")) == reports
     for context in (t_context, p_context):
         context.close()
+
+
+def test_the_teacher_shares_a_screen_and_it_outlives_a_new_socket(
+    sharing_browser: WatchedBrowser, live_class: Class
+) -> None:
+    context, teacher, wire = open_class(sharing_browser, live_class, "prof", "en")  # type: ignore[arg-type]
+    screen = teacher.locator("#lv-screen")
+    screen.click()
+    expect(screen).to_have_attribute("aria-pressed", "true")
+    (shared,) = wire.wait_for(teacher, "av.publish")
+    assert (shared["source"], shared["audio"], shared["video"]) == ("screen", False, True)
+    assert "a=simulcast:send h;m;l" in shared["sdp"]
+
+    # a new socket: the same capture is published again, without asking the teacher again
+    context.set_offline(True)
+    expect(teacher.locator("#lv")).to_have_attribute("data-connection", "offline")
+    context.set_offline(False)
+    again = wire.wait_for(teacher, "av.publish", 2)[1]
+    assert again["source"] == "screen"
+    expect(screen).to_have_attribute("aria-pressed", "true")
+
+    screen.click()
+    expect(screen).to_have_attribute("aria-pressed", "false")
+    assert [m["source"] for m in wire.wait_for(teacher, "av.unpublish")] == ["screen"]
+    context.close()
+    watch = sharing_browser.watches
+    assert [v for w in watch for v in w.violations] == []

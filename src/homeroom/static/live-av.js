@@ -8,11 +8,21 @@
 // the publication and makes a new one: simple, and what Janus's VideoRoom expects of a new
 // set of tracks. A new socket, `av.renegotiate` or a change of breakout group starts over.
 
-const SIMULCAST = [
-  { rid: "h", scaleResolutionDownBy: 1 },
-  { rid: "m", scaleResolutionDownBy: 2 },
-  { rid: "l", scaleResolutionDownBy: 4 },
-];
+// Three encodings of every video, the ladder's substreams 2/1/0, at the bit rates its table
+// counts (docs/av.md#the-rungs): a camera's are libwebrtc's for 720p, a screen's top one
+// BigBlueButton's 1,500 kbit/s cap.
+const SIMULCAST = {
+  camera: [
+    { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 2500000 },
+    { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+    { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  ],
+  screen: [
+    { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+    { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+    { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  ],
+};
 const STATS_MS = 2000;
 export const RUNGS = ["720p", "360p", "180p", "audio", "slides", "text"];
 const SEES_CAMERAS = new Set(["720p", "360p", "180p"]);
@@ -320,7 +330,7 @@ export class Av {
     const pc = (this.pcs.camera = this.peer("camera"));
     for (const track of tracks) {
       const video = track.kind === "video";
-      pc.addTransceiver(track, { direction: "sendonly", streams: [stream], ...(video ? { sendEncodings: SIMULCAST.map((e) => ({ ...e })) } : {}) });
+      pc.addTransceiver(track, { direction: "sendonly", streams: [stream], ...(video ? { sendEncodings: SIMULCAST.camera.map((e) => ({ ...e })) } : {}) });
     }
     await pc.setLocalDescription(await pc.createOffer());
     const audio = tracks.some((t) => t.kind === "audio");
@@ -383,7 +393,7 @@ export class Av {
     const media = this.local.screen;
     this.want.screen = true;
     const pc = (this.pcs.screen = this.peer("screen"));
-    pc.addTransceiver(media.getVideoTracks()[0], { direction: "sendonly", streams: [media], sendEncodings: SIMULCAST.map((e) => ({ ...e })) });
+    pc.addTransceiver(media.getVideoTracks()[0], { direction: "sendonly", streams: [media], sendEncodings: SIMULCAST.screen.map((e) => ({ ...e })) });
     try {
       await pc.setLocalDescription(await pc.createOffer());
     } catch (error) {
