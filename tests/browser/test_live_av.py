@@ -70,7 +70,8 @@ class Wire:
 
     def __init__(self, context: BrowserContext, av: bool) -> None:
         self.av = av
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []  # what was kept from the gateway
+        self.passed: list[str] = []  # the types of what went on to it
         self.largest = 0  # bytes: the gateway closes on a message over 16 KiB (1009)
         self.page_side: WebSocketRoute | None = None
         self.epoch: str | None = None
@@ -89,6 +90,8 @@ class Wire:
         size = len(text.encode() if isinstance(text, str) else text)
         self.largest = max(self.largest, size)
         if not str(message.get("type", "")).startswith(self.KEPT):
+            with self.lock:
+                self.passed.append(str(message.get("type")))
             server.send(text)
             return
         with self.lock:
@@ -317,7 +320,11 @@ def test_without_audio_and_video_the_page_says_so_once_and_shows_no_controls(
     teacher.locator("body").press("m")
     expect(teacher.locator("#lv-mic")).to_have_attribute("aria-pressed", "false")
     expect(teacher.get_by_role("button", name=re.compile("the floor"))).to_have_count(0)
-    teacher.wait_for_timeout(1000)  # a page that would ask for audio and video asks at once
+    # a chat message after all that: whatever the page sent before it, the wire has seen
+    teacher.fill("#lv-chat-text", "No cameras today")
+    teacher.locator("#lv-chat-text").press("Enter")
+    expect(teacher.locator("#lv-chat-list .lv-text", has_text="No cameras today")).to_have_count(1)
+    assert "chat.send" in wire.passed
     assert wire.sent == []
     assert axe_violations(teacher) == []
     context.close()
