@@ -427,7 +427,9 @@ def test_a_pupil_watches_reports_figures_and_follows_the_rung(
     # the teacher's camera on the stage, named; the tone in an <audio> of its own
     expect(hugo.locator("#lv-videos")).to_have_attribute("data-tiles", "1")
     expect(hugo.locator("#lv-videos figcaption")).to_have_text("Prof")
-    hugo.wait_for_function("document.querySelector('#lv-videos video').currentTime > 0")
+    # a frame shown (wait_for_function would poll with eval, which the policy refuses)
+    shown = "() => new Promise((done) => document.querySelector('#lv-videos video').requestVideoFrameCallback(() => done(true)))"
+    assert hugo.evaluate(shown)
     expect(hugo.locator("#lv-audio audio")).to_have_count(1)
 
     # every ~2 s, figures for the ladder: deltas since the last report

@@ -1,12 +1,17 @@
 // Audio and video in the class: publishing, watching, the rung and the floor (docs/av.md#the-page).
 //
 // Browsers never talk to Janus: the page speaks the gateway's `av.*` messages over the class
-// socket (the protocol's audio and video messages, docs/live.md). The teacher publishes camera and microphone on one peer
-// connection ("camera", the video as three simulcast encodings h/m/l) and a shared screen on
-// another ("screen"); everyone admitted watches on a third ("watch", Janus's offer, the page's
-// answer). A change of what is published (a microphone turned on, the floor taken away) closes
-// the publication and makes a new one: simple, and what Janus's VideoRoom expects of a new
-// set of tracks. A new socket, `av.renegotiate` or a change of breakout group starts over.
+// socket (the protocol's audio and video messages, docs/live.md). The teacher publishes camera
+// and microphone on one peer connection ("camera", the video as three simulcast encodings h/m/l)
+// and a shared screen on another ("screen"); everyone admitted watches on a third ("watch",
+// Janus's offer, the page's answer). A change of what is published (a microphone turned on, the
+// floor taken away) closes the publication and makes a new one: simple, and what Janus's
+// VideoRoom expects of a new set of tracks. A new socket, `av.renegotiate` or a change of
+// breakout group starts over. live-av-stage.js draws what is received, live-av-stats.js makes
+// the figures for the ladder.
+
+import { Stage } from "./live-av-stage.js";
+import { figures, reading } from "./live-av-stats.js";
 
 // Three encodings of every video, the ladder's substreams 2/1/0, at the bit rates its table
 // counts (docs/av.md#the-rungs): a camera's are libwebrtc's for 720p, a screen's top one
@@ -25,8 +30,6 @@ const SIMULCAST = {
 };
 const STATS_MS = 2000;
 export const RUNGS = ["720p", "360p", "180p", "audio", "slides", "text"];
-const SEES_CAMERAS = new Set(["720p", "360p", "180p"]);
-const SEES_SCREEN = new Set(["720p", "360p", "180p", "audio"]);
 
 const $ = (id) => document.getElementById(id);
 const typing = (node) => node && (node.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(node.tagName));
@@ -48,7 +51,7 @@ export class Av {
     this.previous = new Map(); // stats id -> the figures of the last report
     this.queue = Promise.resolve(); // publications change one after the other
     this.group = undefined;
-    this.noteShown = false;
+    this.stage = new Stage({ w: this.w, nameOf: this.nameOf, isTeacher: (person) => this.state.participants.get(person)?.role === "teacher" });
     setInterval(() => this.report(), STATS_MS);
     this.wire();
   }
@@ -454,117 +457,26 @@ export class Av {
     this.talking.clear();
   }
 
-  // -- what is shown -------------------------------------------------------------------------
+  // -- what is shown and reported ------------------------------------------------------------
 
-  // The shared screen first, then the teacher's camera, then the floor's; at `audio` no
-  // camera, at `slides` and `text` no video at all (docs/av.md#the-rungs); one's own camera
-  // small, last.
   drawTiles() {
-    const box = $("lv-videos");
-    const rung = this.rung || "720p";
-    const order = (s) => (s.source === "screen" ? 0 : this.state.participants.get(s.person)?.role === "teacher" ? 1 : 2);
-    const shown = [...this.streams.values()]
-      .filter((s) => s.kind === "video" && this.tracks.has(s.mid) && this.tracks.get(s.mid).readyState === "live")
-      .filter((s) => (s.source === "screen" ? SEES_SCREEN : SEES_CAMERAS).has(rung))
-      .sort((a, b) => order(a) - order(b));
-    const tiles = shown.map((s, i) => this.tile(`mid-${s.mid}`, this.tracks.get(s.mid), this.caption(s), i > 0, s.person));
-    if (this.local.camera && this.local.camera.getVideoTracks().length) {
-      tiles.push(this.tile("self", this.local.camera.getVideoTracks()[0], this.w("class_av_self"), true, this.me));
-    }
-    for (const key of [...(this.videos || new Map()).keys()]) {
-      if (!tiles.includes(this.videos.get(key))) this.videos.delete(key);
-    }
-    box.replaceChildren(...tiles);
-    box.dataset.tiles = String(tiles.length);
-    this.drawAudio();
-    $("lv-av-none").hidden = !this.on || tiles.length > 0 || rung === "text";
+    const own = this.local.camera && this.local.camera.getVideoTracks()[0];
+    this.stage.draw({ streams: this.streams, tracks: this.tracks, rung: this.rung, own, me: this.me, talking: this.talking, on: this.on });
   }
 
-  caption(s) {
-    const name = this.nameOf(s.person);
-    return s.source === "screen" ? this.w("class_av_screen_of", { name }) : name;
-  }
-
-  tile(key, track, caption, small, person) {
-    this.videos = this.videos || new Map();
-    let figure = this.videos.get(key);
-    if (!figure) {
-      const video = document.createElement("video");
-      Object.assign(video, { autoplay: true, playsInline: true, muted: true });
-      figure = document.createElement("figure");
-      figure.append(video, document.createElement("figcaption"));
-      this.videos.set(key, figure);
-    }
-    const video = figure.querySelector("video");
-    if (!video.srcObject || video.srcObject.getTracks()[0] !== track) video.srcObject = new MediaStream([track]);
-    figure.className = small ? "lv-tile lv-tile-small" : "lv-tile";
-    figure.dataset.talking = String(this.talking.has(person));
-    figure.querySelector("figcaption").textContent = caption;
-    return figure;
-  }
-
-  // Every audio track received plays, each in an <audio> of its own (never shown).
-  drawAudio() {
-    const box = $("lv-audio");
-    const playing = [...this.streams.values()].filter((s) => s.kind === "audio" && this.tracks.has(s.mid) && this.rung !== "text");
-    const keep = new Set(playing.map((s) => s.mid));
-    for (const node of [...box.children]) if (!keep.has(node.dataset.mid)) node.remove();
-    for (const s of playing) {
-      if (box.querySelector(`[data-mid="${CSS.escape(s.mid)}"]`)) continue;
-      const audio = document.createElement("audio");
-      audio.autoplay = true;
-      audio.dataset.mid = s.mid;
-      audio.srcObject = new MediaStream([this.tracks.get(s.mid)]);
-      box.append(audio);
-    }
-  }
-
-  // -- figures for the ladder ----------------------------------------------------------------
-
-  // Every ~2 s while watching: deltas since the last report (docs/av.md#what-the-figures-say).
+  // Every ~2 s while watching: deltas since the last reading (docs/av.md#what-the-figures-say).
   async report() {
     const pc = this.pcs.watch;
     if (!pc || !this.on) return;
-    let stats;
+    let now;
     try {
-      stats = await pc.getStats();
+      now = reading(await pc.getStats());
     } catch (error) {
       return;
     }
-    const now = { lost: 0, received: 0, bytes: 0, decoded: 0, dropped: 0, at: performance.now() };
-    let pair = null;
-    stats.forEach((s) => {
-      if (s.type === "inbound-rtp") {
-        now.lost += s.packetsLost || 0;
-        now.received += s.packetsReceived || 0;
-        now.bytes += s.bytesReceived || 0;
-        if (s.kind === "video") {
-          now.decoded += s.framesDecoded || 0;
-          now.dropped += s.framesDropped || 0;
-        }
-      }
-      if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId) || pair;
-      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && !pair) pair = s;
-    });
     const before = this.previous.get(pc);
     this.previous.clear();
     this.previous.set(pc, now);
-    if (!before) return;
-    this.sendNow("av.stats", figures(before, now, pair));
+    if (before) this.sendNow("av.stats", figures(before, now));
   }
-}
-
-// The `av.stats` fields from two readings of getStats: a figure is left out when unknown.
-export function figures(before, now, pair) {
-  const report = {};
-  const lost = Math.max(0, now.lost - before.lost); // RTCP counts duplicates as negative loss
-  const received = now.received - before.received;
-  const seconds = (now.at - before.at) / 1000;
-  if (received >= 0 && lost + received > 0) report.loss = Math.min(1, lost / (lost + received));
-  if (pair && typeof pair.currentRoundTripTime === "number") report.rtt_s = pair.currentRoundTripTime;
-  if (pair && typeof pair.availableIncomingBitrate === "number") report.available_kbps = pair.availableIncomingBitrate / 1000;
-  if (seconds > 0 && now.bytes >= before.bytes) report.received_kbps = ((now.bytes - before.bytes) * 8) / 1000 / seconds;
-  if (now.decoded >= before.decoded) report.frames_decoded = now.decoded - before.decoded;
-  if (now.dropped >= before.dropped) report.frames_dropped = now.dropped - before.dropped;
-  return report;
 }
