@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, WebSo
 
 from tests.browser.conftest import ARGS, CHROMIUM, WatchedBrowser, axe_violations
 from tests.browser.test_live_class import PHONE, WAIT_MS, Class, live_class, sign_in_to_class
+from tests.live.conftest import _schema, check
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 LAPTOP = {"width": 1366, "height": 900}
@@ -62,6 +63,23 @@ def sharing_browser(playwright: Playwright) -> Iterator[WatchedBrowser]:
     chromium.close()
 
 
+WIRES: list[Wire] = []
+
+
+@pytest.fixture(autouse=True)
+def on_the_schema() -> Iterator[None]:
+    """Every message a page sent is one the protocol's schema allows (`#/$defs/client`): the
+    `av.*` ones once the schema has them (the gateway's branch adds them)."""
+    WIRES.clear()
+    yield
+    known = _schema()["$defs"]
+    for wire in WIRES:
+        for message in wire.every:
+            if message["type"].startswith(Wire.KEPT) and f"command.{message['type']}" not in known:
+                continue
+            check("client", message)
+
+
 class Wire:
     """One page's class socket, passed through: what the page sent, and messages added as if
     from a gateway with audio and video (see the module's docstring)."""
@@ -72,6 +90,8 @@ class Wire:
         self.av = av
         self.sent: list[dict[str, Any]] = []  # what was kept from the gateway
         self.passed: list[str] = []  # the types of what went on to it
+        self.every: list[dict[str, Any]] = []  # all the page sent
+        WIRES.append(self)
         self.largest = 0  # bytes: the gateway closes on a message over 16 KiB (1009)
         self.page_side: WebSocketRoute | None = None
         self.epoch: str | None = None
@@ -87,6 +107,8 @@ class Wire:
 
     def _from_page(self, ws: WebSocketRoute, server: WebSocketRoute, text: str | bytes) -> None:
         message = json.loads(text)
+        with self.lock:
+            self.every.append(message)
         size = len(text.encode() if isinstance(text, str) else text)
         self.largest = max(self.largest, size)
         if not str(message.get("type", "")).startswith(self.KEPT):
@@ -102,7 +124,8 @@ class Wire:
     def _from_gateway(self, ws: WebSocketRoute, text: str | bytes) -> None:
         message = json.loads(text)
         if message.get("type") == "snapshot":
-            message.setdefault("av", {"enabled": self.av})
+            # the test's choice, whatever this gateway says (its `av.*` never reach it)
+            message["av"] = {**message.get("av", {}), "enabled": self.av}
             message.setdefault("floor", {})
             self.epoch = message["epoch"]
         if isinstance(message.get("seq"), int) and message.get("type") != "ack":
