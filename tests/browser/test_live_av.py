@@ -300,6 +300,9 @@ def test_a_pupil_speaks_with_the_floor_from_the_keyboard_and_is_muted(
     lea.locator("body").press("m")
     audio_only = wire.wait_for(lea, "av.publish", 5)[4]
     assert (audio_only["audio"], audio_only["video"]) == (True, False)
+    lea.get_by_role("button", name="Rendre la parole").click()  # she gives it back herself
+    (back,) = wire.wait_for(lea, "floor.take")
+    assert "person" not in back  # one's own
     wire.add("floor.taken", numbered=True, person=me)
     expect(mic).to_have_attribute("aria-pressed", "false")
     wire.wait_for(lea, "av.unpublish", 4)
