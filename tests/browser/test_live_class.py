@@ -125,6 +125,16 @@ def open_class(
     page = context.new_page()
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
+    sign_in_to_class(page, where, login)
+    # the room rides in the WebSocket URL: HAProxy hashes a class onto one gateway with it
+    # (docs/operations.md#haproxy-line-by-line)
+    rooms = {parse_qs(urlsplit(url).query).get("room", [""])[0] for url in sockets}
+    assert len(rooms) == 1 and "" not in rooms, sockets
+    return context, page
+
+
+def sign_in_to_class(page: Page, where: Class, login: str) -> None:
+    """Sign in on the way to the class, and wait until its socket is open."""
     page.set_default_timeout(WAIT_MS)
     expect.set_options(timeout=WAIT_MS)
     page.goto(f"{where.base}/signin?next=/class/{where.session_id}")
@@ -133,11 +143,6 @@ def open_class(
     page.locator("#password").press("Enter")
     page.wait_for_url(re.compile(rf"/class/{where.session_id}$"))
     expect(page.locator("#lv")).to_have_attribute("data-connection", "online")
-    # the room rides in the WebSocket URL: HAProxy hashes a class onto one gateway with it
-    # (docs/operations.md#haproxy-line-by-line)
-    rooms = {parse_qs(urlsplit(url).query).get("room", [""])[0] for url in sockets}
-    assert len(rooms) == 1 and "" not in rooms, sockets
-    return context, page
 
 
 def settled(page: Page) -> None:

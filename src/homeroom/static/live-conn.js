@@ -12,6 +12,10 @@
 // and when the browser comes back online; it stops for good on 4401, 4403, 4410 and 4423.
 // Commands acknowledged in the last ACKED_KEPT_MS are kept too: a snapshot of a new epoch (the
 // room's log lost its last entries in a Redis failover) sends them again (docs/live.md#epoch-regression).
+// Audio/video signalling (`av.*` to the gateway, docs/av.md#the-page) goes by `sendNow`: at
+// once or not at all, never in the outbox (the gateway acknowledges none of it, and an offer
+// sent again later would be stale); `onJoined` tells the page each time a socket is joined, so
+// that it publishes and watches again on the new one.
 
 const STOP_CODES = { 4401: "removed", 4403: "refused", 4410: "ended", 4423: "locked", 4429: "other" };
 const PING_MS = 25000;
@@ -23,9 +27,10 @@ const BACKOFF_CAP_MS = 30000;
 const DRAIN_JITTER_MS = 2000; // after 1001: the gateway spreads its closes, each tab adds its own
 const ACKED_KEPT = 32; // fewer than the 64 ids a room remembers a person: a resend is applied once
 const ACKED_KEPT_MS = 30000;
+const DIRECT_KEPT = 32; // the last messages sent by sendNow, for an `error` naming one
 
 export class Connection {
-  constructor({ joinUrl, csrf, position, onMessage, onStatus, onStop, onRefused, onAck, onOutbox }) {
+  constructor({ joinUrl, csrf, position, onMessage, onStatus, onStop, onRefused, onAck, onOutbox, onJoined = () => {} }) {
     this.joinUrl = joinUrl;
     this.csrf = csrf;
     this.position = position; // () => {epoch, seq}: where to resume from
@@ -35,6 +40,8 @@ export class Connection {
     this.onRefused = onRefused; // (error message from the room, with the command it refused)
     this.onAck = onAck; // (ack, command)
     this.onOutbox = onOutbox; // () after the outbox grew or shrank
+    this.onJoined = onJoined; // () each time a socket is joined (its first message, or 1 s after it opened)
+    this.direct = new Map(); // id -> message: the last ones sent by sendNow
     this.ws = null;
     this.token = null;
     this.url = null;
@@ -69,6 +76,18 @@ export class Connection {
     if (this.joined) this.write(item);
     this.onOutbox();
     return id;
+  }
+
+  // At once on a joined socket, or not at all (false): for messages that mean nothing later.
+  sendNow(type, fields = {}) {
+    if (!this.joined || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.counter += 1;
+    const id = `${this.prefix}-${Date.now().toString(36)}-${this.counter}`;
+    const message = { v: 1, type, id, ...fields };
+    this.ws.send(JSON.stringify(message));
+    this.direct.set(id, message);
+    if (this.direct.size > DIRECT_KEPT) this.direct.delete(this.direct.keys().next().value);
+    return true;
   }
 
   pending(type) {
@@ -165,6 +184,10 @@ export class Connection {
       return;
     }
     if (message.type === "pong") return;
+    if (message.type === "error" && this.direct.has(message.id)) {
+      this.onRefused(message, this.direct.get(message.id));
+      return;
+    }
     if (message.type === "ack" || (message.type === "error" && message.id)) {
       const item = this.outbox.get(message.id);
       this.outbox.delete(message.id);
@@ -204,6 +227,7 @@ export class Connection {
     this.joined = true;
     this.attempt = 0;
     this.flush();
+    this.onJoined();
   }
 
   closed(code) {

@@ -27,10 +27,14 @@ export function emptyState(person, role) {
     myGroup: null,
     visiting: null,
     mutedPeople: new Set(),
+    av: { enabled: false }, // the gateway's word: false without Janus (docs/av.md#the-page)
+    floor: new Map(), // person -> {video}: pupils who may publish audio (and video if allowed)
+    avMuted: new Set(), // pupils whose audio the teacher stopped (av.muted), until given the floor again
+    floorLost: false, // this pupil's floor was taken back (since the snapshot), not given again
   };
 }
 
-const ALL = ["where", "settings", "people", "lobby", "hands", "chat", "poll", "board", "slides", "breakout"];
+const ALL = ["where", "settings", "people", "lobby", "hands", "chat", "poll", "board", "slides", "breakout", "av"];
 
 function remember(state, who) {
   if (who && who.person) state.names.set(who.person, who.name);
@@ -62,6 +66,10 @@ function snapshot(state, m) {
   state.breakout = m.breakout || null;
   state.myGroup = groupOf(state.breakout, state.person);
   state.visiting = null;
+  state.av = { enabled: Boolean(m.av && m.av.enabled) };
+  state.floor = new Map(Object.entries(m.floor || {}).map(([person, f]) => [person, { video: Boolean(f && f.video) }]));
+  state.avMuted = new Set((m.av && m.av.muted) || []);
+  state.floorLost = false;
   return ALL;
 }
 
@@ -139,6 +147,18 @@ const EVENTS = {
     return ["people", "lobby", "hands"];
   },
   "class.ended": (s) => ((s.ended = true), ["where"]),
+  "floor.given": (s, m) => {
+    s.floor.set(m.person, { video: Boolean(m.video) });
+    s.avMuted.delete(m.person);
+    if (m.person === s.person) s.floorLost = false;
+    return ["av", "people", "hands"];
+  },
+  "floor.taken": (s, m) => {
+    s.floor.delete(m.person);
+    if (m.person === s.person) s.floorLost = true;
+    return ["av", "people", "hands"];
+  },
+  "av.muted": (s, m) => (s.avMuted.add(m.person), ["av", "people"]),
   "breakout.started": (s, m) => {
     s.breakout = { groups: m.groups };
     s.myGroup = groupOf(s.breakout, s.person);

@@ -1,9 +1,11 @@
 // The live class page: the room's state drawn into the page, and the teacher's and pupils' controls (docs/live.md#pages).
 //
 // live-conn.js keeps the connection and the outbox, live-state.js applies what the room sends,
-// live-board.js and live-slides.js draw the whiteboard and the slides. Every text that comes
+// live-board.js and live-slides.js draw the whiteboard and the slides, live-av.js does the
+// audio and video (docs/av.md#the-page). Every text that comes
 // from people (names, chat, poll questions) goes in with textContent, never as HTML.
 
+import { Av } from "./live-av.js";
 import { Board } from "./live-board.js";
 import { Connection } from "./live-conn.js";
 import { apply, emptyState } from "./live-state.js";
@@ -73,6 +75,7 @@ const conn = new Connection({
   csrf: data.csrf,
   position: () => ({ epoch: state.epoch, seq: state.seq }),
   onMessage: (message) => {
+    if (AV_MESSAGES.has(message.type)) return av.handle(message);
     const changed = apply(state, message);
     if (changed) draw(changed, message.type === "snapshot");
   },
@@ -99,13 +102,17 @@ const conn = new Connection({
     };
     $("lv-stopped-text").textContent = said(stops, reason) || w("class_stop_other");
     $("lv-stopped").hidden = false;
+    av.stop();
     $("lv-status").textContent = "";
     $("lv").dataset.connection = "stopped";
     $("lv-class").hidden = true;
     $("lv-lobby").hidden = true;
   },
   onRefused: (error, command) => {
+    if (command && command.type.startsWith("av.") && command.type !== "av.mute") return av.refused(error, command);
     const refusals = {
+      floor_full: w("class_err_floor_full"),
+      no_floor: w("class_av_need_floor"),
       muted: w("class_err_muted"),
       already_voted: w("class_err_already_voted"),
       poll_closed: w("class_err_poll_closed"),
@@ -119,6 +126,19 @@ const conn = new Connection({
     if (command && command.type === "board.stroke") board.settle(command.id);
   },
   onOutbox: () => drawPending(),
+  onJoined: () => av.joined(),
+});
+
+// What the gateway sends about audio and video, not numbered: for live-av.js alone.
+const AV_MESSAGES = new Set(["av.answer", "av.offer", "av.rung", "av.rungs", "av.talking", "av.renegotiate"]);
+const av = new Av({
+  state,
+  teacher,
+  w,
+  nameOf,
+  sendNow: (type, fields) => conn.sendNow(type, fields),
+  command: (type, fields) => conn.send(type, fields),
+  onTalking: () => drawPeople(),
 });
 
 // -- drawing the parts --------------------------------------------------------------------
@@ -134,6 +154,7 @@ const DRAW = {
   board: drawBoard,
   slides: drawSlides,
   breakout: drawBreakout,
+  av: () => {},
 };
 
 function draw(changed, rebuild) {
@@ -142,6 +163,7 @@ function draw(changed, rebuild) {
     else DRAW[part]();
   }
   if (changed.includes("people")) drawHands(); // names of hands
+  if (["where", "breakout", "av"].some((part) => changed.includes(part))) av.sync();
 }
 
 function drawWhere() {
@@ -169,7 +191,14 @@ function drawPeople() {
     list.replaceChildren(
       ...people.map((p) => {
         const muted = state.mutedPeople.has(p.person);
-        const notes = [p.role === "teacher" && w("class_teacher"), p.person === state.person && w("class_you"), muted && w("class_muted")];
+        const notes = [
+          p.role === "teacher" && w("class_teacher"),
+          p.person === state.person && w("class_you"),
+          muted && w("class_muted"),
+          state.floor.has(p.person) && w("class_av_has_floor"),
+          state.avMuted.has(p.person) && w("class_av_mic_off"),
+          av.talking.has(p.person) && w("class_av_speaking"),
+        ];
         const item = el("li", { "data-person": p.person }, el("span", { class: "lv-name", text: p.name }));
         for (const note of notes.filter(Boolean)) item.append(" ", el("span", { class: "lv-note", text: note }));
         if (teacher && p.role !== "teacher") {
@@ -183,6 +212,7 @@ function drawPeople() {
               { class: "lv-actions" },
               button(muted ? w("class_unmute", { name: p.name }) : w("class_mute", { name: p.name }), mute, `mute-${p.person}`),
               button(w("class_remove", { name: p.name }), remove, `remove-${p.person}`),
+              ...floorButtons(p.person, "people"),
             ),
           );
         }
@@ -190,6 +220,23 @@ function drawPeople() {
       }),
     );
   });
+}
+
+// The teacher's floor controls for a pupil, next to their raised hand and in the people list
+// (docs/av.md#the-page); none when the class has no audio and video.
+function floorButtons(person, where) {
+  if (!teacher || !state.av.enabled) return [];
+  const name = nameOf(person);
+  if (!state.floor.has(person)) {
+    return [
+      button(w("class_floor_give", { name }), () => conn.send("floor.give", { person, video: false }), `floor-${where}-${person}`),
+      button(w("class_floor_give_video", { name }), () => conn.send("floor.give", { person, video: true }), `floor-video-${where}-${person}`),
+    ];
+  }
+  return [
+    button(w("class_floor_take", { name }), () => conn.send("floor.take", { person }), `floor-${where}-${person}`),
+    button(w("class_av_mute", { name }), () => conn.send("av.mute", { person }), `av-mute-${where}-${person}`),
+  ];
 }
 
 function drawLobby() {
@@ -225,7 +272,9 @@ function drawHands() {
         const item = el("li", { "data-person": person }, el("span", { class: "lv-name", text: nameOf(person) }));
         if (teacher) {
           const lower = () => conn.send("hand.lower", { person });
-          item.append(" ", button(w("class_hand_lower", { name: nameOf(person) }), lower, `lower-${person}`));
+          const actions = el("span", { class: "lv-actions" }, button(w("class_hand_lower", { name: nameOf(person) }), lower, `lower-${person}`));
+          actions.append(...floorButtons(person, "hands"));
+          item.append(" ", actions);
         }
         return item;
       }),
