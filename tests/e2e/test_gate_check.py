@@ -116,6 +116,10 @@ def test_the_check_at_the_door_frames_as_the_router_does(pair: list[GateProcess]
         if what == "none":
             wait = b"x-homeroom-wait: /gate/national/wait?next=/cours/maths%3Fonglet%3Ddevoirs"
             assert wait in fast[0][0]
+    # the lean lane writes its answers once the turn's reads are done: one followed in the same
+    # packet by what cannot be parsed still leaves first, then the 400, then the close
+    answers, closed = exchange(pair[0], check(a_pass()) + check(None) + b"NOT HTTP\r\n\r\n", 3)
+    assert [status(a) for a in answers] == [b"204", b"401", b"400"] and closed
     # one kept-alive connection, request after request, door and task in turn
     for process in pair:
         with socket.create_connection(("127.0.0.1", process.port), timeout=10) as sock:
@@ -127,11 +131,13 @@ def test_the_check_at_the_door_frames_as_the_router_does(pair: list[GateProcess]
         assert b"set-cookie: hr_p_national=" in seen[3]
     # the fast process answered every check at the door but the renewals; the other none
     fast, routed = (metrics(p) for p in pair)
-    assert fast['homeroom_gate_checks_at_door_total{gate="national"}'] == 17
+    assert fast['homeroom_gate_checks_at_door_total{gate="national"}'] == 19
     assert routed['homeroom_gate_checks_at_door_total{gate="national"}'] == 0
     for figures in (fast, routed):
         assert figures['homeroom_gate_checks_total{answer="renewed",gate="national"}'] == 2
-        assert figures['homeroom_gate_checks_total{answer="no_pass",gate="national"}'] == 8
+        assert figures['homeroom_gate_checks_total{answer="no_pass",gate="national"}'] == (
+            9 if figures is fast else 8
+        )
 
 
 def metrics(process: GateProcess) -> dict[str, float]:

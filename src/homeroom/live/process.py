@@ -27,6 +27,7 @@ import time
 import uvloop
 from prometheus_client import generate_latest
 
+from homeroom import heap
 from homeroom.backends.av_placement import MemoryPlacement, Placement, RedisPlacement
 from homeroom.backends.live import MemoryLog, RoomLog
 from homeroom.backends.live_redis import RedisLog
@@ -135,6 +136,7 @@ async def serve(settings: Settings, *, reuse_port: bool) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
     port = await server.start(settings.live_host, settings.live_port, reuse_port=reuse_port)
     probes = await _probes(settings, drain, server, reuse_port=reuse_port)
+    heap.settle()  # started: what is alive now lives as long as the process (heap.py)
     where = settings.backend_url.partition("://")[0]  # the rest may hold a password
     print(
         f"homeroom live: ws://{settings.live_host}:{port}{PATH} (pid {os.getpid()}, log {where})",
