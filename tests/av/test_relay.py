@@ -307,8 +307,21 @@ async def test_stats_and_the_pupil_s_choice_move_the_rung(janus: JanusProcess, p
         assert peer.watch is not None
         # Janus's slowlink on the subscriber handle, past the hold: one rung down. (Injected
         # into the real handle's events: a lossy downlink is tests/av/test_media.py's part.)
+        # One about the camera, which `audio` stopped, says nothing of the link now: the rung
+        # stays (the next av.rung, an answer to the pupil's own, says so)
         av.monotonic.now += 9
-        lost = janus_event.SlowLink(peer.watch.session.id, peer.watch.id, True, "video", "1", 40)
+        mids = {s["kind"]: s["mid"] for s in peer.streams}
+        stale = janus_event.SlowLink(
+            peer.watch.session.id, peer.watch.id, True, "video", mids["video"], 40
+        )
+        peer.watch._put(stale)
+        await until_true(lambda: peer.watch is not None and peer.watch.events.empty())
+        await send(pupil, "av.rung", rung="720p")
+        kept = await next_of(pupil, "av.rung")
+        assert (kept["rung"], kept["why"]) == ("audio", "own")
+        lost = janus_event.SlowLink(
+            peer.watch.session.id, peer.watch.id, True, "audio", mids["audio"], 40
+        )
         peer.watch._put(lost)
         slow = await next_of(pupil, "av.rung")
         assert (slow["rung"], slow["why"]) == ("slides", "slowlink")

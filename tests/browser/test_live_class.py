@@ -73,12 +73,22 @@ async def _seed(url: str) -> int:
 
 
 class LiveProcess:
-    """`homeroom live` in the folder of the `homeroom run` it serves."""
+    """`homeroom live` in the folder of the `homeroom run` it serves, on `host` (and with
+    `more` in its environment)."""
 
-    def __init__(self, workdir: str, port: int, database_url: str) -> None:
+    def __init__(
+        self,
+        workdir: str,
+        port: int,
+        database_url: str,
+        host: str = "127.0.0.1",
+        more: dict[str, str] | None = None,
+    ) -> None:
         env = {
             **os.environ,
             "HOMEROOM_LOG_LEVEL": "warning",
+            **(more or {}),
+            "HOMEROOM_LIVE_HOST": host,
             "HOMEROOM_LIVE_PORT": str(port),
             "HOMEROOM_DATABASE_URL": database_url,  # where chat and polls are recorded
         }
@@ -86,7 +96,7 @@ class LiveProcess:
         self.proc = subprocess.Popen(
             [HOMEROOM, "live"], env=env, cwd=workdir, stdout=subprocess.DEVNULL
         )
-        wait_http(f"http://127.0.0.1:{port}/live", process=self.proc)  # 403: no token
+        wait_http(f"http://{host}:{port}/live", process=self.proc)  # 403: no token
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -542,7 +542,12 @@ class AvRelay:
                 continue
             except JanusUnavailable:
                 return
-            if isinstance(event, janus.SlowLink) and event.uplink and peer.pupil is not None:
+            if (
+                isinstance(event, janus.SlowLink)
+                and event.uplink
+                and peer.pupil is not None
+                and _sent(peer.pupil.rung, peer.streams, event.mid)
+            ):
                 self._ladder(peer, ladder.slowlink(peer.pupil, self._now(peer)), "slowlink")
             elif isinstance(event, janus.PluginEvent) and _offered(event):
                 self._offer(peer, event.jsep, event.data.get("streams", ()))
@@ -613,17 +618,7 @@ class AvRelay:
         if peer.watch is None:
             await self._subscribe(peer)
             return
-        spec = ladder.RUNGS[p.rung]
-        streams = []
-        for s in peer.streams:
-            if s["kind"] == "audio":
-                streams.append({"mid": s["mid"], "send": spec.audio})
-                continue
-            layer = spec.camera if s["source"] == "camera" else spec.screen
-            if layer is None:
-                streams.append({"mid": s["mid"], "send": False})
-            else:
-                streams.append({"mid": s["mid"], "send": True, "substream": layer})
+        streams = [_configured(p.rung, s) for s in peer.streams]
         if streams:
             await peer.watch.message({"request": "configure", "streams": streams})
 
@@ -898,6 +893,27 @@ def _candidate(value: object) -> dict[str, Any] | None:
 async def _detach(handle: Handle) -> None:
     with contextlib.suppress(JanusUnavailable, JanusError, PluginError):
         await handle.detach()
+
+
+def _configured(rung: ladder.Rung, stream: Mapping[str, Any]) -> dict[str, Any]:
+    """How Janus sends one stream of a subscription at `rung`: its layer, or stopped."""
+    spec = ladder.RUNGS[rung]
+    if stream["kind"] == "audio":
+        return {"mid": stream["mid"], "send": spec.audio}
+    layer = spec.camera if stream["source"] == "camera" else spec.screen
+    if layer is None:
+        return {"mid": stream["mid"], "send": False}
+    return {"mid": stream["mid"], "send": True, "substream": layer}
+
+
+def _sent(rung: ladder.Rung, streams: list[dict[str, Any]], mid: str | None) -> bool:
+    """Whether Janus sends the stream `mid` at `rung` (an unknown one: yes). A `slowlink` about a
+    stream the rung stopped is old loss still counted, not news of the link: seen end to end,
+    a camera's `slowlink` 8 s after a cap was lifted, the pupil at `audio` (docs/av.md#the-relay)."""
+    for stream in streams:
+        if stream["mid"] == mid:
+            return bool(_configured(rung, stream)["send"])
+    return True
 
 
 def _offered(event: janus.PluginEvent) -> bool:
