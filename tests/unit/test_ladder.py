@@ -713,3 +713,58 @@ def test_on_a_steady_link_without_an_estimate_the_ladder_probes_rarely(
     assert changes <= 2 * PROBES  # each probe: up, then down
     # a failed probe lasts until the first poor report after settle_s
     assert poor <= PROBES * math.ceil((TIMES.settle_s + every) / every)
+
+
+# -- at text, nothing is reported: the ladder tries the rung above --------------------------
+
+
+def test_at_text_the_ladder_probes_the_rung_above_and_a_poor_line_takes_the_pupil_back():
+    """A pupil the ladder put on text has no media, so no figures: after `probe_s` the ladder
+    tries slides (with `silent_s` for the first report); the line still dead takes them back,
+    and each failed probe doubles the wait, up to the climb's bound."""
+    probe = TIMES.probe_s
+    p = replace(at(Rung.TEXT), changed_at=0.0, heard_at=-50.0)
+    assert tick(p, probe - 0.5).rung is Rung.TEXT
+    p = tick(p, probe)
+    assert p.rung is Rung.SLIDES and p.heard_at == probe  # time for the first report
+    assert tick(p, probe + TIMES.silent_s - 0.5).rung is Rung.SLIDES
+    now = probe + 2.0
+    p = observe(p, Report(received_kbps=0.0, rtt_s=0.1), now)  # nothing gets through yet
+    assert p.rung is Rung.TEXT and p.failed is Rung.SLIDES and p.backoff == 1
+    assert tick(p, now + 2 * probe - 0.5).rung is Rung.TEXT  # the next probe waits twice
+    p = tick(p, now + 2 * probe)
+    assert p.rung is Rung.SLIDES
+    # no report at all (the socket itself starved): the probe fails too, and counts
+    p = tick(p, now + 2 * probe + TIMES.silent_s)
+    assert p.rung is Rung.TEXT and p.backoff == 2
+
+
+def test_a_probe_that_finds_a_good_line_climbs_on():
+    p = tick(replace(at(Rung.TEXT), changed_at=0.0, heard_at=-50.0), TIMES.probe_s)
+    assert p.rung is Rung.SLIDES
+    p = feed(p, Report(loss=0.0, rtt_s=0.05, received_kbps=60.0), TIMES.probe_s, 120.0)
+    assert p.rung > Rung.SLIDES
+
+
+def test_no_probe_when_text_is_the_pupils_own_choice_or_the_ceiling():
+    chosen = replace(at(Rung.TEXT), own=Rung.TEXT, changed_at=0.0)
+    capped = replace(at(Rung.TEXT), ceiling=Rung.TEXT, changed_at=0.0)
+    for p in (chosen, capped):
+        assert tick(p, 10 * TIMES.probe_s).rung is Rung.TEXT
+
+
+@settings(max_examples=200, deadline=None)
+@given(ticks=st.lists(st.floats(min_value=0.1, max_value=30.0), min_size=1, max_size=60))
+def test_with_nothing_getting_through_probes_never_come_faster_than_the_hold(ticks):
+    """No report ever arrives: the pupil is on text most of the time, and no two changes are
+    closer than the hold time (a probe and its failure are `silent_s` apart)."""
+    p = replace(at(Rung.SLIDES), heard_at=-100.0)
+    now, changes, last = 0.0, [], p.rung
+    for gap in ticks:
+        now += gap
+        p = tick(p, now)
+        if p.rung is not last:
+            changes.append(now)
+            last = p.rung
+    assert all(b - a >= min(HOLD, TIMES.silent_s) for a, b in itertools.pairwise(changes))
+    assert p.rung in (Rung.TEXT, Rung.SLIDES)

@@ -115,6 +115,7 @@ class Times:
     climb_s: float = 8.0  # good figures for this long before each climb (×2 per failed climb)
     prove_s: float = 30.0  # a climb undone sooner failed; a rung held this long clears failures
     silent_s: float = 10.0  # no report for this long: nothing gets through, text
+    probe_s: float = 20.0  # at text (not chosen), try the rung above after this (×2 per failure)
     max_backoff: int = 3  # the climb wait doubles at most this many times (×8)
 
 
@@ -365,10 +366,25 @@ def share(p: Pupil, on: bool, now: float) -> Pupil:
 
 
 def tick(p: Pupil, now: float, times: Times = TIMES) -> Pupil:
-    """Time passed: no report for `silent_s` means nothing gets through, so text."""
+    """Time passed: no report for `silent_s` means nothing gets through, so text.
+
+    At text nothing is received, so nothing is reported either: the only way to learn that the
+    line is better is to try. After `probe_s` at text (doubled for each probe that failed, as a
+    climb's wait is), the pupil is put on the rung above, with `silent_s` for the first report
+    to come; one that says the line is still poor takes them back at once, as any failed climb,
+    and one that says it is good lets them climb on. Not when text is the pupil's own choice
+    or the ceiling."""
     p = _advance(p, now)
-    if now - p.heard_at >= times.silent_s and p.rung > BOTTOM:
-        return _down(p, BOTTOM, now, times, judged=False)  # a hidden tab, maybe: no verdict
+    if p.rung == BOTTOM:
+        up = Rung(BOTTOM + 1)
+        wait = times.probe_s * (2**p.backoff if p.failed == up else 1)
+        if p.limit > BOTTOM and now - p.changed_at >= wait:
+            return replace(_move(p, up, now, times), heard_at=now)
+        return p
+    if now - p.heard_at >= times.silent_s:
+        # a hidden tab, maybe: no verdict; but a probe that hears nothing has failed
+        probing = p.climbed and p.rung == BOTTOM + 1 and now - p.changed_at < times.prove_s
+        return _down(p, BOTTOM, now, times, judged=probing)
     return p
 
 
