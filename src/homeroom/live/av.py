@@ -134,6 +134,7 @@ class AvClass:
     peers: dict[int, Peer] = field(default_factory=dict)  # by link ref
     lost: bool = False
     reader: asyncio.Task[None] | None = None
+    ending: set[asyncio.Task[Any]] = field(default_factory=set)  # peers' sessions being destroyed
 
     @property
     def key(self) -> str:
@@ -748,13 +749,23 @@ class AvRelay:
                     await session.destroy()
 
     async def _end_peer(self, peer: Peer) -> None:
-        _cancel(peer.readers)
-        if peer.session is not None:
-            with contextlib.suppress(Exception):
-                await peer.session.destroy()
         klass = peer.klass
+        me = asyncio.current_task()
+        if me is not None:
+            klass.ending.add(me)
+        try:
+            _cancel(peer.readers)
+            if peer.session is not None:
+                with contextlib.suppress(Exception):
+                    await peer.session.destroy()
+        finally:
+            klass.ending.discard(me)
         if not klass.peers and self.classes.get(klass.key) is klass:
             del self.classes[klass.key]
+            # the others leaving with it are still destroying their sessions: until they are
+            # gone from Janus's room, it does not look unused (`_close_room` counts them)
+            if klass.ending:
+                await asyncio.wait(list(klass.ending))
             if klass.reader is not None:
                 klass.reader.cancel()
             with contextlib.suppress(Exception):
