@@ -180,7 +180,7 @@ class DoorProtocol(HttpToolsProtocol):
         if last[0] is default and last[1] is headers and last[2] == (status, keep_alive):
             head = last[3]
         else:
-            head = lean_head(status, (*default, *headers), keep_alive)
+            head = whole_head(status, (*default, *headers), keep_alive)
             DoorProtocol.last_head = (default, headers, (status, keep_alive), head)
         if keep_alive:
             self._queue(head + body)
@@ -303,8 +303,9 @@ def _write_queued() -> None:
         protocol.send_queued()
 
 
-def lean_head(status: int, headers: Sequence[Header], keep_alive: bool) -> bytes:
-    """The status line and headers of an answer of the lean lane, blank line included."""
+def whole_head(status: int, headers: Sequence[Header], keep_alive: bool) -> bytes:
+    """The status line and headers of a whole answer (the lean lane's, `whole_response`'s),
+    blank line included."""
     parts = [STATUS_LINE[status]]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
@@ -335,13 +336,8 @@ def whole_response(
         return False
     cycle.response_started = cycle.response_complete = True
     cycle.waiting_for_100_continue = False
-    parts = [STATUS_LINE[status]]
-    for name, value in (*cycle.default_headers, *headers):
-        parts += (name, b": ", value, b"\r\n")
-    if not cycle.keep_alive:
-        parts.append(b"connection: close\r\n")
-    parts += (b"\r\n", body)
-    cycle.transport.write(b"".join(parts))
+    head = whole_head(status, (*cycle.default_headers, *headers), cycle.keep_alive)
+    cycle.transport.write(head + body)
     cycle.message_event.set()
     if not cycle.keep_alive:
         cycle.transport.close()
