@@ -57,9 +57,10 @@ def request_cookies(headers: Iterable[Header]) -> tuple[Mapping[str, str], bytes
     """The cookies of a request head (every Cookie header) and its X-Original-URI, if any.
 
     Cookies are split as browsers send them (`a=b; c=d`); the gate's values are base64url, so
-    none needs unquoting. The first of a name wins, as in Starlette's parser. The mapping is
-    shared (read it, never change it): a browser sends the same Cookie header with every
-    request of a page, so each header's cookies are remembered (`_cookies`)."""
+    none needs unquoting. The first of a name wins (browsers send the most specific path's
+    first, RFC 6265 5.4; Starlette keeps the last). The mapping is shared (read it, never
+    change it): a browser sends the same Cookie header with every request of a page, so each
+    header's cookies are remembered (`_cookies`)."""
     cookies: Mapping[str, str] = _NO_COOKIES
     original: bytes | None = None
     for name, value in headers:
