@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -54,6 +55,7 @@ class GateProcess:
         port: int | None = None,
         cpu: str | None = None,
         command: list[str] | None = None,
+        stderr: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.env = {
@@ -71,6 +73,7 @@ class GateProcess:
         self.cpu = cpu
         self.command = command or [HOMEROOM, "run"]  # or the app under another server (bench/)
         self.workdir = tempfile.mkdtemp(prefix="homeroom-run-")
+        self.stderr = stderr  # where its log goes, for a test that reads it (else inherited)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -81,9 +84,11 @@ class GateProcess:
         argv = list(self.command)
         if self.cpu is not None:
             argv = ["taskset", "-c", self.cpu, *argv]
-        self.proc = subprocess.Popen(
-            argv, env=self.env, cwd=self.workdir, stdout=subprocess.DEVNULL
-        )
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(self.stderr.open("ab")) if self.stderr else None
+            self.proc = subprocess.Popen(
+                argv, env=self.env, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log
+            )
         try:
             wait_http(f"{self.base}/healthz", process=self.proc)
         except BaseException:  # not started in time (a busy machine): left running otherwise

@@ -100,7 +100,10 @@ class DoorProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.queued = b""
-        self.whole.clear()  # it holds the protocol: freed now rather than by the collector
+        # It held the protocol: freed now rather than by the collector. An answer still being
+        # made (a ticket waiting on the store when the client went) finds no whole write and
+        # takes the usual way, which uvicorn drops for a gone peer.
+        self.whole["write"] = _peer_gone
         self.policy.leave(self)
         if not self.refused:
             super().connection_lost(exc)
@@ -290,6 +293,11 @@ class DoorProtocol(HttpToolsProtocol):
             elif why is Refusal.BLOCK:  # a kept-alive connection's next head, its block full
                 transport.write(REFUSED)
         transport.close()
+
+
+def _peer_gone(scope: object, status: int, headers: Sequence[Header], body: bytes) -> bool:
+    """The whole write of a connection that is closed: none."""
+    return False
 
 
 _QUEUED: list[DoorProtocol] = []  # connections with answers of the lean lane to write

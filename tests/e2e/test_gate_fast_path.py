@@ -12,11 +12,16 @@ import base64
 import re
 import secrets
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from homeroom.core.lanes import Lane
+from homeroom.core.tokens import KeyRing, Kind, Token, binding_of, gate_tag
 from tests.gate_process import GateProcess
+from tests.redis_servers import RedisServer
 
 pytestmark = pytest.mark.slow
 KEYS = "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -121,3 +126,47 @@ def test_one_write_answers_frame_as_the_router_does(pair: list[GateProcess]) -> 
         answers.append([masked(a) for a in seen])
     assert answers[0] == answers[1]
     assert [a.split(b" ", 2)[1] for a in answers[0]] == [b"201", b"201", b"400"]
+
+
+def test_a_client_gone_before_its_answer_leaves_no_error(tmp_path: Path) -> None:
+    """Redeems on a real Redis (each answer waits on the store) from clients that send and
+    close at once: the answers made after their connection went are dropped quietly, the
+    process logs no error and goes on answering. (It logged `KeyError: 'write'` when a
+    connection's whole write was cleared as it closed.)"""
+    key = secrets.token_bytes(32)
+    log = tmp_path / "run.log"
+    with RedisServer() as redis:
+        env = {
+            "HOMEROOM_SECRET_KEYS": "1:" + base64.urlsafe_b64encode(key).decode().rstrip("="),
+            "HOMEROOM_BACKEND_URL": redis.url,
+            "HOMEROOM_MODE": "queue",
+            "HOMEROOM_CAPACITY": "100000",
+            "HOMEROOM_RATE_PER_MIN": "100000",
+            "HOMEROOM_TICKET_LIMIT": "100000/minute",  # one address asks them all
+            "HOMEROOM_POW_ABOVE": "100000/minute",
+        }
+        with GateProcess(env, stderr=log) as gate:
+            with socket.create_connection(("127.0.0.1", gate.port), timeout=10) as sock:
+                for _ in range(200):  # numbers 1..200 issued, then admitted
+                    sock.sendall(request("/gate/national/ticket"))
+                    assert read_answers(sock, 1)[0][9:12] == b"201"
+            while gate.admin("GET", "status")["lanes"]["pupils"]["horizon"] < 200:
+                time.sleep(0.1)
+            ring, now = KeyRing({1: key}, 1), int(time.time())
+            for number in range(1, 201):
+                bid = secrets.token_urlsafe(16)
+                ticket = ring.seal(
+                    Token(Kind.TICKET, gate_tag("national"), Lane.PUPILS, number, now,
+                          now + 600, binding_of(bid))
+                )  # fmt: skip
+                redeem = request("/gate/national/redeem").replace(
+                    f"hr_bid={BID}".encode(), f"hr_bid={bid}; hr_t_national={ticket}".encode()
+                )
+                with socket.create_connection(("127.0.0.1", gate.port), timeout=10) as sock:
+                    sock.sendall(redeem)  # and closed at once, its redeem in flight
+            answers, _ = exchange(gate, request("/gate/national/ticket"), 1)
+            assert answers[0].startswith(b"HTTP/1.1 201 "), answers[0][:200]
+            redeemed = gate.admin("GET", "status")["lanes"]["pupils"]["redeemed"]
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text and "Exception" not in text, text[-3000:]
+    assert redeemed == 200  # each was applied, though nobody was left to hear it
