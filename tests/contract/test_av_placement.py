@@ -19,14 +19,15 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.slow)])
 async def placement(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Placement, Clock]]:
+    """Each backend; on the Redis Cluster, a script's keys must share a slot (hash tags)."""
     clock = Clock()
     made: Placement
     if request.param == "memory":
         made = MemoryPlacement(clock, ttl_s=600)
     else:
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
         made = RedisPlacement.from_url(url, clock, prefix=f"t{id(clock)}", ttl_s=600)
     yield made, clock
     await made.aclose()
