@@ -65,16 +65,7 @@ async def test_calm_below_both_low_marks_raises_the_ceiling_a_rung_each_calm_s()
         clock.now += LIMITS.calm_s / 2
         seen.append(await (a if len(seen) % 2 else b).step(URL, {}, TTL))  # anyone may step
         await a.step(URL, pupils(Rung.AUDIO), TTL)
-    assert seen == [
-        Rung.AUDIO,
-        Rung.P180,
-        Rung.P180,
-        Rung.P360,
-        Rung.P360,
-        Rung.P720,
-        Rung.P720,
-        Rung.P720,
-    ]
+    assert seen == [Rung.AUDIO, *[Rung.P180] * 2, *[Rung.P360] * 2, *[Rung.P720] * 3]
 
 
 class Meeting(MemoryPlacement):
