@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from homeroom.core.ladder import LOAD_LIMITS
 from homeroom.core.lanes import Lane
 from homeroom.core.policy import GatePolicy, Mode, PolicyError
 from homeroom.core.tokens import KeyRing
@@ -129,6 +130,14 @@ class Settings(BaseSettings):
     janus_urls: Annotated[list[str], NoDecode] = []
     janus_api_secret: SecretStr | None = None  # every instance's `api_secret` (av/janusconfig.py)
     janus_admin_key: SecretStr | None = None  # every instance's VideoRoom `admin_key`
+    # Each instance's load ceiling (docs/av.md#instance-ceilings): the cores one may use, and
+    # the marks of its estimated load a core: above either high mark its classes step down
+    # together, below both low marks for a while they climb back. Defaults: bench-av's figures.
+    janus_cores: float = Field(1.0, gt=0, le=1024)
+    janus_pps_high: float = Field(LOAD_LIMITS.pps_high, gt=0)
+    janus_pps_low: float = Field(LOAD_LIMITS.pps_low, ge=0)
+    janus_cpu_high: float = Field(LOAD_LIMITS.cpu_high, gt=0, le=1)
+    janus_cpu_low: float = Field(LOAD_LIMITS.cpu_low, ge=0, le=1)
 
     @field_validator("janus_urls", mode="before")
     @classmethod
@@ -143,6 +152,11 @@ class Settings(BaseSettings):
     def _janus_secrets(self) -> Settings:
         if self.janus_urls and (self.janus_api_secret is None or self.janus_admin_key is None):
             raise ValueError("HOMEROOM_JANUS_URLS needs HOMEROOM_JANUS_API_SECRET and _ADMIN_KEY")
+        for kind in ("pps", "cpu"):
+            if getattr(self, f"janus_{kind}_low") > getattr(self, f"janus_{kind}_high"):
+                raise ValueError(
+                    f"janus_{kind}_low: must not exceed janus_{kind}_high (the hysteresis)"
+                )
         return self
 
     # -- end of the audio and video settings --

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,14 +19,15 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.slow)])
 async def placement(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Placement, Clock]]:
+    """Each backend; on the Redis Cluster, a script's keys must share a slot (hash tags)."""
     clock = Clock()
     made: Placement
     if request.param == "memory":
         made = MemoryPlacement(clock, ttl_s=600)
     else:
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
         made = RedisPlacement.from_url(url, clock, prefix=f"t{id(clock)}", ttl_s=600)
     yield made, clock
     await made.aclose()
@@ -83,3 +85,51 @@ async def test_the_teachers_counts_sum_every_gateway_s_and_forget_a_dead_one(
     assert await p.rungs("r1", "gw-b", {"720p": 0, "text": 4}, 4) == {"720p": 2, "text": 4}
     clock.now += 2  # gw-a said nothing for 5 s: gone
     assert await p.rungs("r1", "gw-b", {"720p": 0, "text": 4}, 4) == {"720p": 0, "text": 4}
+
+
+async def test_an_instance_s_work_sums_every_gateway_s_part_and_forgets_a_dead_one(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, clock = placement
+    assert await p.share(A, "gw-a", {"sub:180p": 2, "audio": 2}, 4) == (
+        {"sub:180p": 2, "audio": 2},
+        None,
+    )
+    total, _ = await p.share(A, "gw-b", {"sub:180p": 1, "video:0": 1}, 4)
+    assert total == {"sub:180p": 3, "audio": 2, "video:0": 1}
+    assert (await p.share(B, "gw-b", {"sub:720p": 5}, 4))[0] == {"sub:720p": 5}  # apart
+    # the same gateway's new part replaces its old one
+    total, _ = await p.share(A, "gw-b", {"sub:180p": 0, "video:0": 0}, 4)
+    assert total == {"sub:180p": 2, "audio": 2, "video:0": 0}
+    clock.now += 5  # gw-a said nothing for 5 s: gone
+    assert (await p.share(A, "gw-b", {"sub:360p": 1}, 4))[0] == {"sub:360p": 1}
+
+
+async def test_an_instance_s_state_changes_only_from_the_state_its_writer_read(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, _ = placement
+    assert await p.swap(A, None, "one", 4) == "one"
+    assert await p.swap(A, None, "two", 4) == "one"  # another wrote first: its state stands
+    assert await p.swap(A, "two", "three", 4) == "one"
+    assert await p.swap(A, "one", "two", 4) == "two"
+    assert await p.share(A, "gw-a", {}, 4) == ({}, "two")
+    assert (await p.share(B, "gw-a", {}, 4))[1] is None  # another instance apart
+    # two gateways step it from the same state at once: one wins, both learn which
+    both = await asyncio.gather(p.swap(A, "two", "x", 4), p.swap(A, "two", "y", 4))
+    assert both in (["x", "x"], ["y", "y"])
+    assert (await p.share(A, "gw-a", {}, 4))[1] == both[0]
+
+
+async def test_an_instance_s_state_lives_while_someone_shares_and_goes_after(
+    placement: tuple[Placement, Clock],
+) -> None:
+    p, clock = placement
+    assert await p.swap(A, None, "ceiling", 4) == "ceiling"
+    for _ in range(3):  # 3 × 10 s, more than 3 × 4 s in all: each share keeps it
+        clock.now += 10
+        assert (await p.share(A, "gw-a", {"audio": 1}, 4))[1] == "ceiling"
+    clock.now += 12  # nobody shared for three times the time to live: forgotten
+    assert (await p.share(A, "gw-a", {"audio": 1}, 4))[1] is None
+    assert await p.swap(A, "ceiling", "late", 4) is None  # a step from the forgotten state loses
+    assert await p.swap(A, None, "fresh", 4) == "fresh"

@@ -9,6 +9,11 @@ about for that long is forgotten, so an instance's count is of classes that use 
 
 Memory (one process) and Redis (a hash, one script: the choice and the write are one step, so
 two gateways placing the same class at once agree).
+
+The store also sums what several gateways share about one thing: each class's pupils on each
+rung (`rungs`, for the teachers) and each instance's work (`share`: the parts of its load,
+docs/av.md#instance-ceilings), with the instance's ceiling state beside it, which `swap`
+changes only from the state its caller read, so two gateways stepping it at once agree.
 """
 
 from __future__ import annotations
@@ -38,6 +43,19 @@ class Placement(Protocol):
         the sum over every gateway's that has not expired (the teachers' `av.rungs`)."""
         ...
 
+    async def share(
+        self, url: str, origin: str, part: dict[str, int], ttl_s: float
+    ) -> tuple[dict[str, int], str | None]:
+        """Store this gateway's part of instance `url`'s work (for `ttl_s`); answer the sum of
+        every gateway's part not expired, and the instance's state (None: none yet). The state
+        lives as long as someone shares: nobody for three times `ttl_s`, and it is forgotten."""
+        ...
+
+    async def swap(self, url: str, expect: str | None, new: str, ttl_s: float) -> str | None:
+        """Set instance `url`'s state to `new` if it is `expect` now (None: it has none);
+        answer the state held afterwards: `new`, or what another gateway wrote first."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -63,6 +81,8 @@ class MemoryPlacement:
     ttl_s: float = TTL_S
     placed: dict[str, tuple[str, float]] = field(default_factory=dict)  # room → url, until
     counted: dict[str, dict[str, tuple[dict[str, int], float]]] = field(default_factory=dict)
+    shared: dict[str, dict[str, tuple[dict[str, int], float]]] = field(default_factory=dict)
+    states: dict[str, tuple[str, float]] = field(default_factory=dict)  # url → state, until
 
     async def place(self, room: str, urls: Sequence[str], lost: str = "") -> str | None:
         now = self.clock()
@@ -82,17 +102,51 @@ class MemoryPlacement:
     async def rungs(
         self, room: str, origin: str, counts: dict[str, int], ttl_s: float
     ) -> dict[str, int]:
+        return _keep(self.counted.setdefault(room, {}), origin, counts, self.clock(), ttl_s)
+
+    async def share(
+        self, url: str, origin: str, part: dict[str, int], ttl_s: float
+    ) -> tuple[dict[str, int], str | None]:
         now = self.clock()
-        mine = self.counted.setdefault(room, {})
-        mine[origin] = (counts, now + ttl_s)
-        for other, (_, until) in list(mine.items()):
-            if until <= now:
-                del mine[other]
-        return _sum(c for c, _ in mine.values())
+        total = _keep(self.shared.setdefault(url, {}), origin, part, now, ttl_s)
+        state = self._state(url, now)
+        if state is not None:
+            self.states[url] = (state, now + 3 * ttl_s)
+        return total, state
+
+    async def swap(self, url: str, expect: str | None, new: str, ttl_s: float) -> str | None:
+        now = self.clock()
+        if self._state(url, now) == expect:
+            self.states[url] = (new, now + 3 * ttl_s)
+        return self._state(url, now)
+
+    def _state(self, url: str, now: float) -> str | None:
+        held = self.states.get(url)
+        if held is None or held[1] <= now:
+            self.states.pop(url, None)
+            return None
+        return held[0]
 
     async def aclose(self) -> None:
         self.placed.clear()
         self.counted.clear()
+        self.shared.clear()
+        self.states.clear()
+
+
+def _keep(
+    parts: dict[str, tuple[dict[str, int], float]],
+    origin: str,
+    counts: dict[str, int],
+    now: float,
+    ttl_s: float,
+) -> dict[str, int]:
+    """Keep `origin`'s counts until `now + ttl_s`, forget the expired, answer the sum."""
+    parts[origin] = (counts, now + ttl_s)
+    for other, (_, until) in list(parts.items()):
+        if until <= now:
+            del parts[other]
+    return _sum(c for c, _ in parts.values())
 
 
 # KEYS: the placements hash. ARGV: room, now (s), ttl (s), lost url ('' none), the urls the
@@ -138,8 +192,47 @@ return redis.call('HVALS', KEYS[1])
 """
 
 
+# KEYS: the instance's parts hash, its state. ARGV: origin, "<json> <until>", now, the state's
+# new until, the keys' expiry (s). The state is "<text> <until>", refreshed while not expired.
+# Returns every part and the state (nil: none).
+SHARE = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+local state = redis.call('GET', KEYS[2])
+if state then
+  local text, till = string.match(state, '^(.*) (%S+)$')
+  if tonumber(till) > tonumber(ARGV[3]) then
+    state = text .. ' ' .. ARGV[4]
+    redis.call('SET', KEYS[2], state, 'EX', ARGV[5])
+  else
+    redis.call('DEL', KEYS[2])
+    state = false
+  end
+end
+return {redis.call('HVALS', KEYS[1]), state}
+"""
+
+
+# KEYS: the instance's state. ARGV: the state expected ('' none), the new "<text> <until>", now,
+# the key's expiry (s). Returns the state held afterwards (nil: none).
+SWAP = """
+local cur = redis.call('GET', KEYS[1])
+local text = nil
+if cur then
+  local t, till = string.match(cur, '^(.*) (%S+)$')
+  if tonumber(till) > tonumber(ARGV[3]) then text = t else cur = false end
+end
+if (text == nil and ARGV[1] == '') or text == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+  return ARGV[2]
+end
+return cur
+"""
+
+
 class RedisPlacement:
-    """Placements in one hash, `hr:av:placed`: room → "<url> <until>"."""
+    """Placements in one hash, `hr:av:placed`: room → "<url> <until>"; the counts and shares
+    beside it (`hr:av:rungs:{room}`, `hr:av:load:{url}` and `hr:av:ceiling:{url}`)."""
 
     def __init__(
         self, client: Any, clock: Callable[[], float], prefix: str = "hr", ttl_s: int = TTL_S
@@ -150,6 +243,9 @@ class RedisPlacement:
         self.ttl_s = ttl_s
         self._script = client.register_script(PLACE)
         self._rungs = client.register_script(RUNGS)
+        self._share = client.register_script(SHARE)
+        self._swap = client.register_script(SWAP)
+        self._base = self.key.removesuffix("placed")
 
     @classmethod
     def from_url(cls, url: str, clock: Callable[[], float], **kwargs: Any) -> RedisPlacement:
@@ -182,15 +278,53 @@ class RedisPlacement:
         """`hr:av:rungs:{room}`: gateway → "<json> <until>"; an expired part is skipped (a
         gateway that died), and the key goes with the class."""
         now = self._clock()
-        value = f"{json.dumps(counts, separators=(',', ':'))} {now + ttl_s}"
-        key = f"{self.key.removesuffix('placed')}rungs:{{{room}}}"
-        values = await self._rungs(keys=[key], args=[origin, value, now, max(1, int(ttl_s * 3))])
-        parts = []
-        for text in values:
-            body, _, until = str(text).rpartition(" ")
-            if float(until) > now:
-                parts.append({str(k): int(v) for k, v in json.loads(body).items()})
-        return _sum(parts)
+        key = f"{self._base}rungs:{{{room}}}"
+        values = await self._rungs(
+            keys=[key], args=[origin, _part(counts, now + ttl_s), now, _expiry(ttl_s)]
+        )
+        return _sum(_parts(values, now))
+
+    async def share(
+        self, url: str, origin: str, part: dict[str, int], ttl_s: float
+    ) -> tuple[dict[str, int], str | None]:
+        """`hr:av:load:{url}`: gateway → "<json> <until>", as the counts; the state beside it
+        in `hr:av:ceiling:{url}` (one hash tag: one slot of a cluster, for the script)."""
+        now = self._clock()
+        keys = [f"{self._base}load:{{{url}}}", f"{self._base}ceiling:{{{url}}}"]
+        args = [origin, _part(part, now + ttl_s), now, now + 3 * ttl_s, _expiry(ttl_s)]
+        values, state = await self._share(keys=keys, args=args)
+        return _sum(_parts(values, now)), _text(state)
+
+    async def swap(self, url: str, expect: str | None, new: str, ttl_s: float) -> str | None:
+        now = self._clock()
+        key = f"{self._base}ceiling:{{{url}}}"
+        value = f"{new} {now + 3 * ttl_s}"
+        args = [expect or "", value, now, _expiry(ttl_s)]
+        return _text(await self._swap(keys=[key], args=args))
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _part(counts: dict[str, int], until: float) -> str:
+    return f"{json.dumps(counts, separators=(',', ':'))} {until}"
+
+
+def _parts(values: Iterable[Any], now: float) -> list[dict[str, int]]:
+    """The parts (`"<json> <until>"`) not expired at `now`: a gateway that died is skipped."""
+    parts = []
+    for text in values:
+        body, _, until = str(text).rpartition(" ")
+        if float(until) > now:
+            parts.append({str(k): int(v) for k, v in json.loads(body).items()})
+    return parts
+
+
+def _text(state: Any) -> str | None:
+    """A state's text, without the `until` the store keeps beside it."""
+    return str(state).rpartition(" ")[0] if state else None
+
+
+def _expiry(ttl_s: float) -> int:
+    """How long Redis keeps a key nobody writes: three times the parts' time to live."""
+    return max(1, int(ttl_s * 3))

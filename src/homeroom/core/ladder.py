@@ -395,8 +395,8 @@ def tick(p: Pupil, now: float, times: Times = TIMES) -> Pupil:
 class Load:
     """A Janus instance's load over the last interval."""
 
-    pps: float  # RTP packets a second it forwards, in and out
-    cpu: float  # fraction of the cores it may use, 0 to 1 (and above, when counted per core)
+    pps: float  # RTP packets a second it sends its subscribers, a core it may use
+    cpu: float  # fraction of the cores it may use, 0 to 1 (and above: more than it has)
 
     def __post_init__(self) -> None:
         for name in ("pps", "cpu"):
@@ -409,13 +409,23 @@ class Load:
 class LoadLimits:
     """Above either high mark the instance's classes step down; below both low marks, back up."""
 
-    pps_high: float = 40_000  # 0.8 × Jitsi's 50,000 pps "stress 1.0", until bench-av measures Janus
-    pps_low: float = 28_000
+    # a core: what one sends at 180p when the CPU mark is reached (bench-av: 0.8 ÷ 0.00186 of a
+    # core a subscriber × 83 packets), so the CPU mark comes first with one video stream a pupil
+    pps_high: float = 36_000
+    pps_low: float = 27_000
     cpu_high: float = 0.80  # BigBlueButton: audio degrades above 80 % CPU
     cpu_low: float = 0.60
     hold_s: float = 10.0  # between two steps down: the last one must show in the load first
     calm_s: float = 30.0  # below both low marks this long for each rung back up
     floor: Rung = Rung.SLIDES  # a class always keeps the teacher's voice; past that, placement
+
+    def __post_init__(self) -> None:
+        for name in ("pps_high", "pps_low", "cpu_high", "cpu_low", "hold_s", "calm_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}")
+        if self.pps_low > self.pps_high or self.cpu_low > self.cpu_high:
+            raise ValueError("a low mark must not be above its high mark")
 
 
 LOAD_LIMITS: Final = LoadLimits()

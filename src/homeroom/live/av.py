@@ -23,11 +23,12 @@ from typing import Any
 
 from homeroom.av.client import Handle, JanusClient, JanusUnavailable, Session
 from homeroom.backends.av_placement import Placement
-from homeroom.core import janus, ladder
+from homeroom.core import avload, janus, ladder
 from homeroom.core import videoroom as vr
 from homeroom.core.janus import JanusError, PluginError
 from homeroom.core.live.commands import FLOOR_MAX, client_id
 from homeroom.core.live.room import Room, error
+from homeroom.live.avceiling import CEILING, Ceilings, CeilingSettings
 from homeroom.live.faults import Faults
 from homeroom.live.hub import Host, Link
 from homeroom.live.wire import json_frame as encode
@@ -69,6 +70,7 @@ class AvSettings:
     admin_key: str
     timeout_s: float = 5.0
     tick_s: float = TICK_S
+    ceiling: CeilingSettings = CEILING  # each instance's load marks and cores
 
 
 class Refusal(Exception):
@@ -150,6 +152,7 @@ class AvRelay:
         placement: Placement | None,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         hosts: Callable[[str], Host | None] = lambda room: None,
         faults: Faults | None = None,
     ) -> None:
@@ -162,8 +165,14 @@ class AvRelay:
         self._making: dict[str, asyncio.Future[AvClass]] = {}
         self._clients: dict[str, JanusClient] = {}
         self._dead: dict[str, float] = {}  # url → until
-        self._sent_counts: dict[str, dict[str, int]] = {}  # by room: the teachers' last av.rungs
+        self._sent_counts: dict[str, dict[str, Any]] = {}  # by room: the teachers' last av.rungs
         self.origin = secrets.token_hex(6)  # this gateway, in the shared counts (the hub's)
+        # each instance's ceiling, stepped on the wall clock the gateways share
+        self.ceilings = (
+            Ceilings(placement, self.origin, clock, settings.ceiling if settings else CEILING)
+            if placement is not None
+            else None
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
 
@@ -464,7 +473,8 @@ class AvRelay:
     async def _watch(self, peer: Peer) -> None:
         peer.watching = True
         if peer.pupil is None:
-            peer.pupil = ladder.Pupil.start(self.monotonic())
+            ceiling = self.ceilings.of(peer.klass.url) if self.ceilings else ladder.TOP
+            peer.pupil = ladder.Pupil.start(self.monotonic(), ceiling=ceiling)
             self._screen(peer)
             self._send_rung(peer, "start")
         if peer.watch is not None:
@@ -791,12 +801,13 @@ class AvRelay:
                 self.faults.report("on the audio/video tick")
 
     async def tick(self) -> None:
-        """The ladder's clock for every watcher; the teachers' counts; the placement renewed,
-        and a class another gateway moved followed."""
+        """The ladder's clock for every watcher; each instance's ceiling; the teachers' counts;
+        the placement renewed, and a class another gateway moved followed."""
         for klass in list(self.classes.values()):
             for peer in list(klass.peers.values()):
                 if peer.pupil is not None:
                     self._ladder(peer, ladder.tick(peer.pupil, self._now(peer)), "stats")
+        await self._ceilings()
         rooms = {k.room_id for k in self.classes.values()}
         for room_id in rooms:
             await self._counts(room_id)
@@ -808,9 +819,32 @@ class AvRelay:
                 if url is not None and url != klass.url:
                     await self._lost(klass, f"placed on {url} by another gateway", "moved")
 
+    async def _ceilings(self) -> None:
+        """Each instance this gateway uses: its part of the work shared, the instance's ceiling
+        stepped on the sum over every gateway, and every watcher of its classes here capped at
+        it (teachers too: the instance does not care who watches)."""
+        if self.ceilings is None or self.settings is None:
+            return
+        peers: dict[str, list[Peer]] = {}
+        for klass in self.classes.values():
+            if not klass.lost:
+                peers.setdefault(klass.url, []).extend(klass.peers.values())
+        self.ceilings.forget(set(peers))
+        for url, some in peers.items():
+            part = avload.part(
+                (p.pupil.rung, _layers(p.pupil.rung, p.streams))
+                for p in some
+                if p.pupil is not None and p.watch is not None
+            )
+            ceiling = await self.ceilings.step(url, part, 2 * self.settings.tick_s)
+            for peer in some:
+                if peer.pupil is not None and peer.pupil.ceiling != ceiling:
+                    self._ladder(peer, ladder.cap(peer.pupil, ceiling, self._now(peer)), "class")
+
     async def _counts(self, room_id: str) -> None:
         """The class's pupils on each rung, its groups' too and every gateway's (shared with
-        the placement), to the teachers here when it changed."""
+        the placement), to the teachers here when it changed, with the ceiling of the class's
+        instance when it holds the class below the top rung."""
         pupils = [
             p.pupil
             for k in self.classes.values()
@@ -823,14 +857,20 @@ class AvRelay:
             counts = await self.placement.rungs(
                 room_id, self.origin, counts, 2 * self.settings.tick_s
             )
-        if counts == self._sent_counts.get(room_id):
+        message: dict[str, Any] = {"v": 1, "type": "av.rungs", "counts": counts}
+        urls = {k.url for k in self.classes.values() if k.room_id == room_id}
+        if self.ceilings is not None and urls:
+            ceiling = min(self.ceilings.of(url) for url in urls)
+            if ceiling < ladder.TOP:
+                message["ceiling"] = ceiling.wire
+        if message == self._sent_counts.get(room_id):
             return
-        self._sent_counts[room_id] = counts
+        self._sent_counts[room_id] = message
         host = self.hosts(room_id)
-        message = encode({"v": 1, "type": "av.rungs", "counts": counts})
+        frame = encode(message)
         for link in host.links if host is not None else ():
             if link.member is not None and link.member.teacher and not link.closing:
-                link.send(message)
+                link.send(frame)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -915,6 +955,16 @@ def _configured(rung: ladder.Rung, stream: Mapping[str, Any]) -> dict[str, Any]:
     if layer is None:
         return {"mid": stream["mid"], "send": False}
     return {"mid": stream["mid"], "send": True, "substream": layer}
+
+
+def _layers(rung: ladder.Rung, streams: list[dict[str, Any]]) -> list[int | None]:
+    """What Janus sends a watcher at `rung`: None for each audio stream, a video's layer."""
+    out: list[int | None] = []
+    for stream in streams:
+        how = _configured(rung, stream)
+        if how["send"]:
+            out.append(None if stream["kind"] == "audio" else how["substream"])
+    return out
 
 
 def _sent(rung: ladder.Rung, streams: list[dict[str, Any]], mid: str | None) -> bool:

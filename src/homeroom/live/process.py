@@ -32,10 +32,12 @@ from homeroom.backends.av_placement import MemoryPlacement, Placement, RedisPlac
 from homeroom.backends.live import MemoryLog, RoomLog
 from homeroom.backends.live_redis import RedisLog
 from homeroom.config import Settings
+from homeroom.core.ladder import LoadLimits
 from homeroom.door import Doorman
 from homeroom.drain import Drain, DrainCollector, serve_agent, serve_health, watchdog
 from homeroom.keys import live_join_key
 from homeroom.live.av import AvRelay, AvSettings
+from homeroom.live.avceiling import CeilingSettings
 from homeroom.live.conn import PATH
 from homeroom.live.records import CLOSE_S, DatabaseRecorder, RecordsCollector
 from homeroom.live.revocations import RevocationFeed
@@ -83,13 +85,22 @@ def av_relay(settings: Settings) -> AvRelay:
         tuple(settings.janus_urls),
         settings.janus_api_secret.get_secret_value(),
         settings.janus_admin_key.get_secret_value(),
+        ceiling=CeilingSettings(
+            LoadLimits(
+                pps_high=settings.janus_pps_high,
+                pps_low=settings.janus_pps_low,
+                cpu_high=settings.janus_cpu_high,
+                cpu_low=settings.janus_cpu_low,
+            ),
+            cores=settings.janus_cores,
+        ),
     )
     placement: Placement
     if settings.backend_url.startswith("memory://"):
         placement = MemoryPlacement(time.time)
     else:
         placement = RedisPlacement.from_url(settings.backend_url, time.time)
-    return AvRelay(av, placement)
+    return AvRelay(av, placement, clock=time.time)  # the placement's clock, for the ceilings
 
 
 def run(settings: Settings, *, worker: bool = False) -> int:
