@@ -74,6 +74,25 @@ def probe(settings: JanusSettings, timeout_s: float = 2.0) -> dict[str, object] 
     return info.info
 
 
+def command(settings: JanusSettings, cpu: str | None = None) -> list[str]:
+    """How Janus is started on the configuration written in `settings.folder` (`cpu`: a
+    `taskset -c` list)."""
+    folder = settings.folder
+    argv = [janus_binary(), "-C", str(folder / janusconfig.CONFIG), "-F", str(folder)]
+    argv += ["--disable-colors"]
+    return ["taskset", "-c", cpu, *argv] if cpu is not None else argv
+
+
+def raise_nofile(pid: int, wanted: int) -> None:
+    """Raise the soft open-files limit of process `pid` to `wanted` (or its hard limit)."""
+    try:
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        soft = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    except (OSError, ValueError):
+        pass  # exited already: whoever waits for it says so with its log
+
+
 class JanusProcess:
     """A Janus instance of homeroom's, on the configuration `settings` describe."""
 
@@ -101,10 +120,7 @@ class JanusProcess:
             return ""
 
     def argv(self) -> list[str]:
-        folder = self.settings.folder
-        argv = [janus_binary(), "-C", str(folder / janusconfig.CONFIG), "-F", str(folder)]
-        argv += ["--disable-colors"]
-        return ["taskset", "-c", self.cpu, *argv] if self.cpu is not None else argv
+        return command(self.settings, self.cpu)
 
     def start(self, timeout_s: float = 30.0) -> JanusProcess:
         """Write the configuration, start Janus, return when its API answers."""
@@ -130,16 +146,7 @@ class JanusProcess:
 
     def _raise_nofile(self) -> None:
         assert self.proc is not None
-        try:
-            _, hard = resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE)
-            wanted = (
-                self.settings.nofile
-                if hard == resource.RLIM_INFINITY
-                else min(hard, self.settings.nofile)
-            )
-            resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, (wanted, hard))
-        except (OSError, ValueError):
-            pass  # exited already: _wait_ready says so with its log
+        raise_nofile(self.proc.pid, self.settings.nofile)
 
     def nofile(self) -> int | None:
         """The process's limit of open files now (its `ulimit -n`)."""
