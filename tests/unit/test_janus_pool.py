@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homeroom.av import janusconfig
+from homeroom.av import janusconfig, process
 from homeroom.config import load_settings
 from homeroom.deploy import januspool, netns
 from homeroom.deploy.topology import RTP_PORTS, Mode, Topology, plan
@@ -108,7 +108,17 @@ def test_a_node_s_janus_listens_on_the_node_alone_and_gathers_on_its_veth(
 def test_loopback_nodes_gather_on_the_machine_s_addresses(tmp_path: Path) -> None:
     t = topology(tmp_path, "loopback")
     s = januspool.settings(t, t.nodes[0])
-    assert s.ws_ip == "127.0.0.11"
+    # 127.0.0.11 is held by no interface: told it, Janus would listen on every interface
+    assert s.ws_ip == "127.0.0.1" and t.janus_urls[0] == f"ws://127.0.0.1:{s.ws_port}"
+    assert len(set(t.janus_urls)) == 3
     # Janus never gathers on loopback, and ignores an enforce list naming a loopback address
     assert s.ice_enforce_list == ()
     assert januspool.argv(t, t.nodes[0])[0].endswith("janus")
+
+
+def test_a_janus_listening_on_every_interface_is_refused(tmp_path: Path) -> None:
+    s = januspool.settings(topology(tmp_path, "loopback"), topology(tmp_path).nodes[0])
+    log = "[WARN] No interface associated with 10.213.7.11? Falling back to no interface...\n"
+    with pytest.raises(process.JanusStartError, match="every interface"):
+        process.refuse_wide_listen(s, f"Loading transport plugin...\n{log}")
+    process.refuse_wide_listen(s, "Websockets server started (port 21000)...\n")

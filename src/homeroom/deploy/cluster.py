@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from homeroom.av import janusconfig
-from homeroom.av.process import raise_nofile
+from homeroom.av import process as janus_process
 from homeroom.deploy import haproxy, januspool, netns, pgbouncer, rediscluster
 from homeroom.deploy.topology import LiveBalance, Mode, Node, Topology, plan
 
@@ -247,10 +247,16 @@ def start_janus(t: Topology, node: Node, timeout_s: float = 30) -> None:
     pool's secret."""
     settings = januspool.settings(t, node)
     janusconfig.write(settings)
+    log = t.path / "logs" / f"{januspool.name(node)}.log"
+    start = janus_process.log_size(log)
     pid = spawn(t, januspool.name(node), januspool.argv(t, node))
-    raise_nofile(pid, settings.nofile)
+    janus_process.raise_nofile(pid, settings.nofile)
     wait_for(f"Janus of node {node.name}", functools.partial(januspool.answering, t, node), t,
              januspool.name(node), timeout_s)  # fmt: skip
+    try:
+        janus_process.refuse_wide_listen(settings, janus_process.log_since(log, start))
+    except janus_process.JanusStartError as exc:
+        raise ClusterError(f"Janus of node {node.name}: {exc} (log {log})") from exc
 
 
 def kill_janus(t: Topology, name: str, sig: signal.Signals = signal.SIGKILL) -> int | None:

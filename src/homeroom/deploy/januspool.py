@@ -4,9 +4,10 @@ Each node's Janus runs in the node's namespace, its WebSocket API on the node's 
 (no admin API), its media on a slice of ports of its own (`Node.janus_rtp`). In a namespace
 it gathers ICE candidates on the node's veth alone (`eth0` in every node's namespace), so the
 address browsers send media to is the node's. Without namespaces (127.0.0.x nodes) there is
-no per-node interface to give it: Janus never gathers on loopback, and an `ice_enforce_list`
-naming a loopback address is ignored, so every instance offers the machine's own addresses,
-each from its own slice of ports. The secrets are the deployment's (`Topology.janus_*`,
+no per-node interface to give it: Janus binds every interface when `ws_ip` is an address no
+interface holds (127.0.0.11 is routed to `lo`, not assigned), so its API listens on
+127.0.0.1; and it never gathers on loopback (an `ice_enforce_list` naming a loopback address
+is ignored), so every instance offers the machine's own addresses, each from its own ports. The secrets are the deployment's (`Topology.janus_*`,
 in topology.json, mode 0600); `cluster.start_janus` starts an instance and waits for it.
 """
 
@@ -47,7 +48,7 @@ def settings(t: Topology, node: Node) -> JanusSettings:
         t.janus_api_secret,
         t.janus_admin_key,
         ws_port=node.janus_port,
-        ws_ip=node.address,
+        ws_ip=node.janus_host,
         rtp_ports=node.janus_rtp,
         ice_enforce_list=(NODE_INTERFACE,) if node.namespace is not None else (),
         event_loops=JANUS_EVENT_LOOPS,

@@ -58,8 +58,11 @@ class Node:
     live_ports: tuple[int, ...]
     live_agent_port: int  # HOMEROOM_LIVE_AGENT_PORT
     live_health_port: int  # HOMEROOM_LIVE_HEALTH_PORT: GET /healthz, /readyz of the gateway
-    janus_port: int = 0  # the node's Janus: its WebSocket API on `address`; 0: no Janus
+    janus_port: int = 0  # the node's Janus: its WebSocket API's port; 0: no Janus
     janus_rtp: tuple[int, int] = (0, 0)  # its media ports (UDP), first and last
+    # where its API listens: the node's address in a namespace; 127.0.0.1 for a 127.0.0.x
+    # node, since Janus binds every interface when told an address no interface holds
+    janus_host: str = ""
 
     @property
     def live_port(self) -> int:
@@ -67,7 +70,7 @@ class Node:
 
     @property
     def janus_url(self) -> str:
-        return f"ws://{self.address}:{self.janus_port}" if self.janus_port else ""
+        return f"ws://{self.janus_host}:{self.janus_port}" if self.janus_port else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +249,7 @@ def plan(
                 live_health_port=free_port(),
                 janus_port=free_port() if av else 0,
                 janus_rtp=rtp if av else (0, 0),
+                janus_host=(f"{subnet}.{11 + i}" if netns else "127.0.0.1") if av else "",
             )
         )
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
