@@ -104,8 +104,10 @@ words: $(STAMP)
 
 # A whole deployment on this machine (docs/operations.md#the-deployment): HAProxy in front of three
 # nodes (network namespaces, or 127.0.0.x), a Redis Cluster of 3 primaries + 3 replicas, PgBouncer
-# before PostgreSQL. It prints the URL and the demo accounts; `make cluster-down` removes it all.
+# before PostgreSQL, and a Janus a node (the pool for audio and video; HOMEROOM_AV=0: none). It
+# prints the URL and the demo accounts; `make cluster-down` removes it all.
 cluster: $(STAMP) services cluster-tools
+	@[ "$${HOMEROOM_AV:-1}" = 0 ] || scripts/need janus || echo "make: no Janus: classes run without audio and video" >&2
 	$(VENV)/bin/homeroom cluster up
 
 # What the deployment runs (Debian packages), installed once before tests run in parallel.

@@ -223,7 +223,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     try:
         if args.action == "up":
-            cluster.up(folder, nodes=args.nodes, mode=args.mode, live_balance=args.live_balance)
+            cluster.up(
+                folder,
+                nodes=args.nodes,
+                mode=args.mode,
+                live_balance=args.live_balance,
+                av=False if args.no_av else None,
+            )
         elif args.action == "down":
             if not cluster.down(folder):
                 print(f"homeroom cluster: no deployment in {folder}")
@@ -282,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     clu.add_argument("--nodes", type=int, default=3)
     clu.add_argument("--mode", choices=["netns", "loopback"], help="default: netns if possible")
     clu.add_argument("--live-balance", choices=["hash", "leastconn"], default="hash")
+    clu.add_argument(
+        "--no-av", action="store_true", help="no Janus pool (also HOMEROOM_AV=0): no audio/video"
+    )
     clu.set_defaults(func=cmd_cluster)
     _workspace_parser(sub)
     args = parser.parse_args(argv)

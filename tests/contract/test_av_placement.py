@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -19,18 +20,38 @@ class Clock:
         return self.now
 
 
+@dataclass
+class Opened:
+    """A placement under test, and another gateway's view of the same state."""
+
+    p: Placement
+    clock: Clock
+    peer: Callable[[], Placement]
+
+
 @pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.slow)])
-async def placement(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Placement, Clock]]:
+async def opened(request: pytest.FixtureRequest) -> AsyncIterator[Opened]:
     """Each backend; on the Redis Cluster, a script's keys must share a slot (hash tags)."""
     clock = Clock()
-    made: Placement
-    if request.param == "memory":
-        made = MemoryPlacement(clock, ttl_s=600)
-    else:
+    made: list[Placement] = []
+
+    def peer() -> Placement:
+        if request.param == "memory":
+            return made[0]  # one process: its own peer
         url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
-        made = RedisPlacement.from_url(url, clock, prefix=f"t{id(clock)}", ttl_s=600)
-    yield made, clock
-    await made.aclose()
+        made.append(RedisPlacement.from_url(url, clock, prefix=f"t{id(clock)}", ttl_s=600))
+        return made[-1]
+
+    if request.param == "memory":
+        made.append(MemoryPlacement(clock, ttl_s=600))
+    yield Opened(peer(), clock, peer)
+    for one in made:
+        await one.aclose()
+
+
+@pytest.fixture
+def placement(opened: Opened) -> tuple[Placement, Clock]:
+    return opened.p, opened.clock
 
 
 async def test_each_class_goes_to_the_least_loaded_and_stays(
@@ -133,3 +154,22 @@ async def test_an_instance_s_state_lives_while_someone_shares_and_goes_after(
     assert (await p.share(A, "gw-a", {"audio": 1}, 4))[1] is None
     assert await p.swap(A, "ceiling", "late", 4) is None  # a step from the forgotten state loses
     assert await p.swap(A, None, "fresh", 4) == "fresh"
+
+
+async def test_gateways_placing_at_once_agree_and_spread_the_classes(opened: Opened) -> None:
+    """Three gateways (three clients of the same store: on the Redis Cluster, each script call
+    touches one key, so one slot) ask at once for the same classes, each listing the instances
+    in its own order: every class gets one answer, and the classes are spread evenly."""
+    gateways = [opened.peer() for _ in range(3)]
+    orders = [[A, B, C], [C, B, A], [B, A, C]]
+    rooms = [f"r{n}" for n in range(12)]
+    asked = [
+        g.place(room, order) for room in rooms for g, order in zip(gateways, orders, strict=True)
+    ]
+    answers = await asyncio.gather(*asked)
+    by_room: dict[str, set[str | None]] = {}
+    for (room, _), url in zip(((r, i) for r in rooms for i in range(3)), answers, strict=True):
+        by_room.setdefault(room, set()).add(url)
+    assert all(len(urls) == 1 for urls in by_room.values()), by_room  # never split
+    placed = [next(iter(urls)) for urls in by_room.values()]
+    assert sorted(placed.count(url) for url in (A, B, C)) == [4, 4, 4]

@@ -30,6 +30,10 @@ from homeroom.av.janusconfig import JanusSettings
 from homeroom.core import janus
 
 LOG = "janus.log"
+# What Janus 1.1.2's WebSocket transport logs when `ws_ip` is held by no interface of the
+# machine (127.0.0.11, routed to `lo` but not assigned, or a typo): it then listens on every
+# interface, the public ones too, instead of failing.
+EVERY_INTERFACE = "Falling back to no interface"
 
 
 class JanusStartError(RuntimeError):
@@ -74,6 +78,52 @@ def probe(settings: JanusSettings, timeout_s: float = 2.0) -> dict[str, object] 
     return info.info
 
 
+def command(settings: JanusSettings, cpu: str | None = None) -> list[str]:
+    """How Janus is started on the configuration written in `settings.folder` (`cpu`: a
+    `taskset -c` list)."""
+    folder = settings.folder
+    argv = [janus_binary(), "-C", str(folder / janusconfig.CONFIG), "-F", str(folder)]
+    argv += ["--disable-colors"]
+    return ["taskset", "-c", cpu, *argv] if cpu is not None else argv
+
+
+def raise_nofile(pid: int, wanted: int) -> None:
+    """Raise the soft open-files limit of process `pid` to `wanted` (or its hard limit)."""
+    try:
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        soft = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    except (OSError, ValueError):
+        pass  # exited already: whoever waits for it says so with its log
+
+
+def refuse_wide_listen(settings: JanusSettings, log: str) -> None:
+    """JanusStartError if `log` (what Janus wrote since it started) says its API listens on
+    every interface rather than on `settings.ws_ip` alone."""
+    if EVERY_INTERFACE in log:
+        raise JanusStartError(
+            f"ws_ip {settings.ws_ip} is no address of an interface here, so Janus listens on "
+            "every interface: give it an address an interface holds (127.0.0.1, the node's)"
+        )
+
+
+def log_size(path: Path) -> int:
+    """Where what a new start writes to an appended log begins."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def log_since(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 class JanusProcess:
     """A Janus instance of homeroom's, on the configuration `settings` describe."""
 
@@ -82,6 +132,7 @@ class JanusProcess:
         self.cpu = cpu  # `taskset -c` list, for the benchmarks
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, object] = {}
+        self._log_start = 0
 
     @property
     def log_path(self) -> Path:
@@ -101,16 +152,14 @@ class JanusProcess:
             return ""
 
     def argv(self) -> list[str]:
-        folder = self.settings.folder
-        argv = [janus_binary(), "-C", str(folder / janusconfig.CONFIG), "-F", str(folder)]
-        argv += ["--disable-colors"]
-        return ["taskset", "-c", self.cpu, *argv] if self.cpu is not None else argv
+        return command(self.settings, self.cpu)
 
     def start(self, timeout_s: float = 30.0) -> JanusProcess:
         """Write the configuration, start Janus, return when its API answers."""
         if self.running():
             raise JanusStartError(f"Janus already runs (pid {self.pid})")
         janusconfig.write(self.settings)
+        self._log_start = log_size(self.log_path)
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 self.argv(),
@@ -130,16 +179,7 @@ class JanusProcess:
 
     def _raise_nofile(self) -> None:
         assert self.proc is not None
-        try:
-            _, hard = resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE)
-            wanted = (
-                self.settings.nofile
-                if hard == resource.RLIM_INFINITY
-                else min(hard, self.settings.nofile)
-            )
-            resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, (wanted, hard))
-        except (OSError, ValueError):
-            pass  # exited already: _wait_ready says so with its log
+        raise_nofile(self.proc.pid, self.settings.nofile)
 
     def nofile(self) -> int | None:
         """The process's limit of open files now (its `ulimit -n`)."""
@@ -165,6 +205,7 @@ class JanusProcess:
                         f"Janus answers without its VideoRoom plugin (log {self.log_path}):\n"
                         f"{self.log_tail()}"
                     )
+                refuse_wide_listen(self.settings, log_since(self.log_path, self._log_start))
                 self.info = info
                 return
             if time.monotonic() > deadline:

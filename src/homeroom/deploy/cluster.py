@@ -1,8 +1,8 @@
 """`homeroom cluster up|down|status`: start, stop and show a whole deployment on this machine (docs/operations.md#the-deployment).
 
-`up()` starts the parts in order (network, Redis Cluster, database, PgBouncer, the nodes'
-processes, HAProxy), each waited on until it answers; if one fails, everything started so far
-is stopped. `down()` stops every process by the id it was given, removes the namespaces, the
+`up()` starts the parts in order (network, Redis Cluster, database, PgBouncer, each node's
+Janus and processes, HAProxy), each waited on until it answers; if one fails, everything started
+so far is stopped. `down()` stops every process by the id it was given, removes the namespaces, the
 veth pairs and the bridge, and drops the cluster's database. The processes outlive the command
 that started them: the topology (with their ids) is kept in the deployment's folder.
 """
@@ -28,7 +28,9 @@ from pathlib import Path
 
 import httpx
 
-from homeroom.deploy import haproxy, netns, pgbouncer, rediscluster
+from homeroom.av import janusconfig
+from homeroom.av import process as janus_process
+from homeroom.deploy import haproxy, januspool, netns, pgbouncer, rediscluster
 from homeroom.deploy.topology import LiveBalance, Mode, Node, Topology, plan
 
 DEFAULT_FOLDER = Path(".homeroom") / "cluster"
@@ -115,7 +117,12 @@ def spawn(t: Topology, name: str, argv: list[str], env: dict[str, str] | None = 
     return process.pid
 
 
-MARKERS = {"redis": "redis-server", "pgbouncer": "pgbouncer", "haproxy": "haproxy"}
+MARKERS = {
+    "redis": "redis-server",
+    "pgbouncer": "pgbouncer",
+    "haproxy": "haproxy",
+    "janus": "janus",
+}
 
 
 def _marker(name: str) -> str:
@@ -233,6 +240,34 @@ def start_node(t: Topology, node: Node, timeout_s: float = 90) -> None:
     wait_for(f"homeroom live of node {node.name}",
              _http_ok(f"http://{node.address}:{node.live_port}/metrics"), t,
              f"live-{node.name}", timeout_s)  # fmt: skip
+
+
+def start_janus(t: Topology, node: Node, timeout_s: float = 30) -> None:
+    """The node's Janus (januspool), in its namespace, waited on until its API takes the
+    pool's secret."""
+    settings = januspool.settings(t, node)
+    janusconfig.write(settings)
+    log = t.path / "logs" / f"{januspool.name(node)}.log"
+    start = janus_process.log_size(log)
+    pid = spawn(t, januspool.name(node), januspool.argv(t, node))
+    janus_process.raise_nofile(pid, settings.nofile)
+    wait_for(f"Janus of node {node.name}", functools.partial(januspool.answering, t, node), t,
+             januspool.name(node), timeout_s)  # fmt: skip
+    try:
+        janus_process.refuse_wide_listen(settings, janus_process.log_since(log, start))
+    except janus_process.JanusStartError as exc:
+        raise ClusterError(f"Janus of node {node.name}: {exc} (log {log})") from exc
+
+
+def kill_janus(t: Topology, name: str, sig: signal.Signals = signal.SIGKILL) -> int | None:
+    """kill -9 (by default) node `name`'s Janus, as a crash would; the id it went to."""
+    node = next(n for n in t.nodes if n.name == name)
+    pid = t.pids.get(januspool.name(node))
+    if pid is None or not _ours(pid, "janus"):
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    return pid
 
 
 def node_processes(node: Node) -> list[str]:
@@ -383,8 +418,12 @@ def up(
     nodes: int = 3,
     mode: Mode | None = None,
     live_balance: LiveBalance = "hash",
+    av: bool | None = None,
 ) -> Topology:
-    """Start a deployment in `folder` (which must hold none running); print where it is."""
+    """Start a deployment in `folder` (which must hold none running); print where it is.
+
+    `av`: a Janus a node (None: unless HOMEROOM_AV=0); without Debian's janus the classes run
+    without audio and video, and `up` says so."""
     missing = [name for name, path in NEEDED.items() if not os.path.exists(path)]
     if missing:
         raise ClusterError(f"missing {', '.join(missing)}: run `scripts/need {' '.join(missing)}`")
@@ -396,11 +435,18 @@ def up(
         mode, why = detect()
     else:
         why = "asked for"
+    if av is None:
+        av = os.environ.get("HOMEROOM_AV", "1") != "0"
+    av_why = "HOMEROOM_AV=0 or --no-av"
+    if av:
+        av, av_why = januspool.available()
     octet = netns.free_subnet_octet() if mode == "netns" else 0
     t = plan(folder, mode, port_allocator(), nodes=nodes, subnet_octet=octet,
-             live_balance=live_balance)  # fmt: skip
+             live_balance=live_balance, av=av)  # fmt: skip
     t.save()
     say(f"nodes: {mode}: {why}")
+    if not av:
+        say(f"no audio or video: {av_why}")
     try:
         if mode == "netns":
             netns.create(t)
@@ -409,6 +455,10 @@ def up(
         accounts = _database(t)
         _pgbouncer(t)
         for node in t.nodes:
+            if node.janus_port:
+                start_janus(t, node)
+                low, high = node.janus_rtp
+                say(f"node {node.name}: Janus on {node.janus_url}, media UDP {low}-{high}")
             start_node(t, node)
             ports = ",".join(map(str, node.live_ports))
             say(f"node {node.name} at {node.address}: run :{node.http_port}, live :{ports}")
@@ -429,12 +479,15 @@ def down(folder: Path = DEFAULT_FOLDER) -> bool:
         return False
     stop(t, ["haproxy"])
     stop(t, [name for node in t.nodes for name in node_processes(node)])
+    stop(t, [januspool.name(node) for node in t.nodes])
     stop(t, ["pgbouncer", *[f"redis-{p}" for p in t.redis_ports]])
     if t.mode == "netns":
         netns.remove(t)
     pgbouncer.drop_database(t)
     shutil.rmtree(t.path / "redis", ignore_errors=True)
     shutil.rmtree(pgbouncer.folder(t), ignore_errors=True)
+    for node in t.nodes:
+        shutil.rmtree(januspool.folder(t, node), ignore_errors=True)  # it holds the secrets
     (t.path / "topology.json").unlink(missing_ok=True)
     return True
 
@@ -449,6 +502,13 @@ def status(folder: Path = DEFAULT_FOLDER) -> list[str]:
         lines.append(f"  {name:<16} pid {pid:<8} {'running' if alive(pid) else 'GONE'}")
     roles = rediscluster.roles(t)
     lines.append("  redis roles: " + ", ".join(f"{p} {r}" for p, r in roles.items()))
+    for node in t.nodes:
+        if node.janus_port:
+            low, high = node.janus_rtp
+            state = "answers" if januspool.answering(t, node) else "SILENT"
+            lines.append(f"  janus {node.name} {node.janus_url:<24} UDP {low}-{high} {state}")
+    if not t.janus_urls:
+        lines.append("  janus: none (no audio or video)")
     for server, state in sorted(servers_up(t).items()):
         lines.append(f"  haproxy {server:<20} {state}")
     return lines

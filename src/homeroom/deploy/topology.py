@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,12 @@ PGBOUNCER_SERVER_POOL = 12
 # ephemeral range 32768-60999, one destination port holds 28,232 connections at most.
 EPHEMERAL_PORTS = 60999 - 32768 + 1
 GATEWAY_PORTS = 4
+# Janus's media (UDP, one port a PeerConnection): the range a single Janus takes by default,
+# cut into one slice a node, so that no two instances of a deployment ever want the same port
+# (in loopback mode they share the machine's ports; docs/operations.md#the-janus-pool).
+RTP_PORTS = (20_000, 40_000)
+# Janus's event loops a node: handles share these instead of a thread each (docs/av.md).
+JANUS_EVENT_LOOPS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +58,19 @@ class Node:
     live_ports: tuple[int, ...]
     live_agent_port: int  # HOMEROOM_LIVE_AGENT_PORT
     live_health_port: int  # HOMEROOM_LIVE_HEALTH_PORT: GET /healthz, /readyz of the gateway
+    janus_port: int = 0  # the node's Janus: its WebSocket API's port; 0: no Janus
+    janus_rtp: tuple[int, int] = (0, 0)  # its media ports (UDP), first and last
+    # where its API listens: the node's address in a namespace; 127.0.0.1 for a 127.0.0.x
+    # node, since Janus binds every interface when told an address no interface holds
+    janus_host: str = ""
 
     @property
     def live_port(self) -> int:
         return self.live_ports[0]
+
+    @property
+    def janus_url(self) -> str:
+        return f"ws://{self.janus_host}:{self.janus_port}" if self.janus_port else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +91,14 @@ class Topology:
     live_balance: LiveBalance = "hash"
     secret_keys: str = ""
     operator_token: str = ""
+    janus_api_secret: str = ""  # every Janus of the pool: only the gateways know them
+    janus_admin_key: str = ""
     pids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def janus_urls(self) -> list[str]:
+        """The Janus pool, one instance a node, in the nodes' order ([] without audio/video)."""
+        return [n.janus_url for n in self.nodes if n.janus_port]
 
     @property
     def url(self) -> str:
@@ -137,6 +160,17 @@ class Topology:
             # run` (its connections shared between clients), in a PROXY header to the gateways
             "HOMEROOM_TRUSTED_PROXIES": f"{self.balancer_address}/32",
             "HOMEROOM_HTTP_PROXY_HEADER": "forwarded",
+            **self.janus_env(),
+        }
+
+    def janus_env(self) -> dict[str, str]:
+        """Every gateway gets the whole pool, so that placement spreads classes over it."""
+        if not self.janus_urls:
+            return {}
+        return {
+            "HOMEROOM_JANUS_URLS": ",".join(self.janus_urls),
+            "HOMEROOM_JANUS_API_SECRET": self.janus_api_secret,
+            "HOMEROOM_JANUS_ADMIN_KEY": self.janus_admin_key,
         }
 
     def to_json(self) -> str:
@@ -146,16 +180,27 @@ class Topology:
     def from_json(cls, text: str) -> Topology:
         data: dict[str, Any] = json.loads(text)
         data["nodes"] = tuple(
-            Node(**{**n, "live_ports": tuple(n["live_ports"])}) for n in data["nodes"]
+            Node(
+                **{
+                    **n,
+                    "live_ports": tuple(n["live_ports"]),
+                    "janus_rtp": tuple(n.get("janus_rtp", (0, 0))),
+                }
+            )
+            for n in data["nodes"]
         )
         data["redis_ports"] = tuple(data["redis_ports"])
         return cls(**data)
 
     def save(self) -> None:
+        """Write topology.json, readable by its owner only: it holds the deployment's secrets."""
         self.path.mkdir(parents=True, exist_ok=True)
         state = self.path / "topology.json"
-        state.with_suffix(".tmp").write_text(self.to_json())
-        state.with_suffix(".tmp").replace(state)
+        fresh = state.with_suffix(".tmp")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.to_json())
+        fresh.replace(state)
 
     @classmethod
     def load(cls, folder: Path) -> Topology | None:
@@ -172,12 +217,14 @@ def plan(
     subnet_octet: int = 0,
     live_balance: LiveBalance = "hash",
     gateway_ports: int = GATEWAY_PORTS,
+    av: bool = True,
 ) -> Topology:
     """Lay a deployment out: a fresh identity, secrets, and a port for every part.
 
     In netns mode each node has an address of its own on a /24 (10.213.`subnet_octet`.0) and
     its ports need not differ from another node's; in loopback mode node i is 127.0.0.(11+i),
-    and every port is still taken from `free_port`, so two deployments never meet.
+    and every port is still taken from `free_port`, so two deployments never meet. With `av`,
+    each node has a Janus: an API port, and a slice of RTP_PORTS of its own.
     """
     if not 1 <= nodes <= len(NODE_NAMES):
         raise ValueError(f"nodes: 1 to {len(NODE_NAMES)}")
@@ -185,8 +232,11 @@ def plan(
     subnet = f"10.213.{subnet_octet}" if mode == "netns" else ""
     host = f"{subnet}.1" if mode == "netns" else "127.0.0.1"
     laid: list[Node] = []
+    low, high = RTP_PORTS
+    slice_ = (high - low + 1) // nodes
     for i, name in enumerate(NODE_NAMES[:nodes]):
         netns = mode == "netns"
+        rtp = (low + i * slice_, low + (i + 1) * slice_ - 1)
         laid.append(
             Node(
                 name=name,
@@ -197,6 +247,9 @@ def plan(
                 live_ports=tuple(free_port() for _ in range(gateway_ports if netns else 1)),
                 live_agent_port=free_port(),
                 live_health_port=free_port(),
+                janus_port=free_port() if av else 0,
+                janus_rtp=rtp if av else (0, 0),
+                janus_host=(f"{subnet}.{11 + i}" if netns else "127.0.0.1") if av else "",
             )
         )
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -215,4 +268,6 @@ def plan(
         live_balance=live_balance,
         secret_keys=f"1:{key}",
         operator_token=secrets.token_urlsafe(24),
+        janus_api_secret=secrets.token_urlsafe(24) if av else "",
+        janus_admin_key=secrets.token_urlsafe(24) if av else "",
     )
