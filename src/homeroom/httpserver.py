@@ -239,8 +239,7 @@ class DoorProtocol(HttpToolsProtocol):
             for at_door in self.at_door:
                 answer = at_door(scope)
                 if answer is not None:
-                    self.send_queued()
-                    whole_response(cycle, *answer)
+                    self._whole(cycle, *answer)
                     return
         super()._start_asgi_task(cycle, app)
 
@@ -252,6 +251,16 @@ class DoorProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or cycle.scope is not scope:
             return False
+        return self._whole(cycle, status, headers, body)
+
+    def _whole(
+        self, cycle: RequestResponseCycle, status: int, headers: Sequence[Header], body: bytes
+    ) -> bool:
+        """`whole_response`, kept-alive answers queued with the lean lane's (`_queue`): the
+        answers a turn of the loop completes (a batch of redeems the store answered together)
+        leave together."""
+        if cycle.keep_alive:
+            return whole_response(cycle, status, headers, body, self._queue)
         self.send_queued()
         return whole_response(cycle, status, headers, body)
 
@@ -330,7 +339,11 @@ def can_write_whole(cycle: RequestResponseCycle) -> bool:
 
 
 def whole_response(
-    cycle: RequestResponseCycle, status: int, headers: Sequence[Header], body: bytes
+    cycle: RequestResponseCycle,
+    status: int,
+    headers: Sequence[Header],
+    body: bytes,
+    queue: Callable[[bytes], None] | None = None,
 ) -> bool:
     """A complete answer of the fast paths (gate/fastpath.py) in one write, head and body.
 
@@ -339,13 +352,18 @@ def whole_response(
     homeroom (constants, base64url cookies, numbers). Keeps uvicorn's cycle as its own `send`
     leaves it, so keep-alive, pipelining and the door go on as usual. False when the answer
     must take the usual way: started already, the peer gone, or writing paused (a full buffer).
+    `queue`, when given, writes the answer of a kept-alive connection instead (in order with
+    what it already holds); what went before on the connection is the caller's to write.
     """
     if not can_write_whole(cycle):
         return False
     cycle.response_started = cycle.response_complete = True
     cycle.waiting_for_100_continue = False
     head = whole_head(status, (*cycle.default_headers, *headers), cycle.keep_alive)
-    cycle.transport.write(head + body)
+    if queue is not None and cycle.keep_alive:
+        queue(head + body)
+    else:
+        cycle.transport.write(head + body)
     cycle.message_event.set()
     if not cycle.keep_alive:
         cycle.transport.close()
