@@ -345,10 +345,9 @@ def bench_check() -> None:
 # -- 2. ticket and redeem on Redis --------------------------------------------------------
 
 
-def forged_requests(
-    port: int, numbers: range, lane: Lane = Lane.PUPILS, gate: str = "national"
-) -> list[str]:
-    """Redeem requests for tickets 1..n, sealed with the gate's key as the gate itself would."""
+def forged_cookies(numbers: range, lane: Lane = Lane.PUPILS, gate: str = "national") -> list[str]:
+    """The Cookie headers of browsers holding tickets 1..n, sealed with the gate's key as the
+    gate itself would."""
     ring = KeyRing({1: KEY}, 1)
     now = int(time.time())
     out = []
@@ -357,8 +356,18 @@ def forged_requests(
         ticket = ring.seal(
             Token(Kind.TICKET, gate_tag(gate), lane, n, now, now + 3600, binding_of(bid))
         )
-        out.append(post(f"/gate/{gate}/redeem", port, cookie=f"hr_bid={bid}; hr_t_{gate}={ticket}"))
+        out.append(f"hr_bid={bid}; hr_t_{gate}={ticket}")
     return out
+
+
+def forged_requests(
+    port: int, numbers: range, lane: Lane = Lane.PUPILS, gate: str = "national"
+) -> list[str]:
+    """Redeem requests for tickets 1..n (`forged_cookies`)."""
+    return [
+        post(f"/gate/{gate}/redeem", port, cookie=cookie)
+        for cookie in forged_cookies(numbers, lane, gate)
+    ]
 
 
 def wait_admitted(gate: GateProcess, issued: int, name: str = "national") -> None:
@@ -369,69 +378,130 @@ def wait_admitted(gate: GateProcess, issued: int, name: str = "national") -> Non
         time.sleep(0.2)
 
 
+WRK_POSTS = """-- POSTs of the gate, each request the next line's Cookie header if a file is named
+-- (bench/gate_bench.py); counts the answers of status {status} and times the first and last
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} hr_timespec;
+int clock_gettime(int clk_id, hr_timespec *tp);
+]]
+local ts = ffi.new("hr_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+end
+local cookies = {{}}
+if "{path}" ~= "" then for line in io.lines("{path}") do cookies[#cookies + 1] = line end end
+local n, i = #cookies, 0
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
+first, last, ok, other = 0, 0, 0, 0
+request = function()
+  local headers = {{["Accept"] = "application/json", ["Content-Length"] = "0"}}
+  if n > 0 then
+    i = i + 1
+    if i > n then wrk.thread:stop() end  -- every ticket redeemed once: no more to send
+    headers["Cookie"] = cookies[math.min(i, n)]
+  end
+  return wrk.format("POST", "{uri}", headers, "")
+end
+response = function(status, headers, body)
+  if status == {status} then
+    ok = ok + 1
+    last = now()
+    if first == 0 then first = last end
+  else
+    other = other + 1
+  end
+end
+done = function(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    io.write(string.format("POSTS %d %d %.6f\\n", t:get("ok"), t:get("other"), t:get("last") - t:get("first")))
+  end
+end
+"""
+
+
+def posts_script(work: Path, name: str, uri: str, status: int, cookies: list[str]) -> Path:
+    """A wrk script POSTing to `uri`, each request with the next of `cookies` (none: no Cookie)."""
+    path = ""
+    if cookies:
+        path = str(work / f"{name}.txt")
+        Path(path).write_text("\n".join(cookies) + "\n")
+    script = work / f"{name}.lua"
+    script.write_text(WRK_POSTS.format(path=path, uri=uri, status=status))
+    return script
+
+
+def posts(pid: int, port: int, script: Path, seconds: int) -> dict[str, float]:
+    """One wrk run of a `posts_script` against process `pid`: answers of the awaited status a
+    second (between the first and the last), the others, and the server's CPU µs an answer."""
+    cpu = process_cpu_s(pid)
+    out = subprocess.run(
+        ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c64", f"-d{seconds}s", "-s", str(script),
+         f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    ).stdout  # fmt: skip
+    spent = process_cpu_s(pid) - cpu
+    found = re.search(r"POSTS (\d+) (\d+) ([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk said no figures:\n{out}")
+    ok, other, span = int(found.group(1)), int(found.group(2)), float(found.group(3))
+    return {
+        "rps": ok / span if span > 0 else 0.0,
+        "ok": ok,
+        "other": other,
+        "server_cpu_us": round(spent / max(1, ok + other) * 1e6, 1),
+    }
+
+
 def bench_ticket_redeem() -> None:
+    """Tickets, then redeems of every ticket issued, through one process on core 0 with a real
+    Redis. wrk sends them (a Lua script: each redeem its own browser and ticket, each once), on
+    core 1 with Redis: the process has its core to itself, as it would on a node whose store is
+    elsewhere. The rate counts the answers of the awaited status (201 a new ticket, 200 an
+    admission) between the first and the last; a run's other answers are printed."""
     seconds = 5 if QUICK else 10
+    work = Path(tempfile.mkdtemp())
     with RedisServer() as redis:
+        assert redis.process is not None
+        subprocess.run(["taskset", "-apc", CLIENT_CPU, str(redis.process.pid)], check=True,
+                       capture_output=True)  # fmt: skip
         port = free_port()
         gate = Gate(port, gate_env(redis.url))
         try:
-            ticket_req = post("/gate/national/ticket", port)
-            loadgen(
-                {
-                    "targets": [{"host": "127.0.0.1", "port": port}],
-                    "requests": [ticket_req],
-                    "repeat": 2000,
-                    "connections": 64,
-                    "duration_s": 5,
-                }
-            )  # warm-up
             assert gate.proc is not None
-            cpu = process_cpu_s(gate.proc.pid)
-            result = loadgen(
-                {
-                    "targets": [{"host": "127.0.0.1", "port": port}],
-                    "requests": [ticket_req],
-                    "repeat": 400_000,
-                    "connections": 64,
-                    "duration_s": seconds,
-                }
-            )
-            ok = result["statuses"].get("201", 0)
+            ticket = posts_script(work, "ticket", "/gate/national/ticket", 201, [])
+            posts(gate.proc.pid, port, ticket, 3)  # warm-up
+            figures = posts(gate.proc.pid, port, ticket, seconds)
             emit(
                 "gate_ticket_rps",
-                ok / result["elapsed_s"],
+                figures.pop("rps"),
                 "req/s",
                 backend="redis",
-                statuses=result["statuses"],
-                # the server's CPU a ticket: what a free core would give, on a busy machine
-                server_cpu_us=round((process_cpu_s(gate.proc.pid) - cpu) / max(1, ok) * 1e6, 1),
+                **figures,
+                generator="wrk",
                 goal=">= 10000",
             )
             issued = gate.admin("GET", "status")["lanes"]["pupils"]["issued"]
             wait_admitted(gate, issued)
-            requests = forged_requests(port, range(1, issued + 1))
-            cpu = process_cpu_s(gate.proc.pid)
-            result = loadgen(
-                {
-                    "targets": [{"host": "127.0.0.1", "port": port}],
-                    "requests": requests,
-                    "connections": 64,
-                    "duration_s": seconds,
-                }
+            redeem = posts_script(
+                work, "redeem", "/gate/national/redeem", 200, forged_cookies(range(1, issued + 1))
             )
-            ok = result["statuses"].get("200", 0)
+            figures = posts(gate.proc.pid, port, redeem, seconds)
             emit(
                 "gate_redeem_rps",
-                ok / result["elapsed_s"],
+                figures.pop("rps"),
                 "req/s",
                 backend="redis",
-                statuses=result["statuses"],
+                **figures,
                 tickets=issued,
-                server_cpu_us=round((process_cpu_s(gate.proc.pid) - cpu) / max(1, ok) * 1e6, 1),
+                generator="wrk",
                 goal=">= 10000",
             )
         finally:
             gate.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 # -- 3. memory per waiting person at 1,000,000 issued tickets -----------------------------
