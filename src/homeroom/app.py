@@ -253,14 +253,6 @@ def create_app(
     protected = Protect(app, keeper, rules=settings.protected_routes())
     policy = BrowserPolicy(settings)  # every answer, the two raw layers' included
     guarded: ASGIApp = SecurityHeaders(protected, policy)
-    if settings.gate_fast_path:  # tickets and redeems below the router, answered the same
-        guarded = TicketFastPath(
-            guarded,
-            endpoints,
-            policy,
-            app.exception_handlers,
-            lambda path, method: protected.gate_for(path, method) is not None,
-        )
     fast = StateFastPath(
         guarded,
         lambda gate: keeper.gates[gate].state if gate in keeper.gates else None,
@@ -270,12 +262,22 @@ def create_app(
         fast, settings.max_body_bytes, school.large_bodies(), policy.resource
     )
     door: Door | None = None
-    if settings.gate_fast_path:  # the proxies' pass check first of all: it is the busiest
-        limited = checks = CheckFastPath(
+    if settings.gate_fast_path:
+        checks = CheckFastPath(
             limited,
             check,
             policy.resource,
             lambda path, method: protected.gate_for(path, method) is not None,
         )
-        door = checks.at_door
+        door = checks.at_door  # the proxies' pass check: answered as its head is read
+        # Tickets and redeems before every other layer, answered as the router would: the two
+        # busiest POSTs cross no layer that would let them pass (the checks, the state, the body
+        # limit, which TicketFastPath keeps for its own paths).
+        limited = TicketFastPath(
+            checks,
+            endpoints,
+            policy,
+            app.exception_handlers,
+            lambda path, method: protected.gate_for(path, method) is not None,
+        )
     return Homeroom(limited, keeper, app, school, drain, door)

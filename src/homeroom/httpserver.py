@@ -435,7 +435,7 @@ def server_for(app: Homeroom, settings: Settings, host: str, port: int) -> Drain
     doorman = Doorman.from_settings(settings, http=True)
     app.registry.register(DoorCollector(doorman))
     config = uvicorn.Config(
-        app,
+        app.asgi,  # its layers themselves: `Homeroom` only holds them, a call more a request
         host=host,
         port=port,
         loop="uvloop",

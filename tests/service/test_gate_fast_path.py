@@ -124,7 +124,7 @@ BAD_BODIES = [
     (b"[" * 600 + b"]" * 600, JSON),  # nested too deep
     (b"\xff\xfe", JSON),  # not UTF-8
     (b"rejoin=1&grant=%00", "application/x-www-form-urlencoded"),  # NUL in a form
-    (b"x" * 9000, JSON),  # above the body limit: BodyLimit, in front of both
+    (b"x" * 9000, JSON),  # above the body limit: the fast path leaves it to BodyLimit
 ]
 
 

@@ -7,8 +7,10 @@ and the security-headers layer; this layer answers `POST /gate/{gate}/ticket` an
 before all of that, with the same flows (`GateEndpoints.take_ticket`, `redeem_ticket`), the same
 bytes (the JSON as Starlette renders it, the headers in the same order) and the same errors (the
 application's own exception handlers, then the security headers). What it leaves to the router:
-every other path or method, a path that a protection rule covers, and a ticket asked with a
-session cookie (the school is asked who it is: rare, and dearer than the routing).
+every other path or method, a path that a protection rule covers, a body announced above the
+limit (refused by the body limit's layer), and a ticket asked with a session cookie (the school is
+asked who it is: rare, and dearer than the routing). It is the outermost layer of the application,
+so that these two cross no other (app.py).
 """
 
 from __future__ import annotations
@@ -81,13 +83,22 @@ class TicketFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             found = self.flows.get(scope["path"])
-            if found is not None:
+            if found is not None and self._within_limit(scope):
                 rt, flow, ticket = found
                 request = Request(scope, receive)
                 if not (ticket and request.cookies.get(SESSION_COOKIE)):
                     await self._answer(rt, flow, request, send)
                     return
         await self.app(scope, receive, send)
+
+    def _within_limit(self, scope: Scope) -> bool:
+        """Whether the announced body is within the limit (fastpath.BodyLimit, after this
+        layer, refuses the others with its 413); a body sent without a length is bounded
+        where it is read."""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                return bool(value.isdigit() and int(value) <= self.limit)
+        return True
 
     async def _answer(self, rt: GateRuntime, flow: Flow, request: Request, send: Send) -> None:
         self.answered += 1
