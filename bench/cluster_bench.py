@@ -6,8 +6,9 @@
 On a fresh `homeroom cluster` (homeroom.deploy: HAProxy, three nodes, Redis Cluster 3+3,
 PgBouncer), every server process pinned to core 0 and every generator to core 1 (taskset):
 
-- `gate`: `cluster_ticket_rps` and `cluster_redeem_rps`, bench/loadgen.py through HAProxy (64
-  keep-alive connections), with the CPU seconds each kind of process used during each run.
+- `gate`: `cluster_ticket_rps` and `cluster_redeem_rps`, wrk through HAProxy (64 keep-alive
+  connections, bench/gate_bench.py's Lua scripts), the gate in `queue` mode as bench-gate runs
+  it, with the CPU seconds each kind of process used during each run.
 - `classes`: classes of 30 (a teacher and 29 pupils) of recorded clients
   (bench/cluster_clients.py, homeroom.rehearsal.recorder) through HAProxy, each class saying one
   chat message a second: `cluster_class_p99_ms` (send → receive, every receiver),
@@ -31,6 +32,7 @@ import math
 import os
 import resource
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench import storm_bench  # noqa: E402
-from bench.gate_bench import loadgen, post  # noqa: E402
+from bench.gate_bench import posts, posts_script  # noqa: E402
 from bench.steps import process_cpu_s  # noqa: E402
 from bench.storm_bench import ask_all, deadline, emit, percentile, start, stop  # noqa: E402
 
@@ -69,6 +71,7 @@ GATE_ENV = {
     "HOMEROOM_POW_ABOVE": "100000000/minute",
     "HOMEROOM_CAPACITY": "100000000",
     "HOMEROOM_RATE_PER_MIN": "100000000",
+    "HOMEROOM_MODE": "queue",
     "HOMEROOM_LOG_LEVEL": "warning",
 }
 
@@ -387,43 +390,55 @@ def server_cpu(t: Topology) -> dict[str, float]:
 
 
 def gate_rps(t: Topology, seconds: int = 10) -> dict[str, Any]:
-    """Tickets, then redeems of those tickets, through HAProxy from bench/loadgen.py on core 1."""
+    """Tickets, then redeems of as many tickets, through HAProxy, sent by wrk on core 1 (the
+    Lua scripts of bench/gate_bench.py: each redeem its own browser and ticket, once). The gate
+    in `queue` mode, as bench-gate runs it, so that a ticket is a ticket: in `safety_net` (the
+    deployment's default) a ticket below capacity is admitted at once, a ticket and a redeem in
+    one request."""
     port = t.haproxy_port
-    target = [{"host": "127.0.0.1", "port": port}]
-    ticket = post("/gate/national/ticket", port)
-    loadgen({"targets": target, "requests": [ticket], "repeat": 2000, "connections": 64,
-             "duration_s": 3})  # fmt: skip
+    work = Path(tempfile.mkdtemp())
     out: dict[str, Any] = {}
-    cpu0, wall0, cores0 = server_cpu(t), time.monotonic(), cores()
-    got, spent = generator({"targets": target, "requests": [ticket], "repeat": 1_000_000,
-                            "connections": 64, "duration_s": seconds})  # fmt: skip
-    out["cluster_ticket_rps"] = got["statuses"].get("201", 0) / got["elapsed_s"]
-    out["ticket_statuses"] = got["statuses"]
-    out["ticket_cpu_s"] = _spent(cpu0, server_cpu(t), time.monotonic() - wall0)
-    out["ticket_cpu_s"]["generator"] = round(spent, 2)
-    out["ticket_cores_busy"] = busy(cores0)
-    issued = min(got["statuses"].get("201", 0) + 2000, 400_000)
-    ring, now = gate_key(t), int(time.time())
-    requests = []
-    for n in range(1, issued + 1):
-        bid = secrets.token_urlsafe(16)
-        sealed = ring.seal(
-            Token(Kind.TICKET, gate_tag("national"), Lane.PUPILS, n, now, now + 3600,
-                  binding_of(bid))
-        )  # fmt: skip
-        requests.append(
-            post("/gate/national/redeem", port, f"hr_bid={bid}; hr_t_national={sealed}")
-        )
-    time.sleep(3.0)  # the horizon moves past the tickets (safety_net admits at once)
-    cpu0, wall0, cores0 = server_cpu(t), time.monotonic(), cores()
-    got, spent = generator({"targets": target, "requests": requests, "connections": 64,
-                            "duration_s": seconds})  # fmt: skip
-    out["cluster_redeem_rps"] = got["statuses"].get("200", 0) / got["elapsed_s"]
-    out["redeem_statuses"] = got["statuses"]
-    out["redeem_cpu_s"] = _spent(cpu0, server_cpu(t), time.monotonic() - wall0)
-    out["redeem_cpu_s"]["generator"] = round(spent, 2)
-    out["redeem_cores_busy"] = busy(cores0)
+    try:
+        ticket = posts_script(work, "ticket", "/gate/national/ticket", 201, [])
+        wrk_posts(port, ticket, 3)  # warm-up
+        cpu0, wall0, cores0 = server_cpu(t), time.monotonic(), cores()
+        got, spent = wrk_posts(port, ticket, seconds)
+        out["cluster_ticket_rps"] = got["rps"]
+        out["ticket_statuses"] = {"201": got["ok"], "other": got["other"]}
+        out["ticket_cpu_s"] = _spent(cpu0, server_cpu(t), time.monotonic() - wall0)
+        out["ticket_cpu_s"]["generator"] = round(spent, 2)
+        out["ticket_cores_busy"] = busy(cores0)
+        issued = got["ok"] + 2000  # the warm-up's too
+        ring, now = gate_key(t), int(time.time())
+        cookies = []
+        for n in range(1, issued + 1):
+            bid = secrets.token_urlsafe(16)
+            sealed = ring.seal(
+                Token(Kind.TICKET, gate_tag("national"), Lane.PUPILS, n, now, now + 3600,
+                      binding_of(bid))
+            )  # fmt: skip
+            cookies.append(f"hr_bid={bid}; hr_t_national={sealed}")
+        redeem = posts_script(work, "redeem", "/gate/national/redeem", 200, cookies)
+        time.sleep(3.0)  # the horizon moves past the tickets
+        cpu0, wall0, cores0 = server_cpu(t), time.monotonic(), cores()
+        got, spent = wrk_posts(port, redeem, seconds)
+        out["cluster_redeem_rps"] = got["rps"]
+        out["redeem_statuses"] = {"200": got["ok"], "other": got["other"]}
+        out["redeem_cpu_s"] = _spent(cpu0, server_cpu(t), time.monotonic() - wall0)
+        out["redeem_cpu_s"]["generator"] = round(spent, 2)
+        out["redeem_cores_busy"] = busy(cores0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def wrk_posts(port: int, script: Path, seconds: int) -> tuple[dict[str, Any], float]:
+    """One wrk run of a `posts_script` through HAProxy: its figures (answers of the awaited
+    status a second, their count, the others), and the CPU seconds wrk used."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    got = posts(os.getpid(), port, script, seconds)
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return got, (now.ru_utime + now.ru_stime) - (used.ru_utime + used.ru_stime)
 
 
 def _spent(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, float]:
@@ -449,14 +464,6 @@ def busy(before: list[tuple[float, float]]) -> list[float]:
         round((b1 - b0) / max(1, t1 - t0), 2)
         for (b0, t0), (b1, t1) in zip(before, cores(), strict=True)
     ]
-
-
-def generator(spec: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """bench/loadgen.py's result, and the CPU seconds it used (it is a child of this process)."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    got = loadgen(spec)
-    now = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return got, (now.ru_utime + now.ru_stime) - (used.ru_utime + used.ru_stime)
 
 
 # -- the classes -----------------------------------------------------------------------------

@@ -423,7 +423,8 @@ def up(
     """Start a deployment in `folder` (which must hold none running); print where it is.
 
     `av`: a Janus a node (None: unless HOMEROOM_AV=0); without Debian's janus the classes run
-    without audio and video, and `up` says so."""
+    without audio and video, and `up` says so. The gate's mode is HOMEROOM_MODE's where it is
+    set (a benchmark queues every ticket), else `safety_net`."""
     missing = [name for name, path in NEEDED.items() if not os.path.exists(path)]
     if missing:
         raise ClusterError(f"missing {', '.join(missing)}: run `scripts/need {' '.join(missing)}`")
@@ -442,7 +443,8 @@ def up(
         av, av_why = januspool.available()
     octet = netns.free_subnet_octet() if mode == "netns" else 0
     t = plan(folder, mode, port_allocator(), nodes=nodes, subnet_octet=octet,
-             live_balance=live_balance, av=av)  # fmt: skip
+             live_balance=live_balance, av=av,
+             gate_mode=os.environ.get("HOMEROOM_MODE") or "safety_net")  # fmt: skip
     t.save()
     say(f"nodes: {mode}: {why}")
     if not av:

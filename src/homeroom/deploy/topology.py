@@ -89,6 +89,7 @@ class Topology:
     database: str
     nodes: tuple[Node, ...]
     live_balance: LiveBalance = "hash"
+    gate_mode: str = "safety_net"  # HOMEROOM_MODE of every node: the gate open below capacity
     secret_keys: str = ""
     operator_token: str = ""
     janus_api_secret: str = ""  # every Janus of the pool: only the gateways know them
@@ -147,7 +148,7 @@ class Topology:
             "HOMEROOM_DATABASE_PGBOUNCER": "1",
             "HOMEROOM_DATABASE_POOL_SIZE": str(DATABASE_POOL),
             "HOMEROOM_DATABASE_MAX_OVERFLOW": str(DATABASE_OVERFLOW),
-            "HOMEROOM_MODE": "safety_net",
+            "HOMEROOM_MODE": self.gate_mode,
             "HOMEROOM_HOST": node.address,
             "HOMEROOM_PORT": str(node.http_port),
             "HOMEROOM_AGENT_PORT": str(node.agent_port),
@@ -218,6 +219,7 @@ def plan(
     live_balance: LiveBalance = "hash",
     gateway_ports: int = GATEWAY_PORTS,
     av: bool = True,
+    gate_mode: str = "safety_net",
 ) -> Topology:
     """Lay a deployment out: a fresh identity, secrets, and a port for every part.
 
@@ -266,6 +268,7 @@ def plan(
         database=f"homeroom_cluster_{ident}",
         nodes=tuple(laid),
         live_balance=live_balance,
+        gate_mode=gate_mode,
         secret_keys=f"1:{key}",
         operator_token=secrets.token_urlsafe(24),
         janus_api_secret=secrets.token_urlsafe(24) if av else "",
