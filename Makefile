@@ -23,8 +23,11 @@ $(UV): scripts/uv-requirements.txt
 	@touch $@
 
 # Every extra (dev, bench) in one environment: the locked set, nothing more and nothing less.
+# Their bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set, no process would cache
+# it, and every `homeroom run`, `live` worker and bench client would compile SQLAlchemy and the
+# rest again as it starts (a gateway worker restarted after a crash among them).
 $(STAMP): pyproject.toml uv.lock package.json package-lock.json $(UV)
-	@$(UV) sync --locked --all-extras $(UV_PYTHON) --quiet || { \
+	@$(UV) sync --locked --all-extras --compile-bytecode $(UV_PYTHON) --quiet || { \
 	  echo "make: could not install the locked set. If uv said the lock needs updating," \
 	    "pyproject.toml and uv.lock disagree: run 'make lock' (or '$(UV) lock' to change only" \
 	    "what pyproject.toml changed) and commit uv.lock." >&2; exit 1; }
@@ -40,7 +43,7 @@ lock-check: $(UV)
 # Upgrade on purpose: every package to the newest its range allows, then install that set.
 lock: $(UV)
 	$(UV) lock --upgrade $(UV_PYTHON)
-	$(UV) sync --locked --all-extras $(UV_PYTHON)
+	$(UV) sync --locked --all-extras --compile-bytecode $(UV_PYTHON)
 	@touch $(STAMP)
 
 # The HTTP app and the live gateway (docs/live.md#many-processes): one command, and stopping
