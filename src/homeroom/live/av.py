@@ -18,7 +18,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from homeroom.av.client import Handle, JanusClient, JanusUnavailable, Session
@@ -583,6 +583,8 @@ class AvRelay:
     async def _stats(self, peer: Peer, report: ladder.Report) -> None:
         if peer.pupil is None:
             raise Refusal("not_open")
+        if _idle(peer):  # receiving nothing when nothing is sent says nothing of the line
+            report = replace(report, received_kbps=None)
         self._ladder(peer, ladder.observe(peer.pupil, report, self._now(peer)), "stats")
 
     async def _own(self, peer: Peer, own: ladder.Rung) -> None:
@@ -805,8 +807,14 @@ class AvRelay:
         the placement renewed, and a class another gateway moved followed."""
         for klass in list(self.classes.values()):
             for peer in list(klass.peers.values()):
-                if peer.pupil is not None:
-                    self._ladder(peer, ladder.tick(peer.pupil, self._now(peer)), "stats")
+                if peer.pupil is None:
+                    continue
+                if _idle(peer) and peer.pupil.rung is not ladder.Rung.TEXT:
+                    # nothing to hear is no silence of the line: no news of it either
+                    after = ladder.observe(peer.pupil, ladder.Report(), self._now(peer))
+                else:
+                    after = ladder.tick(peer.pupil, self._now(peer))
+                self._ladder(peer, after, "stats")
         await self._ceilings()
         rooms = {k.room_id for k in self.classes.values()}
         for room_id in rooms:
@@ -975,6 +983,16 @@ def _sent(rung: ladder.Rung, streams: list[dict[str, Any]], mid: str | None) -> 
         if stream["mid"] == mid:
             return bool(_configured(rung, stream)["send"])
     return True
+
+
+def _idle(peer: Peer) -> bool:
+    """Whether Janus sends the watcher nothing: nobody it watches publishes (yet, or any more),
+    or its rung stops all they do. Then what its page receives, or its silence, is no sign of
+    its line: before this, a teacher whose pupil had just been given the floor and had it taken
+    back reported 0 kbit/s and was put on `text`, and did not hear the next pupil until the
+    ladder's probe (docs/av.md#the-relay)."""
+    assert peer.pupil is not None
+    return not any(_configured(peer.pupil.rung, s)["send"] for s in peer.streams)
 
 
 def _offered(event: janus.PluginEvent) -> bool:
