@@ -182,6 +182,23 @@ def test_a_hard_signal_just_after_a_change_waits_unless_a_figure_says_the_rung_d
     assert p.rung is Rung.AUDIO  # the browser's estimate says 180p does not fit
 
 
+def test_just_after_a_step_down_what_got_through_under_loss_waits_for_the_settle():
+    """The capped-link flake the page test showed: put on `audio` by a cap, the pupil's next
+    report still carries the old rung's queue (loss) and the sound a little below its cost (a
+    rung sent at its cost delivers less under any loss): that is no sign yet that `audio`
+    does not fit. A loss that lasts past the settle is one."""
+    p = observe(at(Rung.P720), Report(loss=0.6, received_kbps=150.0), 0.0)
+    assert p.rung is Rung.AUDIO
+    p = observe(p, Report(loss=0.25, received_kbps=48.0), 2.0)
+    assert p.rung is Rung.AUDIO
+    p = observe(p, Report(loss=0.3, received_kbps=40.0), TIMES.settle_s + 1)
+    assert p.rung is Rung.TEXT  # it lasted: the sound is garbled, the text is what is left
+    # the browser's own estimate, or nothing at all getting through, does not wait
+    p = observe(at(Rung.P720), Report(loss=0.6, received_kbps=150.0), 0.0)
+    assert observe(p, Report(loss=0.3, available_kbps=20.0), 1.0).rung is Rung.TEXT
+    assert observe(p, Report(loss=0.9, received_kbps=0.0), 1.0).rung is Rung.TEXT
+
+
 def test_180p_to_audio_when_the_estimate_falls_below_its_cost():
     p = observe(at(Rung.P180), Report(loss=0.0, rtt_s=0.1, available_kbps=120.0), 0.0)
     assert p.rung is Rung.AUDIO

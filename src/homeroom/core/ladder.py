@@ -318,8 +318,7 @@ def observe(
         target = min(target, fit(known, p.screen))
     since = now - p.changed_at
     if g is Grade.HARD and p.rung > BOTTOM:
-        urgent = known is not None and known < RUNGS[p.rung].kbps(p.screen)
-        if since >= times.settle_s or urgent:
+        if since >= times.settle_s or _urgent(report, RUNGS[p.rung].kbps(p.screen), t):
             return _down(p, target, now, times)
         return replace(p, good_since=None)
     if g is Grade.POOR and p.rung > BOTTOM and _poor_steps(p, since, times):
@@ -332,6 +331,17 @@ def observe(
     if p.rung < p.limit and since >= times.hold_s and now - good_since >= wait:
         return _move(p, Rung(p.rung + 1), now, times)
     return p
+
+
+def _urgent(report: Report, cost: int, t: Thresholds) -> bool:
+    """Whether a hard signal steps down before `settle_s` after a change: the browser's own
+    estimate says the rung does not fit, or nothing gets through. Not what got through under
+    loss: just after a step down, the old rung's queue still drains, and a rung sent at about
+    its cost delivers less than its cost under any loss, so the next rung down would look too
+    big as well (a pupil put on `audio` under a cap went on to `text`)."""
+    if report.available_kbps is not None and report.available_kbps < cost:
+        return True
+    return report.received_kbps is not None and report.received_kbps < t.zero_kbps
 
 
 def _poor_steps(p: Pupil, since: float, times: Times) -> bool:
