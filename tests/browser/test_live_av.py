@@ -391,6 +391,12 @@ def test_the_rung_is_shown_and_a_pupil_chooses_to_save_data(
     expect(teacher.locator("#lv-rungs")).to_have_text(
         "Quality the pupils receive: 360p: 2, Text only (no sound or video): 1"
     )
+    # the class's Janus instance is loaded: the teacher is told why the pupils are low
+    t_wire.add("av.rungs", counts={"180p": 1, "audio": 2}, ceiling="audio")
+    expect(teacher.locator("#lv-rungs")).to_have_text(
+        "Quality the pupils receive: 180p: 1, Sound and shared screen: 2"
+        " (the video server is busy: the class is held at Sound and shared screen)"
+    )
     t_wire.add("av.talking", person=person_of(hugo), on=True)
     expect(teacher.locator("#lv-people-list li", has_text="Hugo")).to_contain_text("(speaking)")
     t_wire.add("av.talking", person=person_of(hugo), on=False)

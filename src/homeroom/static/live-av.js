@@ -301,7 +301,10 @@ export class Av {
     if (!this.teacher) return;
     const counts = message.counts || {};
     const parts = RUNGS.filter((r) => counts[r] > 0).map((r) => `${this.rungWord(r)}: ${counts[r]}`);
-    $("lv-rungs").textContent = this.w("class_av_rungs", { counts: parts.join(", ") || "—" });
+    let text = this.w("class_av_rungs", { counts: parts.join(", ") || "—" });
+    // the pupils are low because the video server is loaded, not because of their lines
+    if (RUNGS.includes(message.ceiling)) text += " " + this.w("class_av_ceiling", { rung: this.rungWord(message.ceiling) });
+    $("lv-rungs").textContent = text;
     $("lv-rungs").hidden = false;
   }
 
