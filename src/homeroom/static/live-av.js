@@ -266,6 +266,7 @@ export class Av {
 
   rungIs(message) {
     if (!RUNGS.includes(message.rung)) return;
+    const left = this.rung === "text" && message.rung !== "text";
     this.rung = message.rung;
     if (RUNGS.includes(message.own)) this.own = message.own;
     $("lv-av").dataset.rung = this.rung;
@@ -281,6 +282,10 @@ export class Av {
     $("lv-rung").textContent = this.w("class_av_rung_now", { rung, why: reason }).trim();
     $("lv-rung").hidden = false;
     if (this.rung === "text") this.closeWatch();
+    // Off text (the ladder's probe, or the pupil's own choice), the gateway subscribes again by
+    // itself and its offer comes: asking as well made a second subscription, which dropped the
+    // one whose offer the page was answering.
+    else if (left && this.on) this.watchAsked = true;
     else if (!this.pcs.watch && !this.watchAsked && this.on) this.watchAsked = this.sendNow("av.watch");
     this.draw();
   }
