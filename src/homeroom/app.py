@@ -26,7 +26,6 @@ from starlette.responses import (
     Response,
 )
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import homeroom
@@ -49,6 +48,7 @@ from homeroom.school.api import openapi as school_openapi
 from homeroom.school.auth.passwords import OWASP_MINIMUM, PasswordParameters
 from homeroom.school.component import School
 from homeroom.web.away import AWAY_FAILURES, AwayCollector, AwayLog, store_away
+from homeroom.web.gzipped import GzippedFiles, gzipped
 from homeroom.web.http import error_response, lang_of
 from homeroom.web.pages import render_page, use_static_path
 
@@ -108,7 +108,7 @@ def static_routes(path: str, vendor_file: Callable[[Request], Any]) -> list[Base
     routes: list[BaseRoute] = []
     for prefix in dict.fromkeys(["/static", path]):
         routes.append(Route(f"{prefix}/vendor/{{name}}", vendor_file))
-        routes.append(Mount(prefix, StaticFiles(packages=[("homeroom", "static")])))
+        routes.append(Mount(prefix, GzippedFiles(packages=[("homeroom", "static")])))
     return routes
 
 
@@ -191,7 +191,11 @@ def create_app(
         path = vendor.get(request.path_params["name"])
         if path is None or not path.exists():
             raise NotFound("no_asset", "Fichier introuvable.", "No such file.")
-        return FileResponse(path, headers={"cache-control": "public, max-age=86400"})
+        cache = {"cache-control": "public, max-age=86400"}
+        answer = gzipped(path, path.stat(), request.headers, cache)
+        if answer is not None:
+            return answer
+        return FileResponse(path, headers={**cache, "vary": "accept-encoding"})
 
     async def homeroom_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HomeroomError)
