@@ -65,12 +65,21 @@ run: $(STAMP)
 	  HOMEROOM_DRAIN_DEADLINE_S=$${HOMEROOM_DRAIN_DEADLINE_S:-5} $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
+# The fast tier on every core, then the slow tier in one process (its tests share servers,
+# ports and network namespaces, and some pin their processes to a core of their own).
 test: lock-check $(STAMP) services chromium cluster-tools av-tools lint
-	$(PYTEST) -q --durations=20
+	$(PYTEST) -q -m "not slow" -p no:randomly -n auto
+	$(PYTEST) -q -m slow --durations=20
 
 # one worker a core (pytest-xdist): the fast tier touches no shared server, so its tests run apart
 test-fast: $(STAMP) cluster-tools
 	$(PYTEST) -q -m "not slow" -p no:randomly -n auto
+
+# The tests start hundreds of Python processes (xdist workers, `homeroom run` and `live`, their
+# clients, `homeroom migrate`), each importing the same modules: with PYTHONDONTWRITEBYTECODE set
+# (as it is on some machines) none is cached and each process compiles them all again, about 2 s
+# of CPU for `homeroom run` alone. The tests keep their bytecode (__pycache__/, ignored by git).
+test test-fast test-latest: export PYTHONDONTWRITEBYTECODE =
 
 define lint_in
 	$(1)/bin/ruff check src tests bench

@@ -1,9 +1,11 @@
 """Failures of the deployment with real processes (issue #10 §3): a node killed, HAProxy reloaded and restarted, a rolling restart.
 
-Each test starts `homeroom cluster` (HAProxy, three nodes in network namespaces where the
-machine allows them, a Redis Cluster of 3+3, PgBouncer) and classes of recorded clients
-(bench/cluster_clients.py: the browser's contract, every event and message recorded) that
-connect through HAProxy with `?room=`, spread over the three nodes, and chat. After the
+The tests share one `homeroom cluster` (HAProxy, three nodes in network namespaces where the
+machine allows them, a Redis Cluster of 3+3, PgBouncer), handed to each as new: every process
+running and UP in HAProxy, nobody connected (tests/e2e/conftest.py; started afresh if it cannot
+be). Each test starts classes of recorded clients (bench/cluster_clients.py: the browser's
+contract, every event and message recorded), in rooms no other test used, that connect
+through HAProxy with `?room=`, spread over the three nodes, and chat. After the
 failure every client must be back through HAProxy, and the audit of every record must find
 nothing missing or doubled, each message sent applied exactly once. Times are recorded by the
 functions of `make bench-cluster` (bench/cluster_bench.py), never asserted here.
@@ -11,14 +13,11 @@ functions of `make bench-cluster` (bench/cluster_bench.py), never asserted here.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+import itertools
 
 import pytest
 from bench.cluster_bench import (
     Crowd,
-    deployment,
     gather,
     haproxy_changes,
     node_loss,
@@ -33,20 +32,19 @@ from tests.gate_process import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 FIGURES = ROOT / ".homeroom" / "failure-figures.txt"
+ROOMS = itertools.count(1)  # the tests share a deployment: each gathers in rooms of its own
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tools() -> None:
-    need = [str(ROOT / "scripts" / "need"), "haproxy", "pgbouncer", "redis-server", "ip", "nft"]
-    subprocess.run(need, check=True, timeout=300)
-
-
-@pytest.fixture
-def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Topology]:
-    # an old HAProxy worker cuts its tunnels 10 s after a reload here, not the operator's 60 s
-    monkeypatch.setenv(cluster.HARD_STOP_ENV, "10")
-    with deployment(tmp_path / "cluster") as t:  # stops and removes everything, failing or not
-        yield t
+@pytest.fixture(scope="module")
+def cluster_env() -> dict[str, str]:
+    return {
+        # an old HAProxy worker cuts its tunnels 10 s after a reload here, not the operator's 60 s
+        cluster.HARD_STOP_ENV: "10",
+        # a gateway's drain closes its clients over 5 s, not the operator's 15 s: the rolling
+        # restart drains three; the notice (5 s: the agent check is every 2 s) is left as it is
+        "HOMEROOM_DRAIN_WINDOW_S": "5",
+        "HOMEROOM_DRAIN_DEADLINE_S": "15",
+    }
 
 
 def record(name: str, figures: dict[str, object]) -> None:
@@ -58,7 +56,7 @@ def record(name: str, figures: dict[str, object]) -> None:
 
 
 def class_of(t: Topology, classes: int, pupils: int) -> Crowd:
-    crowd = gather(t, classes, pupils, chat_period_s=1.0, tag="f")
+    crowd = gather(t, classes, pupils, chat_period_s=1.0, tag=f"f{next(ROOMS)}")
     assert crowd.joined == classes * (pupils + 1)
     return crowd
 

@@ -26,7 +26,11 @@ from tests.gate_process import HOMEROOM, GateProcess
 from tests.slow_clients import Report, Siege, besiege, http_head, websocket_head
 
 pytestmark = pytest.mark.slow
-SIEGE_S = 45.0
+# The bench's siege lasts 45 s; 25 s is still two and a half of the door's 10 s deadline on a
+# head: the first deadline passes with the siege in full swing, the second honest client comes
+# after it, and the requests from elsewhere are answered throughout (docs/server.md).
+SIEGE_S = 25.0
+HONEST_AT = (5.0, 18.0)
 
 
 def metrics_text(base: str) -> str:
@@ -81,8 +85,16 @@ async def both(run: GateProcess, live: LiveProcess) -> tuple[Report, Report]:
     http = http_head("127.0.0.1", run.port)
     ws = websocket_head("127.0.0.1", live.port, join_path())
     return await asyncio.gather(
-        besiege(Siege("127.0.0.1", run.port, http[0], source="127.5.5.5"), http[1]),
-        besiege(Siege("127.0.0.1", live.port, ws[0], source="127.6.6.6"), ws[1]),
+        besiege(
+            Siege("127.0.0.1", run.port, http[0], source="127.5.5.5", duration_s=SIEGE_S),
+            http[1],
+            honest_at=HONEST_AT,
+        ),
+        besiege(
+            Siege("127.0.0.1", live.port, ws[0], source="127.6.6.6", duration_s=SIEGE_S),
+            ws[1],
+            honest_at=HONEST_AT,
+        ),
     )
 
 
