@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,17 +402,10 @@ def gate_rps(t: Topology, seconds: int = 10) -> dict[str, Any]:
     try:
         ticket = posts_script(work, "ticket", "/gate/national/ticket", 201, [])
         wrk_posts(port, ticket, 3)  # warm-up
-        cpu0, wall0, cores0 = server_cpu(t), time.monotonic(), cores()
-        got, spent = wrk_posts(port, ticket, seconds)
-        out["cluster_ticket_rps"] = got["rps"]
-        out["ticket_statuses"] = {"201": got["ok"], "other": got["other"]}
-        out["ticket_cpu_s"] = _spent(cpu0, server_cpu(t), time.monotonic() - wall0)
-        out["ticket_cpu_s"]["generator"] = round(spent, 2)
-        out["ticket_cores_busy"] = busy(cores0)
-        issued = got["ok"] + 2000  # the warm-up's too
+        out.update(measured_posts(t, ticket, seconds, "ticket", 201))
         ring, now = gate_key(t), int(time.time())
         cookies = []
-        for n in range(1, issued + 1):
+        for n in range(1, issued(t) + 1):
             bid = secrets.token_urlsafe(16)
             sealed = ring.seal(
                 Token(Kind.TICKET, gate_tag("national"), Lane.PUPILS, n, now, now + 3600,
@@ -420,16 +414,36 @@ def gate_rps(t: Topology, seconds: int = 10) -> dict[str, Any]:
             cookies.append(f"hr_bid={bid}; hr_t_national={sealed}")
         redeem = posts_script(work, "redeem", "/gate/national/redeem", 200, cookies)
         time.sleep(3.0)  # the horizon moves past the tickets
-        cpu0, wall0, cores0 = server_cpu(t), time.monotonic(), cores()
-        got, spent = wrk_posts(port, redeem, seconds)
-        out["cluster_redeem_rps"] = got["rps"]
-        out["redeem_statuses"] = {"200": got["ok"], "other": got["other"]}
-        out["redeem_cpu_s"] = _spent(cpu0, server_cpu(t), time.monotonic() - wall0)
-        out["redeem_cpu_s"]["generator"] = round(spent, 2)
-        out["redeem_cores_busy"] = busy(cores0)
+        out.update(measured_posts(t, redeem, seconds, "redeem", 200))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def measured_posts(
+    t: Topology, script: Path, seconds: int, name: str, status: int
+) -> dict[str, Any]:
+    """One measured wrk run of `script` through HAProxy: `cluster_<name>_rps`, the answers by
+    status, the CPU seconds of each kind of process and of wrk, each core's busy share."""
+    cpu0, wall0, cores0 = server_cpu(t), time.monotonic(), cores()
+    got, spent = wrk_posts(t.haproxy_port, script, seconds)
+    cpu = _spent(cpu0, server_cpu(t), time.monotonic() - wall0)
+    return {
+        f"cluster_{name}_rps": got["rps"],
+        f"{name}_statuses": {str(status): got["ok"], "other": got["other"]},
+        f"{name}_cpu_s": {**cpu, "generator": round(spent, 2)},
+        f"{name}_cores_busy": busy(cores0),
+    }
+
+
+def issued(t: Topology) -> int:
+    """The tickets the national gate has issued (its operator API, through HAProxy)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{t.haproxy_port}/gate/national/admin/status",
+        headers={"authorization": f"Bearer {t.operator_token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return int(json.load(answer)["lanes"]["pupils"]["issued"])
 
 
 def wrk_posts(port: int, script: Path, seconds: int) -> tuple[dict[str, Any], float]:
