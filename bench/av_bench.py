@@ -32,7 +32,7 @@ its lines passed on. `page`: bench/av_page_ladder.py, the same times as a pupil'
 Chromium shows them, through the school, the gateway and Janus, behind a real tbf cap (three
 runs, one with BENCH_AV_QUICK=1; skipped, saying why, without root). Bounded: each class has a
 time budget, its process a timeout; `media` and `ladder` take about 6 minutes (1 to 2 with
-BENCH_AV_QUICK=1), `page` about 5 (under 2).
+BENCH_AV_QUICK=1), `page` about 5½ (2).
 """
 
 from __future__ import annotations

@@ -11,18 +11,19 @@ end. Each run: the teacher on air (camera and microphone, `on_air`) and Léa wat
 context; Léa's rung (`#lv-av[data-rung]`, what the gateway's `av.rung` told her page) read from here
 every 100 ms. Léa climbs from the newcomer's 180p until 720p or for 60 s, whichever comes first
 (`av_ladder_first_climb_s`, from the page showing the teacher to its first rung above 180p) and
-stays 8 s more, so that the layer flows, not only asked for; the rung then is her top. Then her link
-is capped with a tbf at 150 kbit/s on the veth's end in this machine's namespace (what Janus sends
-her: audio, 57, fits; 180p, 207, does not), and `av_ladder_step_down_s` is the time from the `tc`
-command's return to her page showing a rung that fits (audio or lower; which one is recorded, goal ≤
-5 s); the cap held 15 s in all (as `ladder_bench.py cap`'s shortest case), then removed, and
-`av_ladder_recovery_s` is the time from the removal to her page showing her top again (goal ≤ 30 s;
-90 s at most, else that run's time is null and `reached` counts it). Each run records every rung her
-page passed through with its time, and, once a second, Chromium's `availableIncomingBitrate` on her
-selected candidate pair (read as the tests read `getStats`: KEEP_PEERS keeps the page's peer
-connections), which the ladder's recovery depends on (docs/av.md#the-ladder-s-own-figures). The
-contexts are closed and the class left alone for 10 s between runs. A time is when the poll first
-saw the rung: up to ~0.1 s (and an evaluate's round trip) after the page changed it.
+stays there 34 s more (longer than the ladder's `prove_s`: a rung she holds, whose loss is no failed
+climb to back off from); the rung then is her top. Then her link is capped with a tbf at 150 kbit/s
+on the veth's end in this machine's namespace (what Janus sends her: audio, 57, fits; 180p, 207,
+does not), and `av_ladder_step_down_s` is the time from the `tc` command's return to her page
+showing a rung that fits (audio or lower; which one is recorded, goal ≤ 5 s); the cap held 15 s in
+all (as `ladder_bench.py cap`'s shortest case), then removed, and `av_ladder_recovery_s` is the time
+from the removal to her page showing her top again (goal ≤ 30 s; 90 s at most, else that run's time
+is null and `reached` counts it). Each run records every rung her page passed through with its time,
+and, once a second, Chromium's `availableIncomingBitrate` on her selected candidate pair (read as
+the tests read `getStats`: KEEP_PEERS keeps the page's peer connections), which the ladder's
+recovery depends on (docs/av.md#the-ladder-s-own-figures). The contexts are closed and the class
+left alone for 10 s between runs. A time is when the poll first saw the rung: up to ~0.1 s (and an
+evaluate's round trip) after the page changed it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from playwright.sync_api import Page  # noqa: E402
 from tests.av.test_class_media import RECEIVED, Scene, cap, class_scene, on_air  # noqa: E402
 from tests.av.test_media import tc  # noqa: E402
 
-from homeroom.core.ladder import START, Rung  # noqa: E402
+from homeroom.core.ladder import START, TIMES, Rung  # noqa: E402
 from homeroom.deploy import netns  # noqa: E402
 
 QUICK = os.environ.get("BENCH_AV_QUICK") == "1"
@@ -54,7 +55,10 @@ RUNS = int(os.environ.get("BENCH_AV_PAGE_RUNS", "1" if QUICK else "3"))
 CAP = "150kbit"
 FITS = {Rung.AUDIO, Rung.SLIDES, Rung.TEXT}  # at 150 kbit/s (57 for audio; 180p needs 207)
 CLIMB_S = 60.0  # the climb's time; its end (or 720p) is the run's top
-TOP_HELD_S = 8.0  # on the top before the cap: the ladder's hold, a key frame and two reports
+# On the top before the cap: longer than the ladder's `prove_s`, so that the top is a rung she
+# holds, as a pupil settled in a class does; capped sooner, her step down would count as a
+# failed climb onto it, and the way back would wait the backoff (16–18 s a rung, not 8–10).
+TOP_HELD_S = TIMES.prove_s + 4.0
 CAPPED_S = 15.0  # the cap's whole length, from its start
 DOWN_S = 30.0  # no step down within this: the run's time is null, and `reached` says so
 UP_S = 90.0  # no recovery within this: the same
@@ -135,7 +139,7 @@ def one_run(scene: Scene) -> dict[str, Any]:
         climbed, first_climb = watch.until(lambda r: r > START, CLIMB_S, "climb")
         left = CLIMB_S - (time.monotonic() - watch.t0)
         watch.until(lambda r: r == Rung.P720, max(left, 0.0), "climb")
-        watch.until(lambda r: False, TOP_HELD_S, "climb")  # that layer flowing, not just asked for
+        watch.until(lambda r: False, TOP_HELD_S, "climb")
         top = watch.rung()
         cap(scene.net, CAP)
         capped = time.monotonic()
@@ -171,12 +175,16 @@ def one_run(scene: Scene) -> dict[str, Any]:
     }
 
 
-def summary(metric: str, key: str, runs: list[dict[str, Any]], **extra: Any) -> None:
-    """Median and worst of the runs that reached it; each run's value (None: not reached)."""
+def summary(
+    metric: str, key: str, runs: list[dict[str, Any]], also: tuple[str, ...], **extra: Any
+) -> None:
+    """Median and worst of the runs that reached it; each run's value (None: not reached) and
+    its `also` figures."""
     each = [run[key] for run in runs]
     reached = [v for v in each if v is not None]
     labels = {
         "each": [None if v is None else round(v, 2) for v in each],
+        **{name: [run[name] for run in runs] for name in also},
         "reached": f"{len(reached)}/{len(each)}",
         "source": SOURCE,
         "cap": CAP,
@@ -211,33 +219,11 @@ def main() -> int:
     except pytest.skip.Exception as skipped:  # no Janus, no tbf: the helpers said which
         print(f"page: skipped: {skipped}", flush=True)
         return 0
-    summary(
-        "av_ladder_first_climb_s",
-        "first_climb_s",
-        runs,
-        tops=[r["top"] for r in runs],
-        climbed_to=[r["climbed_to"] for r in runs],
-    )
-    summary(
-        "av_ladder_step_down_s",
-        "step_down_s",
-        runs,
-        goal="<= 5",
-        stepped_to=[r["stepped_to"] for r in runs],
-        at_lift=[r["under_cap_at_lift"] for r in runs],
-        rungs=[r["rungs"] for r in runs],
-        cap_at_s=[r["cap_at_s"] for r in runs],
-        lifted_at_s=[r["lifted_at_s"] for r in runs],
-    )
-    summary(
-        "av_ladder_recovery_s",
-        "recovery_s",
-        runs,
-        goal="<= 30",
-        capped_for_s=CAPPED_S,
-        tops=[r["top"] for r in runs],
-        recovered_to=[r["recovered_to"] for r in runs],
-    )
+    summary("av_ladder_first_climb_s", "first_climb_s", runs, ("top", "climbed_to"))
+    down = ("stepped_to", "under_cap_at_lift", "rungs", "cap_at_s", "lifted_at_s")
+    summary("av_ladder_step_down_s", "step_down_s", runs, down, goal="<= 5")
+    up = ("top", "recovered_to")
+    summary("av_ladder_recovery_s", "recovery_s", runs, up, goal="<= 30", capped_for_s=CAPPED_S)
     estimates = [v for r in runs for vs in r["available_incoming_kbps"].values() for v in vs]
     given = [v for v in estimates if v is not None]
     emit(
