@@ -190,9 +190,10 @@ bench-drain: $(STAMP)
 
 # Audio and video through Janus (docs/av.md#measured-make-bench-av): Janus on core 0, aiortc
 # teacher and pupils in a network namespace on core 1, stepped up to the knee for 180p, 360p and
-# audio-only classes; first frame, joins, bytes per pupil, and the ladder's times.
-# BENCH_AV_QUICK=1 for a short run (1 to 2 minutes); needs root (a network namespace).
-bench-av: $(STAMP) av-tools
+# audio-only classes; first frame, joins, bytes per pupil, and the ladder's times: on the model,
+# and as a pupil's page in Chromium shows them behind a real tbf cap (bench/av_page_ladder.py).
+# BENCH_AV_QUICK=1 for a short run (3 to 4 minutes); needs root (a network namespace).
+bench-av: $(STAMP) av-tools chromium
 	$(PY) bench/av_bench.py
 
 clean:

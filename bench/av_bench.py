@@ -1,6 +1,6 @@
 """`make bench-av`: audio and video through Janus (issue #12), one JSON object a figure per line.
 
-    python bench/av_bench.py [media ladder]     # every step when none
+    python bench/av_bench.py [step ...]         # media, ladder, page; every step when none
     BENCH_AV_QUICK=1 python bench/av_bench.py   # a short run (fewer pupils, shorter windows)
     BENCH_AV_DECODE=all ...                     # pupils decode every frame (default: the first)
     BENCH_AV_CLASSES=audio,180p ...             # only these classes (default: 180p,360p,audio,720p)
@@ -28,8 +28,11 @@ behind its 50 audio packets a second), or the last step, or the class's time bud
   `slides` is the audio rung's media (the slides ride the class WebSocket), `text` has none.
 
 `ladder`: bench/ladder_bench.py (the ladder's step-down and recovery on the capped-link model),
-its lines passed on. Bounded: each class has a time budget, its process a timeout; the whole run
-takes about 6 minutes (1 to 2 with BENCH_AV_QUICK=1).
+its lines passed on. `page`: bench/av_page_ladder.py, the same times as a pupil's page in
+Chromium shows them, through the school, the gateway and Janus, behind a real tbf cap (three
+runs, one with BENCH_AV_QUICK=1; skipped, saying why, without root). Bounded: each class has a
+time budget, its process a timeout; `media` and `ladder` take about 6 minutes (1 to 2 with
+BENCH_AV_QUICK=1), `page` about 5½ (2).
 """
 
 from __future__ import annotations
@@ -298,6 +301,11 @@ def ladder() -> None:
     began = time.monotonic()
     subprocess.run([sys.executable, str(ROOT / "bench" / "ladder_bench.py"), "cap"], check=True)
     print(f"ladder: {time.monotonic() - began:.0f} s", file=sys.stderr)
+
+
+@step("page")
+def page() -> None:
+    subprocess.run([sys.executable, str(ROOT / "bench" / "av_page_ladder.py")], check=True)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ capped-link model of tests/capped_link.py (a report every 2 s, at a random phase
 cap of 150 kbit/s (audio fits, 180p does not), time to the first rung that fits
 (`ladder_step_down_s`, goal ≤ 5 s); the cap lifted, time back to 720p (`ladder_recovery_s`,
 goal ≤ 30 s) after 15 s, a minute and five minutes under the cap (failed probes under a long
-cap make the next climb wait longer), each with and without the browser's bandwidth estimate. The real figures add the
-browser's and Janus's delays: `make bench-av` measures them with Chromium behind a real tbf.
+cap make the next climb wait longer), each with and without the browser's bandwidth estimate.
+These are the model's times: no browser, gateway or Janus, no key frame to wait for. The real
+ones, a pupil's page in Chromium behind a real tbf through the gateway and Janus, are
+bench/av_page_ladder.py's (`make bench-av`'s step `page`).
 """
 
 from __future__ import annotations

@@ -70,9 +70,10 @@ KEEP_PEERS = """
 })();
 """
 
-# What the page's open peer connections received, and the path the media took.
+# What the page's open peer connections received, the path the media took, and Chromium's
+# bandwidth estimate on that path (`availableIncomingBitrate`, null where it gives none).
 RECEIVED = """async () => {
-  const out = {frames: 0, samples: 0, width: 0, paths: []};
+  const out = {frames: 0, samples: 0, width: 0, paths: [], available: []};
   for (const pc of window.__hrPeers) {
     if (pc.connectionState === "closed") continue;
     const stats = await pc.getStats();
@@ -88,6 +89,7 @@ RECEIVED = """async () => {
       const pair = stats.get(r.selectedCandidatePairId);
       out.paths.push([stats.get(pair.localCandidateId).address,
                       stats.get(pair.remoteCandidateId).address]);
+      out.available.push(pair.availableIncomingBitrate ?? null);
     });
   }
   return out;
@@ -154,9 +156,11 @@ class Scene:
     browser: Browser
 
 
-@pytest.fixture
-def scene() -> Iterator[Scene]:
-    """Janus, the school and its gateway on the veth; Chromium in the namespace."""
+@contextmanager
+def class_scene() -> Iterator[Scene]:
+    """Janus, the school and its gateway on the veth; Chromium in the namespace, its contexts
+    watched for the Content-Security-Policy (read `browser.watches`). A plain context manager,
+    so that bench/av_page_ladder.py sets up the same class outside pytest."""
     with (
         client_namespace() as net,
         janus_instance(ice_enforce_list=(net.host_end,), rtp_ports=(43_000, 43_999)) as janus,
@@ -190,12 +194,20 @@ def scene() -> Iterator[Scene]:
                 watched = WatchedBrowser(browser)
                 try:
                     yield Scene(net, Class(school.base, session_id), watched)  # type: ignore[arg-type]
-                    violations = [v for w in watched.watches for v in w.violations]
-                    assert violations == [], "the Content-Security-Policy refused something"
                 finally:
                     browser.close()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def scene() -> Iterator[Scene]:
+    """The class scene; the test fails if a page broke the Content-Security-Policy."""
+    with class_scene() as s:
+        yield s
+        watches = s.browser.watches  # type: ignore[attr-defined]  # a WatchedBrowser
+        violations = [v for w in watches for v in w.violations]
+        assert violations == [], "the Content-Security-Policy refused something"
 
 
 def open_class(scene: Scene, login: str, lang: str) -> Page:
