@@ -182,18 +182,23 @@ def test_a_hard_signal_just_after_a_change_waits_unless_a_figure_says_the_rung_d
     assert p.rung is Rung.AUDIO  # the browser's estimate says 180p does not fit
 
 
-def test_just_after_a_step_down_what_got_through_under_loss_waits_for_the_settle():
+def test_just_after_a_step_down_to_sound_what_got_through_under_loss_waits_for_the_settle():
     """The capped-link flake the page test showed: put on `audio` by a cap, the pupil's next
     report still carries the old rung's queue (loss) and the sound a little below its cost (a
     rung sent at its cost delivers less under any loss): that is no sign yet that `audio`
-    does not fit. A loss that lasts past the settle is one."""
+    does not fit. A loss that lasts past the settle is one. On a rung with video the same
+    figure steps at once (bench-av's page step: 720p → 180p → audio within 5 s of a cap)."""
     p = observe(at(Rung.P720), Report(loss=0.6, received_kbps=150.0), 0.0)
     assert p.rung is Rung.AUDIO
     p = observe(p, Report(loss=0.25, received_kbps=48.0), 2.0)
     assert p.rung is Rung.AUDIO
     p = observe(p, Report(loss=0.3, received_kbps=40.0), TIMES.settle_s + 1)
     assert p.rung is Rung.TEXT  # it lasted: the sound is garbled, the text is what is left
-    # the browser's own estimate, or nothing at all getting through, does not wait
+    # on a rung with video, what got through below the rung's cost does not wait: a cap
+    p = observe(at(Rung.P720), Report(loss=0.25, received_kbps=270.0), 0.0)
+    assert p.rung is Rung.P180  # the report still had the second before the cap in it
+    assert observe(p, Report(loss=0.25, received_kbps=140.0), 2.0).rung is Rung.AUDIO
+    # the browser's own estimate, or nothing at all getting through, does not wait either
     p = observe(at(Rung.P720), Report(loss=0.6, received_kbps=150.0), 0.0)
     assert observe(p, Report(loss=0.3, available_kbps=20.0), 1.0).rung is Rung.TEXT
     assert observe(p, Report(loss=0.9, received_kbps=0.0), 1.0).rung is Rung.TEXT

@@ -318,7 +318,7 @@ def observe(
         target = min(target, fit(known, p.screen))
     since = now - p.changed_at
     if g is Grade.HARD and p.rung > BOTTOM:
-        if since >= times.settle_s or _urgent(report, RUNGS[p.rung].kbps(p.screen), t):
+        if since >= times.settle_s or _urgent(report, known, p.rung, p.screen, t):
             return _down(p, target, now, times)
         return replace(p, good_since=None)
     if g is Grade.POOR and p.rung > BOTTOM and _poor_steps(p, since, times):
@@ -333,15 +333,22 @@ def observe(
     return p
 
 
-def _urgent(report: Report, cost: int, t: Thresholds) -> bool:
+def _urgent(report: Report, known: float | None, rung: Rung, screen: bool, t: Thresholds) -> bool:
     """Whether a hard signal steps down before `settle_s` after a change: the browser's own
-    estimate says the rung does not fit, or nothing gets through. Not what got through under
-    loss: just after a step down, the old rung's queue still drains, and a rung sent at about
-    its cost delivers less than its cost under any loss, so the next rung down would look too
-    big as well (a pupil put on `audio` under a cap went on to `text`)."""
+    estimate says the rung does not fit, or nothing gets through, or, on a rung with video,
+    what got through under loss is below the rung's cost (a cap: the pupil goes on down
+    without waiting out the old rung's queue). On `audio` and `slides` not that last figure: a
+    rung sent at about its cost delivers less than its cost under any loss, and just after a
+    step down the old rung's queue still drains, so the sound would look too big for the line
+    as well; a pupil put on `audio` by a cap went on to `text` and lost the teacher's voice. The
+    last rungs with sound are left on lasting figures (from `settle_s` on) alone."""
+    cost = RUNGS[rung].kbps(screen)
     if report.available_kbps is not None and report.available_kbps < cost:
         return True
-    return report.received_kbps is not None and report.received_kbps < t.zero_kbps
+    if report.received_kbps is not None and report.received_kbps < t.zero_kbps:
+        return True
+    video = RUNGS[rung].camera is not None
+    return video and known is not None and known < cost
 
 
 def _poor_steps(p: Pupil, since: float, times: Times) -> bool:
