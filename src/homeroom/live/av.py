@@ -52,6 +52,7 @@ PCS = ("camera", "screen", "watch")
 SDP_MAX = 16 * 1024  # bytes: the frame limit (a Chromium simulcast offer is ~6 KB, docs/av.md)
 CANDIDATE_MAX = 512
 DEAD_S = 30.0  # an instance this process could not reach is not chosen again for this long
+CLOSE_TRIES, CLOSE_WAIT_S = 8, 0.5  # a room's participants asked again before it is kept
 TICK_S = 2.0  # the ladder's clock, the placement check and the teachers' counts
 ROOM_EXISTS = 427  # VideoRoom: the room exists already (another gateway made it)
 MONITOR = "monitor"  # the display of each gateway's silent participant
@@ -786,10 +787,26 @@ class AvRelay:
 
     async def _close_room(self, klass: AvClass) -> None:
         """Nobody here uses the class any more: its VideoRoom room goes too if this monitor is
-        its only participant (every gateway using it has one), so rooms do not pile up."""
-        people, _ = await klass.monitor.videoroom(vr.participants(klass.number))
-        if isinstance(people, vr.Participants) and len(people.participants) <= 1:  # ours alone
-            await klass.monitor.videoroom(vr.destroy(klass.number))
+        its only participant (every gateway using it has one), so rooms do not pile up.
+
+        Janus answers a session's `destroy` before its handles have left the room: a publisher
+        that has just left can still be listed for a moment (seen in the full suite: the room
+        stayed). So the count is asked again for a few seconds before the room is left to a
+        participant who is really there (another gateway's monitor, or its people), and a
+        request that failed (a busy Janus, a slow answer) is made again in the same way."""
+        for attempt in range(CLOSE_TRIES):
+            try:
+                people, _ = await klass.monitor.videoroom(vr.participants(klass.number))
+                if not isinstance(people, vr.Participants):
+                    return
+                if len(people.participants) <= 1:  # ours alone
+                    await klass.monitor.videoroom(vr.destroy(klass.number))
+                    return
+            except (JanusUnavailable, PluginError, JanusError, TimeoutError):
+                if attempt + 1 == CLOSE_TRIES:
+                    raise
+            if attempt + 1 < CLOSE_TRIES:
+                await asyncio.sleep(CLOSE_WAIT_S)
 
     # -- the clock --------------------------------------------------------------------------
 
