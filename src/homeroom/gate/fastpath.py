@@ -102,13 +102,20 @@ class BodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    limit = self.limit_for(scope["path"])
-                    if not value.isdigit() or int(value) > limit:
-                        await _too_large(send, limit, self.headers)
-                        return
+            limit = self.limit_for(scope["path"])
+            if not announced_within(scope, limit):
+                await _too_large(send, limit, self.headers)
+                return
         await self.app(scope, receive, send)
+
+
+def announced_within(scope: Scope, limit: int) -> bool:
+    """Whether the body a request announces (Content-Length) is at most `limit` bytes; one sent
+    without a length is bounded where it is read (http.read_body)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return bool(value.isdigit() and int(value) <= limit)
+    return True
 
 
 async def _too_large(send: Send, limit: int, extra: tuple[Header, ...]) -> None:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from homeroom.gate.fastpath import respond
+from homeroom.gate.fastpath import announced_within, respond
 from homeroom.gate.http import Answer, GateEndpoints
 from homeroom.gate.runtime import GateRuntime
 from homeroom.gate.who import SESSION_COOKIE
@@ -83,22 +83,13 @@ class TicketFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             found = self.flows.get(scope["path"])
-            if found is not None and self._within_limit(scope):
+            if found is not None and announced_within(scope, self.limit):  # else BodyLimit's 413
                 rt, flow, ticket = found
                 request = Request(scope, receive)
                 if not (ticket and request.cookies.get(SESSION_COOKIE)):
                     await self._answer(rt, flow, request, send)
                     return
         await self.app(scope, receive, send)
-
-    def _within_limit(self, scope: Scope) -> bool:
-        """Whether the announced body is within the limit (fastpath.BodyLimit, after this
-        layer, refuses the others with its 413); a body sent without a length is bounded
-        where it is read."""
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                return bool(value.isdigit() and int(value) <= self.limit)
-        return True
 
     async def _answer(self, rt: GateRuntime, flow: Flow, request: Request, send: Send) -> None:
         self.answered += 1
