@@ -6,6 +6,7 @@ The `api` fixture (tests/school/conftest.py) builds it; `sign_in` and `with_cook
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +33,26 @@ CHEAP = PasswordParameters(1, 64, 1)
 PASSWORD = "correct horse battery"
 
 
+class Clock:
+    """The school's clock in a test: `NOW` until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = NOW.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, when: dt.datetime) -> None:
+        self.now = when.timestamp()
+
+
 @dataclass
 class Api:
     client: httpx.AsyncClient
     demo: Demo
     deps: SchoolDeps
+    session: AsyncSession  # the demo's database, to add rows
+    clock: Clock  # the one the API reads
 
 
 async def handle(request: Request, exc: Exception) -> Response:
@@ -89,11 +105,12 @@ async def api_client(engine: AsyncEngine, session: AsyncSession) -> AsyncIterato
     await with_passwords(
         session, passwords, demo.pupil, demo.other_pupil, demo.parent, demo.teacher
     )
-    async with school_deps(engine, passwords) as deps:
+    clock = Clock()
+    async with school_deps(engine, passwords, clock) as deps:
         app = Starlette(routes=school_routes(deps), exception_handlers={HomeroomError: handle})
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
-            yield Api(client, demo, deps)
+            yield Api(client, demo, deps, session, clock)
 
 
 async def sign_in(api: Api, login: str, password: str = PASSWORD) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from homeroom.school.auth.sessions import COOKIE, LONG
+from homeroom.school.data.models import ClassSession
 from tests.school.apiclient import PASSWORD, Api, sign_in, with_cookie
 
 
@@ -82,6 +85,45 @@ async def test_a_parent_sees_the_childs_sessions_and_another_school_none(api: Ap
     me = (await api.client.get("/api/v1/me", headers=with_cookie(teacher))).json()
     assert me["lane"] == "staff"
     assert set(await group_ids(api, teacher)) == set(api.demo.groups)
+
+
+async def titles(api: Api, cookie: str, day: str | None = None) -> list[str]:
+    params = {} if day is None else {"day": day}
+    response = await api.client.get(
+        "/api/v1/me/sessions", params=params, headers=with_cookie(cookie)
+    )
+    assert response.status_code == 200, response.text
+    return [s["title"] for s in response.json()["sessions"]]
+
+
+async def test_by_default_my_sessions_cross_midnight_as_the_dashboard_does(api: Api) -> None:
+    paris = dt.timezone(dt.timedelta(hours=2))  # CEST
+    for start, title in (
+        (dt.datetime(2026, 9, 7, 23, 30, tzinfo=paris), "Veillée"),
+        (dt.datetime(2026, 9, 8, 0, 5, tzinfo=paris), "Minuit passé"),
+        (dt.datetime(2026, 9, 8, 2, 0, tzinfo=paris), "Nuit blanche"),
+    ):
+        api.session.add(
+            ClassSession(
+                group_id=api.demo.groups[0],
+                teacher_id=api.demo.teacher,
+                title=title,
+                starts_at=start,
+                ends_at=start + dt.timedelta(minutes=55),
+            )
+        )
+    await api.session.commit()
+    cookie = await sign_in(api, "lea")
+    at = api.clock.at
+    at(dt.datetime(2026, 9, 7, 21, 55, tzinfo=dt.UTC))  # 23:55 in Paris
+    night = await titles(api, cookie)
+    assert night[-2:] == ["Veillée", "Minuit passé"] and "Nuit blanche" not in night
+    assert len(night) == 2 * len(api.demo.groups) + 2  # and the day's classes
+    at(dt.datetime(2026, 9, 7, 22, 10, tzinfo=dt.UTC))  # 00:10: yesterday's is in progress
+    assert await titles(api, cookie) == ["Veillée", "Minuit passé", "Nuit blanche"]
+    assert await titles(api, cookie, "2026-09-08") == ["Minuit passé", "Nuit blanche"]  # the day
+    at(dt.datetime(2026, 9, 7, 22, 26, tzinfo=dt.UTC))  # 00:26: it has ended
+    assert await titles(api, cookie) == ["Minuit passé", "Nuit blanche"]
 
 
 async def test_wrong_password_and_unknown_login_look_the_same(api: Api) -> None:

@@ -29,20 +29,12 @@ from homeroom.school.deps import SchoolDeps
 from homeroom.school.links.attendance import Counts
 from homeroom.school.pages.routes import page_routes
 from homeroom.school.people import enrol
-from tests.school.apiclient import school_deps
+from tests.school.apiclient import Clock, school_deps
 from tests.school.people import NOW, Demo, build, person
 
 CHEAP = PasswordParameters(1, 64, 1)
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -432,6 +424,52 @@ async def test_the_teacher_sees_who_is_in_for_the_sessions_about_to_start(site: 
     assert all(pupils == frozenset({site.demo.pupil}) for _, pupils in site.attendance.asked)
     text = text_of(home.text)
     assert "Entrés 17" in text and "En attente 4" in text and "Pas connectés 1" in text
+
+
+async def around_midnight(site: Site) -> tuple[int, int, int]:
+    """6e A's sessions of 23:30-00:30, 00:05 and 02:00 across the night of 7 to 8 September."""
+    paris = dt.timezone(dt.timedelta(hours=2))  # CEST
+    spans = [
+        (dt.datetime(2026, 9, 7, 23, 30, tzinfo=paris), 60, "Veillée"),
+        (dt.datetime(2026, 9, 8, 0, 5, tzinfo=paris), 55, "Minuit passé"),
+        (dt.datetime(2026, 9, 8, 2, 0, tzinfo=paris), 55, "Nuit blanche"),
+    ]
+    async with db.sessions(site.engine)() as s:
+        rows = [
+            ClassSession(
+                group_id=site.demo.groups[0],
+                teacher_id=site.demo.teacher,
+                title=title,
+                starts_at=start,
+                ends_at=start + dt.timedelta(minutes=minutes),
+            )
+            for start, minutes, title in spans
+        ]
+        s.add_all(rows)
+        await s.commit()
+        return rows[0].id, rows[1].id, rows[2].id
+
+
+async def test_at_midnight_the_dashboard_keeps_the_class_in_progress_and_the_one_about_to_start(
+    site: Site,
+) -> None:
+    await around_midnight(site)
+    await site.signed_in("lea")
+    site.clock.now = dt.datetime(2026, 9, 7, 21, 55, tzinfo=dt.UTC).timestamp()  # 23:55 Paris
+    text = text_of((await site.get("/home")).text)
+    assert "Veillée" in text and "Nuit blanche" not in text
+    assert "mardi 8 septembre, 00:05" in text and "Minuit passé" in text  # tomorrow, said so
+    assert "Maths 6e A" in text  # the day's morning classes are still today's
+
+    site.clock.now = dt.datetime(2026, 9, 7, 22, 10, tzinfo=dt.UTC).timestamp()  # 00:10
+    text = text_of((await site.get("/home")).text)
+    assert "lundi 7 septembre, 23:30" in text and "Veillée" in text  # yesterday's, in progress
+    assert "Minuit passé" in text and "Nuit blanche" in text  # today's, without a date
+    assert "mardi 8 septembre, 00:05" not in text and "Maths 6e A" not in text
+
+    site.clock.now = dt.datetime(2026, 9, 7, 22, 31, tzinfo=dt.UTC).timestamp()  # 00:31
+    text = text_of((await site.get("/home")).text)
+    assert "Veillée" not in text and "Minuit passé" in text  # yesterday's has ended
 
 
 async def test_the_dashboard_shows_without_the_counts_while_the_gate_is_away(site: Site) -> None:

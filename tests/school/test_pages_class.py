@@ -80,7 +80,7 @@ async def site(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asy
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://school.test") as client:
-        yield Api(client, api.demo, api.deps)
+        yield Api(client, api.demo, api.deps, api.session, api.clock)
 
 
 async def session_of_class(site: Api, cookie: str) -> int:

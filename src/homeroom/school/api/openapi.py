@@ -450,7 +450,7 @@ def _me_paths() -> dict[str, Any]:
         },
         "/api/v1/me/sessions": {
             "get": _op(
-                "My class sessions of a day (Paris time; today by default)",
+                "My class sessions of a day (Paris time); by default today's, in progress or soon",
                 {
                     "200": _json(
                         _object(

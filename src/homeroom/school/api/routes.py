@@ -40,12 +40,15 @@ from homeroom.school.data.queries import sessions_of_groups
 from homeroom.school.deps import SchoolDeps
 from homeroom.school.people.directory import children_of
 from homeroom.school.schedule import ical
+from homeroom.school.schedule.timetable import MAX_MINUTES, SOON, on_the_dashboard
 from homeroom.web.http import lang_of, read_body
 from homeroom.web.i18n import Lang
 
 __all__ = ["Unauthorized", "day_bounds", "parse_day", "school_routes", "signed_out"]
 
-ZONE = ZoneInfo("Europe/Paris")
+PARIS = "Europe/Paris"
+ZONE = ZoneInfo(PARIS)
+MAX_LENGTH = dt.timedelta(minutes=MAX_MINUTES)  # a session in progress began at most this long ago
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 CALENDAR_PAST = dt.timedelta(days=30)  # a feed keeps last month's classes, for the record
 CALENDAR_AHEAD = dt.timedelta(days=366)
@@ -130,16 +133,20 @@ class SchoolEndpoints(Endpoints):
         )
 
     async def my_sessions(self, request: Request) -> Response:
+        """The caller's sessions of a day; by default today's, with those in progress or starting
+        within the hour across midnight, as the dashboard shows them (docs/school.md#pages)."""
         text = request.query_params.get("day")
-        if text is None:
-            day = dt.datetime.fromtimestamp(self.deps.clock(), ZONE).date()
-        else:
-            day = parse_day(text)
+        now = self.now()
+        day = now.astimezone(ZONE).date() if text is None else parse_day(text)
         start, end = day_bounds(day)
+        if text is None:  # the class of 00:05 at 23:55, the one of 23:30 after midnight
+            start, end = min(start, now - MAX_LENGTH), max(end, now + SOON)
         async with self.deps.sessionmaker() as db:
             principal = await self.principal(request, db)
             groups = principal.enrolled | principal.taught | principal.children_groups
             rows = await sessions_of_groups(db, groups, start, end)
+        if text is None:
+            rows = [r for r in rows if on_the_dashboard(r.starts_at, r.ends_at, PARIS, now)]
         return JSONResponse(
             {
                 "day": day.isoformat(),

@@ -2,7 +2,8 @@
 
 Every session row carries its school's zone, so a page shows each time where the class is, and
 "today" is the local day of each school: the query asks for the 48 hours around now, which hold
-today in every zone, and `today_only` keeps the rows of the local day (docs/school.md#pages).
+today in every zone, and `on_the_dashboard` keeps the rows of the local day, with those in progress
+or starting within the hour across midnight (docs/school.md#pages).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from homeroom.school.data.models import (
 from homeroom.school.people import enrol
 from homeroom.school.people.directory import pupils_of
 from homeroom.school.people.enrol import MESSAGES
-from homeroom.school.schedule.timetable import local_view, to_utc
+from homeroom.school.schedule.timetable import on_the_dashboard, to_utc
 
 DAY: Final = dt.timedelta(days=1)
 MAX_SCHOOLS: Final = 100  # an operator's or a large académie's list is cut here
@@ -64,10 +65,8 @@ def around(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
 
 
 def today_only(rows: list[DaySession], now: dt.datetime) -> list[DaySession]:
-    """The rows that start on the local day of `now`, in each row's own zone."""
-    return [
-        r for r in rows if local_view(r.starts_at, r.zone).date() == local_view(now, r.zone).date()
-    ]
+    """The rows `on_the_dashboard` at `now`, in each row's own zone."""
+    return [r for r in rows if on_the_dashboard(r.starts_at, r.ends_at, r.zone, now)]
 
 
 async def viewer_and_sessions(

@@ -87,6 +87,10 @@ def session_view(lang: str, s: DaySession, now: dt.datetime) -> dict[str, Any]:
         "title": s.title,
         "group": s.group_name,
         "teacher": s.teacher_name,
+        # a session of another day than today, shown because it is in progress or soon
+        "date": None
+        if local_view(s.starts_at, s.zone).date() == local_view(now, s.zone).date()
+        else i18n.format_date(lang, start, s.zone),
         "start": i18n.format_time(lang, start, s.zone),
         "end": i18n.format_time(lang, end, s.zone),
         "iso": s.starts_at.strftime("%Y-%m-%dT%H:%M:%SZ"),

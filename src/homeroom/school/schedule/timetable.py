@@ -34,6 +34,7 @@ from homeroom.school.data.models import DEFAULT_ZONE
 
 MAX_MINUTES: Final = 12 * 60  # a live class, not a day
 MAX_SPAN_DAYS: Final = 2 * 366  # two school years at most in one slot
+SOON: Final = dt.timedelta(hours=1)  # a class this close is on the dashboard even if tomorrow's
 UTC: Final = dt.UTC
 
 
@@ -95,6 +96,19 @@ def local_view(utc_dt: dt.datetime, zone: str) -> dt.datetime:
     if utc_dt.tzinfo is None:
         raise ValueError("a stored time must be aware (UTC)")
     return utc_dt.astimezone(zone_info(zone))
+
+
+def on_the_dashboard(
+    starts_at: dt.datetime, ends_at: dt.datetime, zone: str, now: dt.datetime
+) -> bool:
+    """Whether a session belongs on the page of `now`: it starts on the local day of `now`, in
+    its school's zone, or it is in progress or starts within `SOON`, whatever the day.
+
+    At 23:55 the class of 00:05 is there, and so is the one that began at 23:30 after midnight.
+    """
+    if local_view(starts_at, zone).date() == local_view(now, zone).date():
+        return True
+    return starts_at < now + SOON and ends_at > now
 
 
 def days(first: dt.date, last: dt.date) -> frozenset[dt.date]:
