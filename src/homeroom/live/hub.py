@@ -32,6 +32,9 @@ log = logging.getLogger("homeroom.live")
 
 ROOM_IDLE_S = 15 * 60  # a room nobody here is connected to is let go after this
 CLOSE_AGAIN = 1012  # "service restart": reconnect now (the room was let go here)
+CLOSE_LATER = 1013  # "try again later": the room's log could not be opened; back off
+OPEN_TRIES = 3  # a room's log is asked this many times before its joiners are sent away
+OPEN_PAUSE_S = 0.5  # then 1 s: a Redis node slow at the height of a storm has time to answer
 
 
 class Link(Protocol):
@@ -229,13 +232,32 @@ class Hub:
     # -- the log ----------------------------------------------------------------------------
 
     async def _open(self, host: Host) -> None:
-        try:
-            epoch, history = await self.log.open(host.room_id, self._deliver)
-        except Exception:
-            log.exception("cannot open room %s", host.room_id)
-            for joining in host.waiting:
-                joining.link.close(1011, "room unavailable")
-            self.rooms.pop(host.room_id, None)
+        """Follow the room's log here, then let its waiting connections join. The log (Redis)
+        may be slow or away for a moment: it is asked again, and only then are the room's
+        connections closed with 1013 (they back off and come back; docs/live.md#close-codes)."""
+        for attempt in range(OPEN_TRIES):
+            try:
+                epoch, history = await self.log.open(host.room_id, self._deliver)
+                break
+            except Exception as exc:
+                if attempt + 1 < OPEN_TRIES and self.rooms.get(host.room_id) is host:
+                    await asyncio.sleep(OPEN_PAUSE_S * 2**attempt)
+                    continue
+                log.warning(
+                    "room %s: its log could not be opened after %d tries (%s: %s)",
+                    host.room_id,
+                    attempt + 1,
+                    type(exc).__name__,
+                    exc,
+                )
+                for joining in host.waiting:
+                    joining.link.close(CLOSE_LATER, "room_unavailable")
+                if self.rooms.get(host.room_id) is host:
+                    del self.rooms[host.room_id]
+                return
+        if self.rooms.get(host.room_id) is not host:  # let go while it opened
+            if host.room_id not in self.rooms:  # and nobody here follows it now
+                await self.log.close(host.room_id)
             return
         av = self.av is not None and self.av.enabled
         room = Room(host.room_id, epoch, lobby=self._lobby, av=av)
