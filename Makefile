@@ -65,11 +65,13 @@ run: $(STAMP)
 	  HOMEROOM_DRAIN_DEADLINE_S=$${HOMEROOM_DRAIN_DEADLINE_S:-5} $(VENV)/bin/homeroom live & live=$$!; fi; \
 	HOMEROOM_DEMO=1 $(VENV)/bin/homeroom run
 
-# The fast tier on every core, then the slow tier in one process (its tests share servers,
-# ports and network namespaces, and some pin their processes to a core of their own).
+# The fast tier on every core; then the slow tests that share nothing (each its own database,
+# key prefix or Redis: they mostly wait on servers) four at a time; then those that start
+# processes, network namespaces or Chromium, some pinned to a core of their own, one at a time.
 test: lock-check $(STAMP) services chromium cluster-tools av-tools lint
 	$(PYTEST) -q -m "not slow" -p no:randomly -n auto
-	$(PYTEST) -q -m slow --durations=20
+	$(PYTEST) -q -m "slow and not alone" -p no:randomly -n 4 --durations=10
+	$(PYTEST) -q -m "slow and alone" --durations=20
 
 # one worker a core (pytest-xdist): the fast tier touches no shared server, so its tests run apart
 test-fast: $(STAMP) cluster-tools
