@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tests.redis_servers import free_port
 
@@ -45,6 +45,16 @@ def wait_http(
         time.sleep(0.05)
 
 
+# A process the tests start stops at once on SIGTERM unless the test is about the drain and sets
+# its own: the 5 s notice and 15 s window of production would serve on, racing what the test
+# does next, and outlast the 10 s a test's teardown waits before it kills.
+QUICK_STOP: Final = {
+    "HOMEROOM_DRAIN_NOTICE_S": "0",
+    "HOMEROOM_DRAIN_WINDOW_S": "0",
+    "HOMEROOM_DRAIN_DEADLINE_S": "2",
+}
+
+
 class GateProcess:
     """`homeroom run` (or `command`) with the given HOMEROOM_* environment, optionally pinned
     with taskset."""
@@ -62,11 +72,7 @@ class GateProcess:
             **os.environ,
             "HOMEROOM_LOG_LEVEL": "warning",
             "HOMEROOM_OPERATOR_TOKEN": OPERATOR,
-            # stopped at once (SIGTERM) unless the test is about the drain and sets its own: a
-            # 5 s notice serving the old process would race what the test does next
-            "HOMEROOM_DRAIN_NOTICE_S": "0",
-            "HOMEROOM_DRAIN_WINDOW_S": "0",
-            "HOMEROOM_DRAIN_DEADLINE_S": "5",
+            **QUICK_STOP,
             **env,
             "HOMEROOM_PORT": str(self.port),
         }

@@ -43,7 +43,7 @@ from tests.av.test_media import ARGS, tc
 from tests.av_network import ClientNet, chromium, client_namespace
 from tests.browser.conftest import WatchedBrowser, seeded_school_db
 from tests.browser.test_live_class import Class, LiveProcess, _seed, say, sign_in_to_class
-from tests.gate_process import GateProcess
+from tests.gate_process import QUICK_STOP, GateProcess
 from tests.janus_servers import janus_instance
 from tests.redis_servers import free_port
 from tests.school.test_pages_class import pdf_of
@@ -175,9 +175,7 @@ def class_scene() -> Iterator[Scene]:
             "HOMEROOM_JANUS_URLS": s.url,
             "HOMEROOM_JANUS_API_SECRET": s.api_secret,
             "HOMEROOM_JANUS_ADMIN_KEY": s.admin_key,
-            # stopped at once at the end, without a drain's notice (as GateProcess does)
-            "HOMEROOM_DRAIN_NOTICE_S": "0",
-            "HOMEROOM_DRAIN_WINDOW_S": "0",
+            **QUICK_STOP,  # stopped at once at the end, without a drain's notice
         }
         folder = Path(tempfile.mkdtemp(prefix="homeroom-class-media-"))
         try:

@@ -27,7 +27,7 @@ from homeroom.school.auth.passwords import Passwords
 from homeroom.school.data import db
 from homeroom.school.data.models import ClassSession, Enrolment, Person, Role
 from tests.browser.conftest import axe_violations, seeded_school_db
-from tests.gate_process import HOMEROOM, GateProcess, wait_http
+from tests.gate_process import HOMEROOM, QUICK_STOP, GateProcess, wait_http
 from tests.redis_servers import free_port
 from tests.school.people import build, person
 from tests.school.test_pages_class import pdf_of
@@ -87,6 +87,7 @@ class LiveProcess:
         env = {
             **os.environ,
             "HOMEROOM_LOG_LEVEL": "warning",
+            **QUICK_STOP,
             **(more or {}),
             "HOMEROOM_LIVE_HOST": host,
             "HOMEROOM_LIVE_PORT": str(port),

@@ -31,7 +31,7 @@ from homeroom.keys import live_join_key
 from homeroom.live.jointoken import JoinClaims, JoinTokens
 from homeroom.school.data.db import engine_for, sessions, upgrade
 from homeroom.school.links.revocations import revoke_live
-from tests.gate_process import HOMEROOM, wait_http
+from tests.gate_process import HOMEROOM, QUICK_STOP, wait_http
 from tests.redis_servers import RedisServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ class LiveProcess:
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="homeroom-live-"))
-        self.env = {**os.environ, "HOMEROOM_LOG_LEVEL": "warning", **env}
+        self.env = {**os.environ, "HOMEROOM_LOG_LEVEL": "warning", **QUICK_STOP, **env}
         self.env["HOMEROOM_LIVE_PORT"] = str(self.port)
         self.proc: subprocess.Popen[bytes] | None = None
 
