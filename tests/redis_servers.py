@@ -24,6 +24,8 @@ from types import TracebackType
 
 from redis.crc import key_slot
 
+from homeroom.deploy.cluster import first_ephemeral_port
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 HOST = "127.0.0.1"
@@ -40,9 +42,12 @@ def port_is_free(port: int) -> bool:
 
 
 def free_port(cluster_bus: bool = False) -> int:
-    """A port nobody listens on (and, for a cluster node, its bus port too)."""
+    """A port nobody listens on (and, for a cluster node, its bus port too), below the ports
+    the kernel hands out to outgoing connections: a bus port among those could be taken by any
+    client's connection between this check and the node's bind (seen with tests side by side)."""
+    last = min(30_000, first_ephemeral_port() - 1 - (CLUSTER_BUS_OFFSET if cluster_bus else 0))
     for _ in range(200):
-        port = random.randint(20_000, 30_000)
+        port = random.randint(20_000, last)
         if port_is_free(port) and (not cluster_bus or port_is_free(port + CLUSTER_BUS_OFFSET)):
             return port
     raise RuntimeError("no free port found for redis-server")

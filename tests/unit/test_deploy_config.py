@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from homeroom.config import load_settings
-from homeroom.deploy import haproxy, pgbouncer
+from homeroom.deploy import cluster, haproxy, pgbouncer
 from homeroom.deploy.topology import (
     DATABASE_OVERFLOW,
     DATABASE_POOL,
@@ -211,3 +211,16 @@ def test_a_gateway_that_refuses_a_connection_is_marked_down_at_once(tmp_path: Pa
     gateways = section(haproxy.config(topology(tmp_path)), "backend gateways")
     default = next(line for line in gateways if line.startswith("default-server "))
     assert "observe layer4 error-limit 1 on-error mark-down" in default
+
+
+def test_the_ports_handed_out_keep_their_cluster_bus_below_the_kernels_outgoing_ports() -> None:
+    allocate = cluster.port_allocator()
+    ports = [allocate() for _ in range(200)]
+    assert len(set(ports)) == 200  # none handed out twice
+    low = cluster.first_ephemeral_port()
+    assert all(port >= 20_000 and port + 10_000 < low for port in ports)
+
+
+def test_the_first_outgoing_port_is_the_kernels() -> None:
+    text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+    assert cluster.first_ephemeral_port() == int(text.split()[0])

@@ -54,10 +54,21 @@ def say(text: str) -> None:
 # -- ports and processes -------------------------------------------------------------------------
 
 
+def first_ephemeral_port() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux: 32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def port_allocator() -> Callable[[], int]:
     """Free ports on 127.0.0.1, none handed out twice, each with port+10000 free too (a Redis
-    Cluster node's bus)."""
+    Cluster node's bus), and that one below the ports the kernel hands out to outgoing
+    connections: a bus port among those may be taken by any connection before its node binds
+    it, and the node then stops ("Failed listening on port … (cluster)")."""
     handed: set[int] = set()
+    last = min(30_000, first_ephemeral_port() - 10_001)
 
     def free(port: int) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -69,11 +80,11 @@ def port_allocator() -> Callable[[], int]:
 
     def allocate() -> int:
         for _ in range(500):
-            port = random.randint(20_000, 30_000)
+            port = random.randint(20_000, last)
             if port not in handed and free(port) and free(port + 10_000):
                 handed.add(port)
                 return port
-        raise ClusterError("no free port between 20000 and 30000")
+        raise ClusterError(f"no free port between 20000 and {last}")
 
     return allocate
 
