@@ -64,7 +64,7 @@ def around(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return now - DAY, now + DAY
 
 
-def today_only(rows: list[DaySession], now: dt.datetime) -> list[DaySession]:
+def on_the_page(rows: list[DaySession], now: dt.datetime) -> list[DaySession]:
     """The rows `on_the_dashboard` at `now`, in each row's own zone."""
     return [r for r in rows if on_the_dashboard(r.starts_at, r.ends_at, r.zone, now)]
 
@@ -116,7 +116,7 @@ async def viewer_and_sessions(
         for r in rows
         if r[1] is not None
     ]
-    return rows[0][0], today_only(sessions, now)
+    return rows[0][0], on_the_page(sessions, now)
 
 
 @dataclass(frozen=True, slots=True)

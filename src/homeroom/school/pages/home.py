@@ -40,7 +40,7 @@ from homeroom.school.pages.kit import PageKit
 from homeroom.school.people import enrol
 from homeroom.school.people.importer import import_roster
 from homeroom.school.people.roster import MAX_BYTES, clean
-from homeroom.school.schedule.timetable import local_view
+from homeroom.school.schedule.timetable import local_view, same_local_day
 from homeroom.web import i18n
 from homeroom.web.http import lang_of
 
@@ -89,7 +89,7 @@ def session_view(lang: str, s: DaySession, now: dt.datetime) -> dict[str, Any]:
         "teacher": s.teacher_name,
         # a session of another day than today, shown because it is in progress or soon
         "date": None
-        if local_view(s.starts_at, s.zone).date() == local_view(now, s.zone).date()
+        if same_local_day(s.starts_at, now, s.zone)
         else i18n.format_date(lang, start, s.zone),
         "start": i18n.format_time(lang, start, s.zone),
         "end": i18n.format_time(lang, end, s.zone),

@@ -98,6 +98,11 @@ def local_view(utc_dt: dt.datetime, zone: str) -> dt.datetime:
     return utc_dt.astimezone(zone_info(zone))
 
 
+def same_local_day(a: dt.datetime, b: dt.datetime, zone: str) -> bool:
+    """Whether two instants fall on the same date in `zone`."""
+    return local_view(a, zone).date() == local_view(b, zone).date()
+
+
 def on_the_dashboard(
     starts_at: dt.datetime, ends_at: dt.datetime, zone: str, now: dt.datetime
 ) -> bool:
@@ -106,9 +111,7 @@ def on_the_dashboard(
 
     At 23:55 the class of 00:05 is there, and so is the one that began at 23:30 after midnight.
     """
-    if local_view(starts_at, zone).date() == local_view(now, zone).date():
-        return True
-    return starts_at < now + SOON and ends_at > now
+    return same_local_day(starts_at, now, zone) or (starts_at < now + SOON and ends_at > now)
 
 
 def days(first: dt.date, last: dt.date) -> frozenset[dt.date]:
